@@ -1,0 +1,98 @@
+"""Alembic environment for RaptorFlow.
+
+DATABASE_URL comes from the process environment first, then the .env file (./.env, else
+./backend/.env); every form people write (postgresql://, postgres://, postgresql+asyncpg://,
+postgresql+psycopg2://, %-escaped passwords) is normalised to psycopg2. The URL is never put
+through configparser, whose interpolation would choke on a '%40' in a password.
+
+When rfsetup runs Alembic in-process it hands over its own connection (with the advisory lock
+and timeouts already set) in ``config.attributes["connection"]`` and sets
+``config.attributes["rfsetup"]`` so logging is left alone (stderr would corrupt the TUI).
+"""
+
+from __future__ import annotations
+
+import os
+from logging.config import fileConfig
+
+from alembic import context
+from alembic.util import CommandError
+
+from rfsetup.core.errors import RfsetupError
+from rfsetup.core.settings import find_env_file, normalize_database_url, read_env_values
+from rfsetup.schema import metadata as target_metadata
+
+config = context.config
+
+if config.config_file_name is not None and not config.attributes.get("rfsetup"):
+    fileConfig(config.config_file_name, disable_existing_loggers=False)
+
+COMMON_OPTIONS = {
+    "target_metadata": target_metadata,
+    "compare_type": True,
+    "compare_server_default": True,
+    # one transaction per revision: a failure leaves the database at the last good revision
+    "transaction_per_migration": True,
+}
+
+
+def _raw_url() -> str | None:
+    explicit = config.attributes.get("database_url")
+    if explicit:
+        return str(explicit)
+    if os.environ.get("DATABASE_URL"):
+        return os.environ["DATABASE_URL"]
+    from_file = read_env_values(find_env_file()).get("DATABASE_URL")
+    if from_file:
+        return from_file
+    # an URL set in alembic.ini by hand is honoured too (read raw: no % interpolation)
+    return config.get_main_option("sqlalchemy.url") or None
+
+
+def _url():  # -> sqlalchemy.engine.URL
+    raw = _raw_url()
+    try:
+        return normalize_database_url(raw or "")
+    except RfsetupError as exc:
+        raise CommandError(f"{exc.message}" + (f"\n  hint: {exc.hint}" if exc.hint else "")) from None
+
+
+def run_migrations_offline() -> None:
+    """Emit SQL to the script output (alembic --sql); a URL is optional here."""
+    raw = _raw_url()
+    url = _url() if raw else "postgresql+psycopg2://"
+    context.configure(url=url, literal_binds=True, dialect_opts={"paramstyle": "named"},
+                      **COMMON_OPTIONS)
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+def run_migrations_online() -> None:
+    """Run against a live database: rfsetup's own connection, or one opened here."""
+    connection = config.attributes.get("connection")
+    if connection is not None:
+        context.configure(connection=connection, **COMMON_OPTIONS)
+        with context.begin_transaction():
+            context.run_migrations()
+        return
+
+    from rfsetup.core.connect import make_engine
+
+    url = _url()
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            context.configure(connection=conn, **COMMON_OPTIONS)
+            with context.begin_transaction():
+                context.run_migrations()
+    except RfsetupError as exc:
+        # the plain alembic CLI prints CommandError as one "FAILED:" line, no traceback
+        raise CommandError(exc.message + (f"\n  hint: {exc.hint}" if exc.hint else "")) from None
+    finally:
+        engine.dispose()
+
+
+if context.is_offline_mode():
+    run_migrations_offline()
+else:
+    run_migrations_online()

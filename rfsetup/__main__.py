@@ -1,0 +1,3 @@
+from rfsetup.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""CLI command implementations: each ``fn(args, ctx) -> exit code`` over rfsetup.core."""

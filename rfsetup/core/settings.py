@@ -1,0 +1,217 @@
+"""Where values come from, and what a database URL means.
+
+Precedence: explicit flags > process environment > the .env file > defaults. The .env file is
+``--env-file`` when given, else ``./.env``, else ``./backend/.env`` (where the guide keeps it).
+
+Every URL people write for RaptorFlow (``postgresql://``, ``postgres://``, the guide's own
+``postgresql+asyncpg://``, ``postgresql+psycopg://``, ``postgresql+psycopg2://``) is normalised to
+psycopg2, the one driver this project ships: SQLAlchemy 2.1 maps a bare ``postgresql://`` to
+psycopg 3, which is not installed.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from rfsetup.core.errors import bad_input
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import URL
+
+DEFAULT_ENV_FILES = (Path(".env"), Path("backend/.env"))
+DEFAULT_ALEMBIC_INI = Path("alembic.ini")
+#: where rfsetup keeps its own state (backups, sandbox data), relative to the working directory
+STATE_DIR = Path(".rfsetup")
+
+_POSTGRES_SCHEMES = {
+    "postgresql",
+    "postgres",
+    "postgresql+asyncpg",
+    "postgresql+psycopg",
+    "postgresql+psycopg2",
+    "postgresql+psycopg2cffi",
+    "postgresql+pg8000",
+}
+# query parameters that belong to asyncpg and that libpq would reject
+_ASYNCPG_QUERY_RENAMES = {"ssl": "sslmode", "prepared_statement_cache_size": None}
+
+
+def find_env_file(explicit: str | os.PathLike[str] | None = None, cwd: Path | None = None) -> Path:
+    """The .env file to read and write: the explicit one, else ./.env, else ./backend/.env.
+
+    When neither default exists the first (./.env) is returned so that writes create it there.
+    """
+    if explicit is not None:
+        return Path(explicit)
+    base = cwd or Path.cwd()
+    for candidate in DEFAULT_ENV_FILES:
+        if (base / candidate).is_file():
+            return base / candidate
+    return base / DEFAULT_ENV_FILES[0]
+
+
+def read_env_values(path: Path) -> dict[str, str]:
+    """The key/value pairs of a .env file with python-dotenv's semantics ({} when absent)."""
+    if not path.is_file():
+        return {}
+    from dotenv import dotenv_values
+
+    return {k: v for k, v in dotenv_values(path, interpolate=False).items() if v is not None}
+
+
+def normalize_database_url(raw: str) -> URL:
+    """Parse any PostgreSQL URL form and return it with the psycopg2 driver.
+
+    Raises a bad-input error (exit 2) for an empty, malformed or non-PostgreSQL URL.
+    """
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    text = (raw or "").strip()
+    if not text:
+        raise bad_input(
+            "DATABASE_URL is not set",
+            hint="set it in .env (rfsetup env set DATABASE_URL postgresql://user@host:5432/db) "
+            "or export it, or use --sandbox",
+        )
+    try:
+        url = make_url(text)
+    except (ArgumentError, ValueError) as exc:
+        raise bad_input(
+            f"DATABASE_URL is not a valid URL: {mask_url(text)}",
+            hint="expected postgresql://USER:PASSWORD@HOST:PORT/DATABASE",
+            cause=type(exc).__name__,
+        ) from None
+    if url.drivername not in _POSTGRES_SCHEMES:
+        raise bad_input(
+            f"DATABASE_URL is not a PostgreSQL URL (scheme {url.drivername!r})",
+            hint="expected postgresql://USER:PASSWORD@HOST:PORT/DATABASE",
+        )
+    query = dict(url.query)
+    if url.drivername == "postgresql+asyncpg":
+        for old, new in _ASYNCPG_QUERY_RENAMES.items():
+            if old in query:
+                value = query.pop(old)
+                if new and new not in query:
+                    query[new] = _asyncpg_ssl_to_libpq(value)
+    try:
+        port = url.port
+    except ValueError:
+        raise bad_input(f"DATABASE_URL has an invalid port: {mask_url(text)}") from None
+    if port is not None and not 0 < port < 65536:
+        raise bad_input(f"DATABASE_URL has an invalid port: {port}")
+    if not url.database:
+        raise bad_input(
+            f"DATABASE_URL names no database: {mask_url(text)}",
+            hint="add the database name at the end, e.g. …:5432/raptorflow",
+        )
+    return url.set(drivername="postgresql+psycopg2", query=query)
+
+
+def _asyncpg_ssl_to_libpq(value: str | tuple[str, ...]) -> str:
+    text = value if isinstance(value, str) else value[0]
+    return {"true": "require", "false": "disable"}.get(text.lower(), text)
+
+
+def mask_url(url: str | URL) -> str:
+    """The URL with its password replaced by ``***``; never raises."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        parsed = make_url(url) if isinstance(url, str) else url
+        return parsed.render_as_string(hide_password=True)
+    except Exception:  # a URL too broken to parse: hide everything between : and @
+        text = str(url)
+        if "@" in text and "://" in text:
+            scheme, rest = text.split("://", 1)
+            creds, host = rest.rsplit("@", 1)
+            user = creds.split(":", 1)[0]
+            return f"{scheme}://{user}:***@{host}" if ":" in creds else text
+        return text
+
+
+def libpq_params(url: URL) -> dict[str, str | int]:
+    """psycopg2.connect keyword arguments for a normalised URL (the password stays out of argv)."""
+    params: dict[str, str | int] = {}
+    if url.host:
+        params["host"] = url.host
+    if url.port:
+        params["port"] = url.port
+    if url.username:
+        params["user"] = url.username
+    if url.password is not None:
+        params["password"] = str(url.password)
+    if url.database:
+        params["dbname"] = url.database
+    for key, value in url.query.items():
+        params[key] = value if isinstance(value, str) else value[-1]
+    return params
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything a command needs to know about where it points. Build with ``load_settings``."""
+
+    env_file: Path
+    alembic_ini: Path
+    database_url: str | None = None
+    redis_url: str | None = None
+    sandbox: bool = False
+    #: where the values came from, for display: e.g. {"DATABASE_URL": "environment"}
+    sources: Mapping[str, str] = field(default_factory=dict)
+    state_dir: Path = STATE_DIR
+
+    def url(self) -> URL:
+        """The normalised (psycopg2) database URL; raises a bad-input error when unset."""
+        return normalize_database_url(self.database_url or "")
+
+    @property
+    def backups_dir(self) -> Path:
+        return self.state_dir / "backups"
+
+    @property
+    def sandbox_dir(self) -> Path:
+        return self.state_dir / "sandbox"
+
+    def with_urls(self, database_url: str | None, redis_url: str | None, source: str) -> Settings:
+        sources = dict(self.sources)
+        sources.update({"DATABASE_URL": source, "REDIS_URL": source})
+        return replace(self, database_url=database_url, redis_url=redis_url, sources=sources)
+
+
+def load_settings(
+    env_file: str | os.PathLike[str] | None = None,
+    alembic_ini: str | os.PathLike[str] | None = None,
+    *,
+    sandbox: bool = False,
+    environ: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
+) -> Settings:
+    """Resolve settings: flags > process environment > .env file > defaults."""
+    environ = os.environ if environ is None else environ
+    base = cwd or Path.cwd()
+    path = find_env_file(env_file, base)
+    file_values = read_env_values(path)
+    values: dict[str, str | None] = {}
+    sources: dict[str, str] = {}
+    for key in ("DATABASE_URL", "REDIS_URL"):
+        if environ.get(key):
+            values[key], sources[key] = environ[key], "environment"
+        elif file_values.get(key):
+            values[key], sources[key] = file_values[key], str(path)
+        else:
+            values[key] = None
+    ini = Path(alembic_ini) if alembic_ini is not None else base / DEFAULT_ALEMBIC_INI
+    return Settings(
+        env_file=path,
+        alembic_ini=ini,
+        database_url=values["DATABASE_URL"],
+        redis_url=values["REDIS_URL"],
+        sandbox=sandbox,
+        sources=sources,
+        state_dir=base / STATE_DIR,
+    )

@@ -1,0 +1,112 @@
+"""Session fixtures: a real embedded PostgreSQL and Redis, a fresh database per writing test.
+
+No mocks: the servers are the same ``EmbeddedPostgres``/``EmbeddedRedis`` the sandbox uses,
+listening on 127.0.0.1 with SCRAM password auth, so connection failures are the real ones.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg2
+import pytest
+from psycopg2 import sql
+
+from rfsetup.core.embedded import EmbeddedPostgres, EmbeddedRedis
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+ALEMBIC_INI = REPO_ROOT / "alembic.ini"
+
+# The tests must not pick up a developer's own DATABASE_URL / REDIS_URL.
+for _key in ("DATABASE_URL", "REDIS_URL"):
+    os.environ.pop(_key, None)
+
+# Test servers trade durability for speed; the behaviour under test is unaffected.
+FAST = {"fsync": "off", "synchronous_commit": "off", "full_page_writes": "off",
+        "max_connections": "60"}
+
+
+@dataclass
+class PgTestServer:
+    """The session's PostgreSQL plus helpers to make and drop databases on it."""
+
+    server: EmbeddedPostgres
+
+    @property
+    def port(self) -> int:
+        assert self.server.port is not None
+        return self.server.port
+
+    def admin_url(self, database: str = "postgres") -> str:
+        return self.server.url(database)
+
+    def admin_connect(self, database: str = "postgres") -> psycopg2.extensions.connection:
+        conn = psycopg2.connect(host="127.0.0.1", port=self.port, user="postgres",
+                                password=self.server.superuser_password, dbname=database)
+        conn.autocommit = True
+        return conn
+
+    def create_database(self, name: str | None = None) -> str:
+        name = name or f"t_{uuid.uuid4().hex[:12]}"
+        with self.admin_connect() as conn, conn.cursor() as cur:
+            cur.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+        return name
+
+    def drop_database(self, name: str) -> None:
+        conn = self.admin_connect()
+        try:
+            with conn.cursor() as cur:
+                cur.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
+                    sql.Identifier(name)))
+        finally:
+            conn.close()
+
+    def url(self, database: str, scheme: str = "postgresql+psycopg2") -> str:
+        return self.admin_url(database).replace("postgresql+psycopg2://", f"{scheme}://", 1)
+
+
+@pytest.fixture(scope="session")
+def pg(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PgTestServer]:
+    """One embedded PostgreSQL for the session (started here, stopped at the end)."""
+    server = EmbeddedPostgres(tmp_path_factory.mktemp("pg"), server_settings=FAST)
+    server.start()
+    try:
+        yield PgTestServer(server)
+    finally:
+        server.destroy()
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedRedis]:
+    """One embedded Redis for the session."""
+    server = EmbeddedRedis(tmp_path_factory.mktemp("redis"))
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def fresh_db(pg: PgTestServer) -> Iterator[str]:
+    """A new empty database; yields its psycopg2 URL (superuser), dropped afterwards."""
+    name = pg.create_database()
+    try:
+        yield pg.url(name)
+    finally:
+        pg.drop_database(name)
+
+
+@pytest.fixture
+def project_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A working directory holding a copy-free view of the repo's alembic project.
+
+    rfsetup writes its state (backups, sandbox) under ./.rfsetup, so each test runs in its own
+    directory; alembic.ini is referenced by absolute path through -c / Settings.
+    """
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
