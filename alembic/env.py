@@ -15,9 +15,9 @@ from __future__ import annotations
 import os
 from logging.config import fileConfig
 
-from alembic import context
 from alembic.util import CommandError
 
+from alembic import context
 from rfsetup.core.errors import RfsetupError
 from rfsetup.core.settings import find_env_file, normalize_database_url, read_env_values
 from rfsetup.schema import metadata as target_metadata
@@ -34,6 +34,11 @@ COMMON_OPTIONS = {
     # one transaction per revision: a failure leaves the database at the last good revision
     "transaction_per_migration": True,
 }
+
+
+def _command_error(exc: RfsetupError) -> CommandError:
+    # the plain alembic CLI prints a CommandError as one "FAILED:" line, with no traceback
+    return CommandError(exc.message + (f"\n  hint: {exc.hint}" if exc.hint else ""))
 
 
 def _raw_url() -> str | None:
@@ -54,7 +59,7 @@ def _url():  # -> sqlalchemy.engine.URL
     try:
         return normalize_database_url(raw or "")
     except RfsetupError as exc:
-        raise CommandError(f"{exc.message}" + (f"\n  hint: {exc.hint}" if exc.hint else "")) from None
+        raise _command_error(exc) from None
 
 
 def run_migrations_offline() -> None:
@@ -86,8 +91,7 @@ def run_migrations_online() -> None:
             with context.begin_transaction():
                 context.run_migrations()
     except RfsetupError as exc:
-        # the plain alembic CLI prints CommandError as one "FAILED:" line, no traceback
-        raise CommandError(exc.message + (f"\n  hint: {exc.hint}" if exc.hint else "")) from None
+        raise _command_error(exc) from None
     finally:
         engine.dispose()
 

@@ -35,21 +35,20 @@ def _rule(kind: str, pattern: str, message: str, hint: str) -> _Rule:
     return _Rule(kind, re.compile(pattern, re.IGNORECASE | re.DOTALL), message, hint)
 
 
-# Order matters: the first match wins (e.g. "no pg_hba.conf entry … no encryption" is pg_hba/SSL
-# before anything generic).
+# Order matters: the first match wins, specific causes before generic ones.
 _RULES: tuple[_Rule, ...] = (
-    _rule(
-        "ssl_required",
-        r"no pg_hba\.conf entry.*no encryption",
-        "the server accepts only SSL connections from {target}",
-        "add ?sslmode=require to DATABASE_URL",
-    ),
     _rule(
         "pg_hba_rejected",
         r"no pg_hba\.conf entry|pg_hba\.conf rejects",
         "the server's pg_hba.conf rejects {user} connecting to {db} from this host",
-        "add a line for this host to pg_hba.conf (e.g. 'host {db} {user} 127.0.0.1/32 scram-sha-256')"
-        " and reload PostgreSQL (SELECT pg_reload_conf();)",
+        "add a line for this host to pg_hba.conf (e.g. 'host {db} {user} 127.0.0.1/32 "
+        "scram-sha-256') and reload PostgreSQL (SELECT pg_reload_conf();)",
+    ),
+    _rule(
+        "ssl_required",
+        r"(?!)",  # never matched from text: decided by the sslmode=require probe in connect()
+        "the server accepts only SSL connections from {target}",
+        "add ?sslmode=require to DATABASE_URL",
     ),
     _rule(
         "ssl_unsupported",
@@ -183,9 +182,32 @@ def connect(
     try:
         conn = psycopg2.connect(**params)
     except psycopg2.Error as exc:
-        raise diagnose(exc, url) from None
+        error = diagnose(exc, url)
+        if error.kind == "pg_hba_rejected" and "sslmode" not in params and _ssl_would_pass(params):
+            error = _ssl_required(url, error)
+        raise error from None
     conn.autocommit = autocommit
     return conn
+
+
+def _ssl_would_pass(params: dict[str, Any]) -> bool:
+    """A plain pg_hba rejection and a hostssl-only server read the same ("no encryption"):
+    one retry with SSL tells them apart."""
+    import psycopg2
+
+    try:
+        psycopg2.connect(**{**params, "sslmode": "require"}).close()
+    except psycopg2.Error as exc:
+        return "no pg_hba.conf entry" not in str(exc) and "does not support SSL" not in str(exc)
+    return True
+
+
+def _ssl_required(url: URL, plain: RfsetupError) -> RfsetupError:
+    rule = next(r for r in _RULES if r.kind == "ssl_required")
+    host = url.host or "localhost (socket)"
+    target = f"{host}:{url.port or 5432}"
+    return RfsetupError(rule.message.format(target=target), hint=rule.hint, cause=plain.cause,
+                        exit_code=ExitCode.CONNECT, kind="ssl_required")
 
 
 def make_engine(url: URL, *, timeout: int = DEFAULT_CONNECT_TIMEOUT) -> Engine:

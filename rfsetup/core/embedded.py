@@ -129,7 +129,7 @@ class EmbeddedPostgres:
         return (self.pgdata / "PG_VERSION").is_file()
 
     def init(self) -> None:
-        """initdb with SCRAM for TCP, trust only for the local socket, a random superuser password."""
+        """initdb: SCRAM over TCP, trust on the local socket only, a random superuser password."""
         if self.initialized:
             return
         self.data_dir.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,52 @@
+"""`rfsetup status [--json]`: the database's revision, heads, pending count, tables and Redis."""
+
+from __future__ import annotations
+
+import argparse
+
+from rfsetup.cli import print_error
+from rfsetup.commands.common import print_json
+from rfsetup.core.errors import ExitCode
+from rfsetup.core.settings import Settings
+from rfsetup.core.status import StatusReport, collect_status
+
+
+def status(args: argparse.Namespace, ctx: Settings) -> int:
+    """Print the status; exit 3 when the database cannot be reached (Redis down is not an error)."""
+    report = collect_status(ctx)
+    if args.json:
+        print_json(report.to_json())
+    else:
+        print(render_status(report))
+    if report.database.error is not None:
+        if not args.json:
+            print_error(report.database.error)
+        return int(report.database.error.exit_code)
+    return int(ExitCode.OK)
+
+
+def render_status(report: StatusReport) -> str:
+    """Plain-text status, the same facts the TUI panel shows."""
+    db = report.database
+    lines = [f"database  {db.url or '(DATABASE_URL not set)'}"]
+    if db.reachable:
+        lines.append(f"server    PostgreSQL {db.server_version}, database {db.name}")
+        current = ", ".join(report.current) or "(none: empty database)"
+        heads = ", ".join(report.heads) or "(no revisions)"
+        lines.append(f"revision  {current}")
+        multiple = "   [multiple heads]" if len(report.heads) > 1 else ""
+        lines.append(f"head      {heads}{multiple}")
+        if report.pending is not None:
+            state = "up to date" if report.pending == 0 else f"{report.pending} pending"
+            lines.append(f"pending   {state}")
+        lines.append(f"tables    {len(report.tables)}")
+        width = max((len(t.name) for t in report.tables), default=0)
+        lines += [f"  {t.name:<{width}}  ~{t.rows} rows" for t in report.tables]
+    else:
+        lines.append("server    unreachable")
+    if report.scripts_error is not None:
+        lines.append(f"scripts   {report.scripts_error.message}")
+    r = report.redis
+    lines.append(f"redis     {r.url}: " + (f"Redis {r.version}" if r.reachable else
+                                           f"unreachable ({r.error})"))
+    return "\n".join(lines)
