@@ -52,8 +52,14 @@ class PgTestServer:
 
     def create_database(self, name: str | None = None) -> str:
         name = name or f"t_{uuid.uuid4().hex[:12]}"
-        with self.admin_connect() as conn, conn.cursor() as cur:
-            cur.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+        # not `with conn`: psycopg2's connection context opens a transaction block, which
+        # CREATE DATABASE refuses even in autocommit mode
+        conn = self.admin_connect()
+        try:
+            with conn.cursor() as cur:
+                cur.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+        finally:
+            conn.close()
         return name
 
     def drop_database(self, name: str) -> None:
