@@ -1,0 +1,52 @@
+"""production indexes on indicators, projects and threat_actors, built concurrently
+
+Revision ID: 0004_production_indexes
+Revises: 0003_intel
+Create Date: 2025-01-20 10:15:00.000000
+
+The guide's "additional indexes to consider for production": indicators(value),
+indicators(type, org_id), projects(archived, org_id), threat_actors(name). On a populated
+database a plain CREATE INDEX holds a SHARE lock that blocks every insert and update of the
+table until the build finishes; CONCURRENTLY does not. PostgreSQL refuses CONCURRENTLY inside a
+transaction, so the statements run in Alembic's autocommit block: online it commits the
+revisions before it and runs each statement on its own; offline (``--sql``) it writes COMMIT
+before them and BEGIN after, so the script is valid for psql too.
+
+A CONCURRENTLY build that is interrupted (cancelled, timed out, a duplicate found) leaves an
+INVALID index of the same name behind, which would make a rerun fail with "already exists"; so
+each index is first dropped IF EXISTS, which makes the revision safe to run again. A valid
+index of that name is rebuilt, which is harmless.
+
+Caveat for callers that hand Alembic their own connection: it must not be inside a transaction
+when the migrations start (Alembic cannot leave a transaction it did not begin).
+"""
+
+from collections.abc import Sequence
+
+from alembic import op
+
+revision: str = "0004_production_indexes"
+down_revision: str | Sequence[str] | None = "0003_intel"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+#: (index name, table, columns); names follow rfsetup.schema's naming convention
+INDEXES: tuple[tuple[str, str, list[str]], ...] = (
+    ("ix_indicators_value", "indicators", ["value"]),  # fast lookups of one IOC
+    ("ix_indicators_type_org_id", "indicators", ["type", "org_id"]),  # filtered lists
+    ("ix_projects_archived_org_id", "projects", ["archived", "org_id"]),  # active projects
+    ("ix_threat_actors_name", "threat_actors", ["name"]),  # name searches
+)
+
+
+def upgrade() -> None:
+    with op.get_context().autocommit_block():
+        for name, table, columns in INDEXES:
+            op.drop_index(name, table_name=table, postgresql_concurrently=True, if_exists=True)
+            op.create_index(name, table, columns, postgresql_concurrently=True)
+
+
+def downgrade() -> None:
+    with op.get_context().autocommit_block():
+        for name, table, _columns in reversed(INDEXES):
+            op.drop_index(name, table_name=table, postgresql_concurrently=True, if_exists=True)
