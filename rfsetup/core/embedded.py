@@ -212,7 +212,10 @@ class EmbeddedPostgres:
             self.log_file.touch()
         if user:
             _grant_to(user, self.log_file)
-        options = [f"-c listen_addresses=127.0.0.1 -p {self.port} -k {self.pgdata}"]
+        # a Unix socket path is limited to 107 bytes: in a deep project directory listen on
+        # TCP only (an empty -k) rather than fail to start
+        socket_dir = self.pgdata if len(f"{self.pgdata}/.s.PGSQL.{self.port}") <= 107 else "''"
+        options = [f"-c listen_addresses=127.0.0.1 -p {self.port} -k {socket_dir}"]
         options += [f"-c {k}={v}" for k, v in (self.server_settings or {}).items()]
         self._run([self._bin("pg_ctl"), "-D", str(self.pgdata), "-l", str(self.log_file), "-w",
                    "-t", "60", "-o", " ".join(options), "start"], user, timeout=90)
