@@ -30,6 +30,12 @@ membership_role = postgresql.ENUM(
 _SLUG_FORMAT = "slug ~ '^[a-z0-9][a-z0-9-]*$'"
 
 
+def _check(sqltext: str, *, name: str) -> sa.CheckConstraint:
+    """A CHECK constraint named exactly ``name``: op.f() stops env.py's naming convention
+    (ck_<table>_<name>) from prefixing the already complete name a second time."""
+    return sa.CheckConstraint(sqltext, name=op.f(name))
+
+
 def _id() -> sa.Column:
     return sa.Column("id", sa.UUID(), server_default=sa.text("gen_random_uuid()"),
                      nullable=False)
@@ -75,7 +81,7 @@ def upgrade() -> None:
         *_timestamps(),
         sa.PrimaryKeyConstraint("id", name="pk_organizations"),
         sa.UniqueConstraint("slug", name="uq_organizations_slug"),
-        sa.CheckConstraint(_SLUG_FORMAT, name="ck_organizations_slug_format"),
+        _check(_SLUG_FORMAT, name="ck_organizations_slug_format"),
     )
 
     op.create_table(
@@ -96,7 +102,7 @@ def upgrade() -> None:
                                 name="fk_memberships_user_id_users"),
         sa.ForeignKeyConstraint(["invited_by"], ["users.id"], ondelete="SET NULL",
                                 name="fk_memberships_invited_by_users"),
-        sa.CheckConstraint(
+        _check(
             "invitation_status IN ('pending', 'accepted', 'declined', 'revoked')",
             name="ck_memberships_invitation_status",
         ),
@@ -121,7 +127,7 @@ def upgrade() -> None:
                                 name="fk_workspaces_org_id_organizations"),
         sa.ForeignKeyConstraint(["created_by"], ["users.id"], ondelete="SET NULL",
                                 name="fk_workspaces_created_by_users"),
-        sa.CheckConstraint(_SLUG_FORMAT, name="ck_workspaces_slug_format"),
+        _check(_SLUG_FORMAT, name="ck_workspaces_slug_format"),
     )
     op.create_index("ix_workspaces_created_by", "workspaces", ["created_by"])
 

@@ -25,6 +25,12 @@ depends_on: str | Sequence[str] | None = None
 _CURRENCY = "currency ~ '^[A-Z]{3}$'"
 
 
+def _check(sqltext: str, *, name: str) -> sa.CheckConstraint:
+    """A CHECK constraint named exactly ``name``: op.f() stops env.py's naming convention
+    (ck_<table>_<name>) from prefixing the already complete name a second time."""
+    return sa.CheckConstraint(sqltext, name=op.f(name))
+
+
 def _id() -> sa.Column:
     return sa.Column("id", sa.UUID(), server_default=sa.text("gen_random_uuid()"),
                      nullable=False)
@@ -67,12 +73,12 @@ def upgrade() -> None:
         sa.Column("features", postgresql.JSONB(), server_default=sa.text("'{}'::jsonb"),
                   nullable=False),
         sa.PrimaryKeyConstraint("id", name="pk_plans"),
-        sa.CheckConstraint("price_cents >= 0", name="ck_plans_price_cents_nonnegative"),
-        sa.CheckConstraint(_CURRENCY, name="ck_plans_currency_iso4217"),
-        sa.CheckConstraint("billing_period IN ('monthly', 'yearly')",
+        _check("price_cents >= 0", name="ck_plans_price_cents_nonnegative"),
+        _check(_CURRENCY, name="ck_plans_currency_iso4217"),
+        _check("billing_period IN ('monthly', 'yearly')",
                            name="ck_plans_billing_period"),
-        sa.CheckConstraint("api_requests_per_month >= -1", name="ck_plans_api_requests_quota"),
-        sa.CheckConstraint("ai_tokens_per_month >= -1", name="ck_plans_ai_tokens_quota"),
+        _check("api_requests_per_month >= -1", name="ck_plans_api_requests_quota"),
+        _check("ai_tokens_per_month >= -1", name="ck_plans_ai_tokens_quota"),
     )
 
     op.create_table(
@@ -103,16 +109,16 @@ def upgrade() -> None:
         _org_fk("subscriptions", "CASCADE"),
         sa.ForeignKeyConstraint(["plan_id"], ["plans.id"], ondelete="RESTRICT",
                                 name="fk_subscriptions_plan_id_plans"),
-        sa.CheckConstraint("status IN ('trialing', 'active', 'past_due', 'canceled')",
+        _check("status IN ('trialing', 'active', 'past_due', 'canceled')",
                            name="ck_subscriptions_status"),
-        sa.CheckConstraint(
+        _check(
             "current_period_end IS NULL OR current_period_start IS NULL"
             " OR current_period_end > current_period_start",
             name="ck_subscriptions_period_order",
         ),
-        sa.CheckConstraint("api_requests_used >= 0",
+        _check("api_requests_used >= 0",
                            name="ck_subscriptions_api_requests_used_nonnegative"),
-        sa.CheckConstraint("ai_tokens_used >= 0",
+        _check("ai_tokens_used >= 0",
                            name="ck_subscriptions_ai_tokens_used_nonnegative"),
     )
     op.create_index("ix_subscriptions_plan_id", "subscriptions", ["plan_id"])
@@ -136,10 +142,10 @@ def upgrade() -> None:
         _org_fk("payments", "RESTRICT"),
         sa.ForeignKeyConstraint(["subscription_id"], ["subscriptions.id"], ondelete="SET NULL",
                                 name="fk_payments_subscription_id_subscriptions"),
-        sa.CheckConstraint("status IN ('pending', 'captured', 'refunded', 'failed')",
+        _check("status IN ('pending', 'captured', 'refunded', 'failed')",
                            name="ck_payments_status"),
-        sa.CheckConstraint("amount_cents >= 0", name="ck_payments_amount_cents_nonnegative"),
-        sa.CheckConstraint(_CURRENCY, name="ck_payments_currency_iso4217"),
+        _check("amount_cents >= 0", name="ck_payments_amount_cents_nonnegative"),
+        _check(_CURRENCY, name="ck_payments_currency_iso4217"),
     )
     op.create_index("ix_payments_org_id", "payments", ["org_id"])
     op.create_index("ix_payments_subscription_id", "payments", ["subscription_id"])
@@ -159,12 +165,12 @@ def upgrade() -> None:
         *_timestamps("created_at"),
         sa.PrimaryKeyConstraint("id", name="pk_ledger_entries"),
         _org_fk("ledger_entries", "RESTRICT"),
-        sa.CheckConstraint("direction IN ('DR', 'CR')", name="ck_ledger_entries_direction"),
-        sa.CheckConstraint("amount_cents > 0", name="ck_ledger_entries_amount_cents_positive"),
-        sa.CheckConstraint("account ~ '^[a-z][a-z0-9_]*$'",
+        _check("direction IN ('DR', 'CR')", name="ck_ledger_entries_direction"),
+        _check("amount_cents > 0", name="ck_ledger_entries_amount_cents_positive"),
+        _check("account ~ '^[a-z][a-z0-9_]*$'",
                            name="ck_ledger_entries_account_format"),
-        sa.CheckConstraint(_CURRENCY, name="ck_ledger_entries_currency_iso4217"),
-        sa.CheckConstraint("(ref_type IS NULL) = (ref_id IS NULL)",
+        _check(_CURRENCY, name="ck_ledger_entries_currency_iso4217"),
+        _check("(ref_type IS NULL) = (ref_id IS NULL)",
                            name="ck_ledger_entries_ref_pair"),
     )
     op.create_index("ix_ledger_entries_org_id", "ledger_entries", ["org_id"])
@@ -199,14 +205,14 @@ def upgrade() -> None:
                                 name="fk_invoices_subscription_id_subscriptions"),
         sa.ForeignKeyConstraint(["payment_id"], ["payments.id"], ondelete="SET NULL",
                                 name="fk_invoices_payment_id_payments"),
-        sa.CheckConstraint("status IN ('draft', 'open', 'paid', 'void', 'uncollectible')",
+        _check("status IN ('draft', 'open', 'paid', 'void', 'uncollectible')",
                            name="ck_invoices_status"),
-        sa.CheckConstraint("subtotal_cents >= 0", name="ck_invoices_subtotal_cents_nonnegative"),
-        sa.CheckConstraint("tax_cents >= 0", name="ck_invoices_tax_cents_nonnegative"),
-        sa.CheckConstraint("total_cents = subtotal_cents + tax_cents",
+        _check("subtotal_cents >= 0", name="ck_invoices_subtotal_cents_nonnegative"),
+        _check("tax_cents >= 0", name="ck_invoices_tax_cents_nonnegative"),
+        _check("total_cents = subtotal_cents + tax_cents",
                            name="ck_invoices_total_is_sum"),
-        sa.CheckConstraint(_CURRENCY, name="ck_invoices_currency_iso4217"),
-        sa.CheckConstraint(
+        _check(_CURRENCY, name="ck_invoices_currency_iso4217"),
+        _check(
             "period_end IS NULL OR period_start IS NULL OR period_end > period_start",
             name="ck_invoices_period_order",
         ),

@@ -25,6 +25,12 @@ _SEVERITY = "severity IN ('critical', 'high', 'medium', 'low', 'info')"
 _SEEN_ORDER = "last_seen IS NULL OR first_seen IS NULL OR last_seen >= first_seen"
 
 
+def _check(sqltext: str, *, name: str) -> sa.CheckConstraint:
+    """A CHECK constraint named exactly ``name``: op.f() stops env.py's naming convention
+    (ck_<table>_<name>) from prefixing the already complete name a second time."""
+    return sa.CheckConstraint(sqltext, name=op.f(name))
+
+
 def _id() -> sa.Column:
     return sa.Column("id", sa.UUID(), server_default=sa.text("gen_random_uuid()"),
                      nullable=False)
@@ -128,13 +134,13 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name="pk_indicators"),
         *_tenant("indicators"),
         _created_by_fk("indicators"),
-        sa.CheckConstraint(
+        _check(
             "classification IN ('malicious', 'suspicious', 'benign', 'unknown')",
             name="ck_indicators_classification",
         ),
-        sa.CheckConstraint("confidence BETWEEN 0 AND 100", name="ck_indicators_confidence_range"),
-        sa.CheckConstraint(_SEVERITY, name="ck_indicators_severity"),
-        sa.CheckConstraint(_SEEN_ORDER, name="ck_indicators_seen_order"),
+        _check("confidence BETWEEN 0 AND 100", name="ck_indicators_confidence_range"),
+        _check(_SEVERITY, name="ck_indicators_severity"),
+        _check(_SEEN_ORDER, name="ck_indicators_seen_order"),
     )
     _index("indicators", "org_id")
     _index("indicators", "project_id")
@@ -158,7 +164,7 @@ def upgrade() -> None:
         *_timestamps(),
         sa.PrimaryKeyConstraint("id", name="pk_threat_actors"),
         *_tenant("threat_actors"),
-        sa.CheckConstraint(_SEEN_ORDER, name="ck_threat_actors_seen_order"),
+        _check(_SEEN_ORDER, name="ck_threat_actors_seen_order"),
     )
     _index("threat_actors", "org_id")
     _index("threat_actors", "project_id")
@@ -182,8 +188,8 @@ def upgrade() -> None:
         *_tenant("campaigns"),
         sa.ForeignKeyConstraint(["threat_actor_id"], ["threat_actors.id"], ondelete="SET NULL",
                                 name="fk_campaigns_threat_actor_id_threat_actors"),
-        sa.CheckConstraint(_SEVERITY, name="ck_campaigns_severity"),
-        sa.CheckConstraint(_SEEN_ORDER, name="ck_campaigns_seen_order"),
+        _check(_SEVERITY, name="ck_campaigns_severity"),
+        _check(_SEEN_ORDER, name="ck_campaigns_seen_order"),
     )
     _index("campaigns", "org_id")
     _index("campaigns", "project_id")
@@ -213,11 +219,11 @@ def upgrade() -> None:
         # Leads with org_id, so it is also the tenant index.
         sa.UniqueConstraint("org_id", "cve_id", name="uq_vulnerabilities_org_id_cve_id"),
         *_tenant("vulnerabilities"),
-        sa.CheckConstraint("cvss_score BETWEEN 0 AND 10",
+        _check("cvss_score BETWEEN 0 AND 10",
                            name="ck_vulnerabilities_cvss_score_range"),
-        sa.CheckConstraint("cve_id ~ '^CVE-[0-9]{4}-[0-9]{4,}$'",
+        _check("cve_id ~ '^CVE-[0-9]{4}-[0-9]{4,}$'",
                            name="ck_vulnerabilities_cve_id_format"),
-        sa.CheckConstraint(_SEVERITY, name="ck_vulnerabilities_severity"),
+        _check(_SEVERITY, name="ck_vulnerabilities_severity"),
     )
     _index("vulnerabilities", "project_id")
 
@@ -240,13 +246,13 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name="pk_threat_reports"),
         *_tenant("threat_reports"),
         _created_by_fk("threat_reports"),
-        sa.CheckConstraint(
+        _check(
             "classification IN ('TLP:CLEAR', 'TLP:WHITE', 'TLP:GREEN', 'TLP:AMBER',"
             " 'TLP:AMBER+STRICT', 'TLP:RED')",
             name="ck_threat_reports_classification_tlp",
         ),
-        sa.CheckConstraint(_SEVERITY, name="ck_threat_reports_severity"),
-        sa.CheckConstraint("NOT published OR published_at IS NOT NULL",
+        _check(_SEVERITY, name="ck_threat_reports_severity"),
+        _check("NOT published OR published_at IS NOT NULL",
                            name="ck_threat_reports_published_at_set"),
     )
     _index("threat_reports", "org_id")
