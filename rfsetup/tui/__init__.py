@@ -1,0 +1,1 @@
+"""The guided terminal app (Textual). Imports the core; the core never imports this package."""

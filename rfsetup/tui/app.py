@@ -1,0 +1,344 @@
+"""The guided terminal app: a step list, the chosen step's screen and a live status panel.
+
+Layout: the step list and the live panel on the left, always in view; the chosen step's screen
+(a ContentSwitcher) on the right; the keys in the footer. Every database, file or subprocess call
+runs in a thread worker that calls one core function and posts a message back; only message
+handlers change widgets. Nothing heavy (alembic, sqlalchemy, a connection) is imported or opened
+before the first frame.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable, Iterator
+from functools import partial
+from typing import Any
+
+from textual import work
+from textual.app import App, ComposeResult, SystemCommand
+from textual.binding import Binding
+from textual.command import DiscoveryHit, Hit, Hits, Provider
+from textual.containers import Horizontal, Vertical
+from textual.screen import Screen
+from textual.widgets import ContentSwitcher, Footer, Input, OptionList
+from textual.worker import Worker, get_current_worker
+
+from rfsetup.core.errors import RfsetupError
+from rfsetup.core.settings import Settings
+from rfsetup.tui.messages import (
+    ChecksCompleted,
+    DatabaseProvisioned,
+    EnvLoaded,
+    EnvSaved,
+    MigrationApplied,
+    MigrationFailed,
+    OperationFailed,
+    SeedApplied,
+    SeedPlanned,
+    StatusRefreshed,
+    TablesListed,
+)
+from rfsetup.tui.modals.error import ErrorModal
+from rfsetup.tui.screens.base import StepScreen, unexpected_error
+from rfsetup.tui.screens.database import DatabaseScreen
+from rfsetup.tui.screens.environment import EnvironmentScreen
+from rfsetup.tui.screens.migrations import MigrationsScreen
+from rfsetup.tui.screens.prerequisites import PrerequisitesScreen
+from rfsetup.tui.screens.seed import SeedScreen
+from rfsetup.tui.screens.verify import VerifyScreen
+from rfsetup.tui.state import STEP_IDS, STEPS
+from rfsetup.tui.widgets.status_panel import StatusPanel
+from rfsetup.tui.widgets.step_list import StepList
+
+#: how often the live panel re-reads the status (seconds)
+POLL_INTERVAL = 2.0
+KEYMAP_ENV = "RFSETUP_KEYMAP"
+
+
+class StepCommands(Provider):
+    """The command palette: one entry per step and per action of every step."""
+
+    def _commands(self) -> list[tuple[str, str, Callable[[], Any]]]:
+        app = self.app
+        assert isinstance(app, RfsetupApp)
+        return app.palette_commands()
+
+    async def search(self, query: str) -> Hits:
+        matcher = self.matcher(query)
+        for title, help_text, callback in self._commands():
+            score = matcher.match(title)
+            if score > 0:
+                yield Hit(score, matcher.highlight(title), callback, text=title, help=help_text)
+
+    async def discover(self) -> Hits:
+        for title, help_text, callback in self._commands():
+            yield DiscoveryHit(title, callback, text=title, help=help_text)
+
+
+def parse_keymap(text: str) -> dict[str, str]:
+    """``RFSETUP_KEYMAP="migrate-down-one=ctrl+d,quit=ctrl+x"`` -> {binding id: keys}."""
+    keymap: dict[str, str] = {}
+    for item in text.split(";" if ";" in text else ","):
+        binding_id, sep, keys = item.partition("=")
+        if sep and binding_id.strip() and keys.strip():
+            keymap[binding_id.strip()] = keys.strip()
+    return keymap
+
+
+class RfsetupApp(App[int]):
+    """The app. ``autoload=False`` starts nothing by itself (snapshot tests feed it messages)."""
+
+    CSS_PATH = "app.tcss"
+    TITLE = "rfsetup"
+    SUB_TITLE = "RaptorFlow database setup"
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (110, "-wide")]
+    COMMANDS = App.COMMANDS | {StepCommands}
+    BINDINGS = [
+        Binding("ctrl+q", "quit", "Quit", id="quit", priority=True),
+        Binding("1", "step('prerequisites')", "Steps", id="step-1", key_display="1-6"),
+        Binding("2", "step('environment')", "Environment", id="step-2", show=False),
+        Binding("3", "step('database')", "Database & role", id="step-3", show=False),
+        Binding("4", "step('migrations')", "Migrations", id="step-4", show=False),
+        Binding("5", "step('seed')", "Seed", id="step-5", show=False),
+        Binding("6", "step('verify')", "Verify", id="step-6", show=False),
+        Binding("f5", "refresh_status", "Refresh", id="refresh-status"),
+        Binding("escape", "focus_steps", "Step list", id="focus-steps", show=False),
+        Binding("f1", "show_help_panel", "Keys", id="help"),
+    ]
+
+    def __init__(self, settings: Settings, *, rollback: bool = False, autoload: bool = True,
+                 poll_interval: float = POLL_INTERVAL) -> None:
+        super().__init__()
+        self.settings = settings
+        self.rollback = rollback
+        self.autoload = autoload
+        self.poll_interval = poll_interval
+        self.report: Any | None = None
+        self._status_worker: Worker[None] | None = None
+        self._settings_dirty = False
+        self._secrets: set[str] = set()
+        self._quit_warned = False
+
+    # -- layout -----------------------------------------------------------------------------
+    def compose(self) -> ComposeResult:
+        initial = "migrations" if self.rollback else "prerequisites"
+        with Horizontal(id="body"):
+            with Vertical(id="sidebar"):
+                steps = StepList(id="steps")
+                steps.border_title = "Steps"
+                yield steps
+                panel = StatusPanel(id="status")
+                panel.border_title = "Live"
+                yield panel
+            with ContentSwitcher(id="switcher", initial=initial):
+                yield PrerequisitesScreen()
+                yield EnvironmentScreen()
+                yield DatabaseScreen()
+                yield MigrationsScreen(rollback=self.rollback)
+                yield SeedScreen()
+                yield VerifyScreen()
+        yield Footer(compact=True)
+
+    def on_mount(self) -> None:
+        self.show_step(self.query_one(ContentSwitcher).current or "prerequisites")
+        if self.autoload:
+            self.refresh_status()
+            self.set_interval(self.poll_interval, self._poll)
+            for screen in self.step_screens():
+                screen.start()
+
+    # -- steps ------------------------------------------------------------------------------
+    def step_screens(self) -> Iterator[StepScreen]:
+        yield from self.query_one(ContentSwitcher).query_children(StepScreen)
+
+    def step_screen(self, step_id: str) -> StepScreen:
+        return self.query_one(f"#{step_id}", StepScreen)
+
+    @property
+    def current_step(self) -> str:
+        return self.query_one(ContentSwitcher).current or STEP_IDS[0]
+
+    def show_step(self, step_id: str) -> None:
+        """Put a step on screen and focus its main widget."""
+        self.query_one(ContentSwitcher).current = step_id
+        self.query_one(StepList).show_step(step_id)
+        self.step_screen(step_id).activated()
+
+    def action_step(self, step_id: str) -> None:
+        self.show_step(step_id)
+
+    def action_focus_steps(self) -> None:
+        """Escape: out of a form field to its form (where 1-6 work again), else to the steps."""
+        focused = self.focused
+        home = self.step_screen(self.current_step).first_focus()
+        if isinstance(focused, Input) and home is not None and focused is not home:
+            home.focus()
+        else:
+            self.query_one(StepList).focus()
+
+    def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
+        if isinstance(event.option_list, StepList) and event.option.id:
+            self.show_step(event.option.id)
+
+    def refresh_step_states(self) -> None:
+        steps = self.query_one(StepList)
+        for screen in self.step_screens():
+            steps.set_state(screen.STEP_ID, screen.step_state(self.report))
+
+    # -- live status ------------------------------------------------------------------------
+    def _poll(self) -> None:
+        # a poll never queues behind a slow one; refreshes after operations always start
+        if self._status_worker is not None and self._status_worker.is_running:
+            return
+        self.refresh_status()
+
+    def action_refresh_status(self) -> None:
+        self.refresh_status()
+
+    def refresh_status(self) -> None:
+        self._status_worker = self._collect_status()
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="status")
+    def _collect_status(self) -> None:
+        from rfsetup.core.status import collect_status
+
+        worker = get_current_worker()
+        settings = self.settings
+        try:
+            if self._settings_dirty:
+                self._settings_dirty = False
+                settings = reload_settings(settings)
+            report = collect_status(settings)
+        except RfsetupError as exc:
+            self.post_message(OperationFailed("read the status", exc, silent=True))
+            return
+        except Exception as exc:  # collect_status reports failures; this is a bug guard
+            self.post_message(OperationFailed(
+                "read the status", unexpected_error("read the status", exc, self.known_secrets()),
+                silent=True))
+            return
+        if not worker.is_cancelled:
+            self.post_message(StatusRefreshed(report, settings=settings))
+
+    def on_status_refreshed(self, message: StatusRefreshed) -> None:
+        if message.settings is not None:
+            self.settings = message.settings
+        previous, self.report = self.report, message.report
+        self.query_one(StatusPanel).show(message.report)
+        for screen in self.step_screens():
+            screen.status_changed(message.report, previous)
+        self.refresh_step_states()
+
+    # -- results that change what the panel shows: refresh right away ------------------------
+    def _after_operation(self, *, settings_changed: bool = False) -> None:
+        if settings_changed:
+            self._settings_dirty = True
+        self.refresh_status()
+        self.refresh_step_states()
+
+    def on_migration_applied(self, _: MigrationApplied) -> None:
+        self._after_operation()
+
+    def on_migration_failed(self, _: MigrationFailed) -> None:
+        self._after_operation()
+
+    def on_seed_applied(self, _: SeedApplied) -> None:
+        self._after_operation()
+
+    def on_database_provisioned(self, message: DatabaseProvisioned) -> None:
+        self._after_operation(settings_changed=message.env_written is not None)
+
+    def on_env_saved(self, _: EnvSaved) -> None:
+        self._after_operation(settings_changed=True)
+
+    def on_checks_completed(self, _: ChecksCompleted) -> None:
+        self.refresh_step_states()
+
+    def on_env_loaded(self, _: EnvLoaded) -> None:
+        self.refresh_step_states()
+
+    def on_seed_planned(self, _: SeedPlanned) -> None:
+        self.refresh_step_states()
+
+    def on_tables_listed(self, _: TablesListed) -> None:
+        self.refresh_step_states()
+
+    def on_operation_failed(self, message: OperationFailed) -> None:
+        if not message.silent:
+            self.push_screen(ErrorModal(message.operation, message.error))
+
+    # -- secrets ----------------------------------------------------------------------------
+    def remember_secret(self, value: str | None) -> None:
+        """A password the user typed: scrubbed from any unexpected error text."""
+        if value:
+            self._secrets.add(value)
+
+    def known_secrets(self) -> list[str]:
+        secrets = set(self._secrets)
+        try:
+            password = self.settings.url().password
+        except Exception:  # no or broken URL: nothing to scrub from it
+            password = None
+        if password:
+            secrets.add(str(password))
+        return sorted(secrets, key=len, reverse=True)
+
+    # -- command palette ----------------------------------------------------------------------
+    def palette_commands(self) -> list[tuple[str, str, Callable[[], Any]]]:
+        """Every step and every step action, for the command palette."""
+        commands: list[tuple[str, str, Callable[[], Any]]] = []
+        for info in STEPS:
+            commands.append((f"Go to {info.number} {info.title}", f"show step {info.number}",
+                             partial(self.show_step, info.id)))
+        for screen in self.step_screens():
+            info = next(s for s in STEPS if s.id == screen.STEP_ID)
+            for binding in _bindings_of(screen):
+                commands.append((f"{info.title}: {binding.description}",
+                                 f"key {binding.key}",
+                                 partial(self.run_step_action, screen.STEP_ID, binding.action)))
+        commands.append(("Refresh the live panel", "key f5", self.refresh_status))
+        return commands
+
+    async def run_step_action(self, step_id: str, action: str) -> None:
+        self.show_step(step_id)
+        await self.step_screen(step_id).run_action(action)
+
+    def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+
+    async def action_quit(self) -> None:
+        migrations = self.step_screen("migrations")
+        if isinstance(migrations, MigrationsScreen) and migrations.running and \
+                not self._quit_warned:
+            self._quit_warned = True
+            self.notify("A migration is running: press Ctrl+Q again to quit anyway "
+                        "(it stops at the next revision boundary).", severity="warning")
+            migrations.action_cancel()
+            return
+        self.exit(0)
+
+
+def _bindings_of(screen: StepScreen) -> list[Binding]:
+    return [b for b in screen.BINDINGS if isinstance(b, Binding) and b.description]
+
+
+def reload_settings(settings: Settings) -> Settings:
+    """Re-read the .env after it changed, keeping the sandbox's URLs when they came from it."""
+    from rfsetup.core.settings import load_settings
+
+    fresh = load_settings(settings.env_file, settings.alembic_ini, sandbox=settings.sandbox,
+                          cwd=settings.state_dir.parent)
+    if settings.sources.get("DATABASE_URL") == "sandbox":
+        return fresh.with_urls(settings.database_url, settings.redis_url, "sandbox")
+    return fresh
+
+
+def run_app(settings: Settings, rollback: bool = False) -> int:
+    """Run the app full screen; returns the process exit code. Keys can be remapped with
+    RFSETUP_KEYMAP="binding-id=key,..." (ids are listed in the README)."""
+    app = RfsetupApp(settings, rollback=rollback)
+    keymap = os.environ.get(KEYMAP_ENV)
+    if keymap:
+        app.set_keymap(parse_keymap(keymap))
+    result = app.run()
+    return int(result or 0) if app.return_code in (None, 0) else int(app.return_code or 1)

@@ -1,0 +1,1 @@
+"""Modal screens: the typed-name confirmation, the error dialog and the .env change list."""

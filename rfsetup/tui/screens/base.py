@@ -1,0 +1,95 @@
+"""What every step screen shares: its place in the guide, and the one way workers call the core.
+
+Workers (``@work(thread=True, exclusive=True, exit_on_error=False, group=...)`` on plain defs)
+call one core function through ``attempt``, which turns any failure into an ``OperationFailed``
+message carrying an RfsetupError: a user never sees a traceback, and widgets change only in
+message handlers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from textual.containers import Vertical
+
+from rfsetup.core.errors import RfsetupError
+from rfsetup.tui.messages import OperationFailed
+from rfsetup.tui.state import StepState, step
+
+if TYPE_CHECKING:
+    from rfsetup.core.settings import Settings
+    from rfsetup.tui.app import RfsetupApp
+
+T = TypeVar("T")
+
+
+def unexpected_error(operation: str, exc: BaseException, secrets: list[str]) -> RfsetupError:
+    """An exception the core did not classify, scrubbed of every secret the app knows."""
+    if isinstance(exc, ImportError):
+        return RfsetupError(f"{operation}: a module it needs is missing ({exc.name})",
+                            hint="reinstall rfsetup: pip install -e '.[sandbox]'",
+                            kind="missing_module")
+    cause = f"{type(exc).__name__}: {exc}"
+    for secret in secrets:
+        if secret:
+            cause = cause.replace(secret, "***")
+    return RfsetupError(f"{operation} failed unexpectedly", cause=cause[:500],
+                        hint="this is a bug in rfsetup; please report it with the cause above",
+                        kind="unexpected")
+
+
+class StepScreen(Vertical):
+    """A step's screen inside the app's ContentSwitcher; ``STEP_ID`` names its step."""
+
+    STEP_ID = ""
+    can_focus = False
+
+    def __init__(self) -> None:
+        info = step(self.STEP_ID)
+        super().__init__(id=info.id, classes="step")
+        self.border_title = f"{info.number} {info.title}"
+
+    @property
+    def rf_app(self) -> RfsetupApp:
+        return self.app  # type: ignore[return-value]
+
+    @property
+    def settings(self) -> Settings:
+        return self.rf_app.settings
+
+    def attempt(self, operation: str, call: Callable[[], T], *, silent: bool = False
+                ) -> T | None:
+        """Run ``call`` (in a worker thread); post OperationFailed and return None on failure."""
+        try:
+            return call()
+        except RfsetupError as exc:
+            self.post_message(OperationFailed(operation, exc, silent=silent))
+        except Exception as exc:  # never a traceback on screen; see unexpected_error
+            self.post_message(OperationFailed(
+                operation, unexpected_error(operation, exc, self.rf_app.known_secrets()),
+                silent=silent))
+        return None
+
+    # -- hooks the app calls --------------------------------------------------------------
+    def activated(self) -> None:
+        """The step was just shown: focus its main widget."""
+        target = self.first_focus()
+        if target is not None:
+            target.focus()
+
+    def first_focus(self) -> Any:
+        for widget in self.query("*"):
+            if widget.focusable:
+                return widget
+        return None
+
+    def status_changed(self, report: Any, previous: Any | None) -> None:
+        """A new StatusReport arrived (the default does nothing)."""
+
+    def step_state(self, report: Any | None) -> StepState:
+        """Done / needs attention / not yet, from what this step and the report know."""
+        return StepState.UNKNOWN
+
+    def start(self) -> None:
+        """Load what the step shows (called once at launch when the app autoloads)."""

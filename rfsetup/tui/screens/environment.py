@@ -1,0 +1,260 @@
+"""Step 2, Environment: a form over the .env, grouped as the guide groups it.
+
+Validation runs as you type (envfile.validate, pure); secrets and URL passwords are masked
+unless revealed; SECRET_KEY can be generated; saving shows what will change (envfile.changes)
+and writes through the core's atomic save. Keys the guide does not know are listed and left
+untouched.
+"""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+from typing import Any
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.widgets import Input, Label, Static
+
+from rfsetup.tui.messages import EnvLoaded, EnvSaved
+from rfsetup.tui.modals.changes import ChangesModal
+from rfsetup.tui.screens.base import StepScreen
+from rfsetup.tui.state import StepState, env_state
+
+
+def display_path(path: Path) -> str:
+    """The path relative to the working directory when it is inside it."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
+def _has_url_password(value: str) -> bool:
+    from rfsetup.core.envfile import mask_url_password
+
+    return "://" in value and mask_url_password(value) != value
+
+
+def problems_text(problems: list[Any]) -> Text:
+    text = Text()
+    for problem in problems:
+        symbol, style = ("✗", "red") if problem.level == "error" else ("!", "yellow")
+        text.append(f"{symbol} {problem.message}\n", style=style)
+    text.rstrip()
+    return text
+
+
+class EnvironmentScreen(StepScreen):
+    """One compact input per guide key; a problem line under each; other keys listed."""
+
+    STEP_ID = "environment"
+    BINDINGS = [
+        Binding("ctrl+s", "save", "Save .env", id="env-save"),
+        Binding("ctrl+r", "toggle_reveal", "Reveal secrets", id="env-reveal"),
+        Binding("ctrl+g", "generate_secret", "Generate SECRET_KEY", id="env-generate-secret"),
+        Binding("ctrl+l", "reload", "Reload", id="env-reload"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        from rfsetup.core.envfile import GROUPS
+
+        self.groups = GROUPS
+        self.path: Path | None = None
+        self.document: Any | None = None
+        self.exists: bool | None = None
+        self.revealed = False
+        self.problems: dict[str, list[Any]] = {}
+
+    def compose(self) -> ComposeResult:
+        yield Static("", id="env-path", classes="step-intro")
+        with VerticalScroll(id="env-form"):
+            for group, keys in self.groups.items():
+                yield Label(group, classes="section-title")
+                for key in keys:
+                    yield Label(key, classes="env-key")
+                    yield Input(id=f"env-{key}", compact=True, classes="env-input",
+                                password=self._masked_by_default(key))
+                    yield Static("", id=f"env-hint-{key}", classes="env-hint")
+            yield Label("Other keys (kept as they are)", classes="section-title")
+            yield Static("", id="env-other")
+
+    @staticmethod
+    def _masked_by_default(key: str) -> bool:
+        from rfsetup.core.envfile import is_secret
+
+        return is_secret(key)
+
+    def start(self) -> None:
+        self.load()
+
+    def first_focus(self) -> Any:
+        # the form, not its first field: digits then still jump between steps; Tab enters
+        return self.query_one("#env-form")
+
+    def step_state(self, report: Any | None) -> StepState:
+        from rfsetup.core.envfile import REQUIRED_KEYS, validate_all
+
+        if self.document is None:
+            return env_state(None, [], [])
+        values = self.document.values()
+        problems = [p for found in validate_all(values).values() for p in found]
+        missing = [k for k in REQUIRED_KEYS if not values.get(k)]
+        return env_state(self.exists, problems, missing)
+
+    # -- workers ----------------------------------------------------------------------------
+    def action_reload(self) -> None:
+        self.load()
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="env-load")
+    def load(self) -> None:
+        # validating DATABASE_URL as you type needs sqlalchemy's URL parser: import it here,
+        # off the UI thread, so the first keystroke does not pay for it
+        import sqlalchemy.engine  # noqa: F401
+
+        from rfsetup.core.envfile import EnvFile
+
+        path = self.settings.env_file
+        doc = self.attempt("read the .env", lambda: EnvFile.load(path))
+        if doc is not None:
+            self.post_message(EnvLoaded(path, doc, path.is_file()))
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="env-save")
+    def write(self, path: Path, document: Any, changed: list[tuple[str, str, str]]) -> None:
+        from rfsetup.core import envfile
+
+        def save() -> bool:
+            envfile.save(path, document)
+            return True
+
+        if self.attempt("save the .env", save):
+            self.post_message(EnvSaved(path, document, changed))
+
+    # -- handlers ---------------------------------------------------------------------------
+    def on_env_loaded(self, message: EnvLoaded) -> None:
+        self.show_document(message.path, message.document, message.exists)
+
+    def show_document(self, path: Path, document: Any, exists: bool) -> None:
+        """Fill the form from a document (the file as it is on disk)."""
+        self.path, self.document, self.exists = path, document, exists
+        values = document.values()
+        state = "" if exists else "  (does not exist yet: saving creates it)"
+        self.query_one("#env-path", Static).update(
+            f"{display_path(path)}{state}\nCtrl+S saves (you see the changes first).")
+        for keys in self.groups.values():
+            for key in keys:
+                field = self.query_one(f"#env-{key}", Input)
+                with field.prevent(Input.Changed):
+                    field.value = values.get(key) or ""
+                self._check(key)
+        self._show_others(values)
+
+    def _show_others(self, values: dict[str, Any]) -> None:
+        from rfsetup.core.envfile import KNOWN_KEYS, mask
+
+        others = [(k, v) for k, v in values.items() if k not in KNOWN_KEYS]
+        text = Text()
+        for key, value in others:
+            text.append(f"{key}", style="bold")
+            text.append(f" = {mask(key, value)}\n")
+        text.rstrip()
+        self.query_one("#env-other", Static).update(text if others else Text("(none)",
+                                                                            style="dim"))
+
+    def form_values(self) -> dict[str, str]:
+        return {key: self.query_one(f"#env-{key}", Input).value
+                for keys in self.groups.values() for key in keys}
+
+    @on(Input.Changed, ".env-input")
+    def _changed(self, event: Input.Changed) -> None:
+        key = (event.input.id or "").removeprefix("env-")
+        self._check(key)
+
+    def _check(self, key: str) -> None:
+        """Validate one field as typed, with the rest of the form as context."""
+        from rfsetup.core.envfile import mask, validate
+
+        field = self.query_one(f"#env-{key}", Input)
+        value = field.value
+        context = {**(self.document.values() if self.document else {}), **self.form_values()}
+        found = validate(key, value, context) if value else []
+        self.problems[key] = found
+        hint = problems_text(found)
+        if value and "://" in value and _has_url_password(value):
+            # the URL's password is hidden in the field; show where it points
+            if not self.revealed:
+                field.password = True
+            shown = Text(mask(key, value), style="dim")
+            hint = Text.assemble(shown, "\n", hint) if found else shown
+        elif not self._masked_by_default(key):
+            field.password = False
+        if not value:
+            hint = Text("(not set)", style="dim")
+        field.set_class(any(p.level == "error" for p in found), "-invalid")
+        self.query_one(f"#env-hint-{key}", Static).update(hint)
+
+    # -- actions ----------------------------------------------------------------------------
+    def action_toggle_reveal(self) -> None:
+        self.revealed = not self.revealed
+        for keys in self.groups.values():
+            for key in keys:
+                field = self.query_one(f"#env-{key}", Input)
+                masked = self._masked_by_default(key) or _has_url_password(field.value)
+                field.password = masked and not self.revealed
+        self.notify("secrets shown" if self.revealed else "secrets hidden")
+
+    def action_generate_secret(self) -> None:
+        # the same 32 random bytes as hex that `rfsetup env generate-secret` writes
+        field = self.query_one("#env-SECRET_KEY", Input)
+        field.value = secrets.token_hex(32)
+        self.notify("SECRET_KEY generated: Ctrl+S to save it")
+
+    def pending_document(self) -> Any:
+        """The loaded document with every changed field set (raises RfsetupError if refused)."""
+        from rfsetup.core.envfile import EnvFile
+
+        doc = self.document if self.document is not None else EnvFile(())
+        values = doc.values()
+        for key, value in self.form_values().items():
+            if value == (values.get(key) or ""):
+                continue
+            doc = doc.set(key, value)
+        return doc
+
+    def action_save(self) -> None:
+        from rfsetup.core.envfile import changes
+        from rfsetup.core.errors import RfsetupError, bad_input
+        from rfsetup.tui.messages import OperationFailed
+
+        if self.path is None:
+            return
+        errors = [f"{key}: {p.message}" for key, found in self.problems.items() for p in found
+                  if p.level == "error"]
+        try:
+            if errors:
+                raise bad_input("the form has invalid values; nothing was saved",
+                                cause="; ".join(errors), hint="fix the fields marked ✗")
+            new = self.pending_document()
+        except RfsetupError as exc:
+            self.post_message(OperationFailed("save the .env", exc))
+            return
+        changed = changes(self.document, new) if self.document is not None else []
+        if not changed:
+            self.notify("nothing to save: the form matches the file")
+            return
+        path = self.path
+
+        def confirmed(ok: bool | None) -> None:
+            if ok:
+                self.write(path, new, changed)
+
+        self.app.push_screen(ChangesModal(display_path(path), changed), confirmed)
+
+    def on_env_saved(self, message: EnvSaved) -> None:
+        self.notify(f"saved {display_path(message.path)} ({len(message.changed)} change(s))")
+        self.document, self.exists = message.document, True
+        self.show_document(message.path, message.document, True)

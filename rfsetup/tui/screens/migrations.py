@@ -1,0 +1,548 @@
+"""Step 4, Migrations: the history, the SQL of the chosen move, upgrade and roll back.
+
+The history marks the current revision and the heads, branch points and merges. Highlighting a
+revision chooses the move from the current revision to it (up or down) and shows its SQL
+(migrations.preview) with squawk's findings (lint). Upgrades run at once; every downgrade and
+stamp first opens a ConfirmModal with the SQL that asks for the database name. Up and down take
+a backup first (backup=True) and stream Alembic's output into the log pane.
+
+``rfsetup rollback`` opens here with "roll back one step" chosen: ``d``, the name, Enter.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.timer import Timer
+from textual.widgets import DataTable, Static
+
+from rfsetup.core.errors import RfsetupError
+from rfsetup.tui.messages import (
+    HistoryLoaded,
+    LintFinished,
+    MigrationApplied,
+    MigrationFailed,
+    MigrationProgressed,
+    OperationFailed,
+    PreviewReady,
+)
+from rfsetup.tui.modals.confirm import ConfirmModal
+from rfsetup.tui.screens.base import StepScreen
+from rfsetup.tui.state import StepState, migrations_state
+from rfsetup.tui.widgets.log_pane import LogPane
+from rfsetup.tui.widgets.sql_view import SqlView
+
+BASE = "<base>"
+#: highlight changes settle this long before a preview is rendered (arrow keys held down)
+PREVIEW_DEBOUNCE = 0.15
+
+
+@dataclass(frozen=True)
+class Move:
+    """What a key would do: ``kind`` up / down / stamp to ``target`` (an Alembic target)."""
+
+    kind: str
+    target: str
+    label: str
+
+    @property
+    def needs_confirmation(self) -> bool:
+        return self.kind in ("down", "stamp")
+
+
+UPGRADE_HEAD = Move("up", "head", "upgrade to head")
+DOWN_ONE = Move("down", "-1", "roll back one step (-1)")
+DOWN_BASE = Move("down", "base", "roll back everything (to base)")
+
+
+def ancestors(revisions: Sequence[Any], starts: Sequence[str]) -> set[str]:
+    """Every revision below ``starts`` (excluded), following down_revisions."""
+    parents = {r.revision: tuple(r.down_revisions) for r in revisions}
+    seen: set[str] = set()
+    todo = [p for s in starts for p in parents.get(s, ())]
+    while todo:
+        rev = todo.pop()
+        if rev not in seen:
+            seen.add(rev)
+            todo.extend(parents.get(rev, ()))
+    return seen
+
+
+def move_to(revisions: Sequence[Any], current: Sequence[str], target: str) -> Move | None:
+    """The move from ``current`` to ``target`` (None: the database is already there)."""
+    if target == BASE:
+        return DOWN_BASE if current else None
+    if target in current:
+        return None
+    if target in ancestors(revisions, current):
+        parents = {r.revision: tuple(r.down_revisions) for r in revisions}
+        if len(current) == 1 and parents.get(current[0]) == (target,):
+            return DOWN_ONE
+        return Move("down", target, f"roll back to {target}")
+    return Move("up", target, f"upgrade to {target}")
+
+
+def marks(rev: Any) -> str:
+    parts = []
+    if rev.is_current:
+        parts.append("● current")
+    if rev.is_head:
+        parts.append("◆ head")
+    if rev.is_branch_point:
+        parts.append("⑂ branch")
+    if rev.is_merge:
+        parts.append("⑃ merge")
+    return " ".join(parts)
+
+
+def preview_note(preview: Any, move: Move) -> str:
+    frm = ", ".join(preview.from_revisions) or "base"
+    count = len(preview.steps)
+    return f"-- {move.label}: {frm} → {preview.target} ({count} revision{'s' * (count != 1)})"
+
+
+class MigrationsScreen(StepScreen):
+    """History above, the SQL of the chosen move in the middle, the log below."""
+
+    STEP_ID = "migrations"
+    BINDINGS = [
+        Binding("u", "upgrade_head", "Upgrade to head", id="migrate-upgrade-head"),
+        Binding("d", "down_one", "Roll back one step", id="migrate-down-one"),
+        Binding("g", "run_selected", "Go to selected", id="migrate-to-selected"),
+        Binding("b", "down_base", "Roll back to base", id="migrate-down-base"),
+        Binding("s", "stamp_selected", "Stamp selected", id="migrate-stamp"),
+        Binding("r", "reload", "Reload history", id="migrate-reload"),
+        Binding("x", "cancel", "Cancel", id="migrate-cancel", show=False),
+    ]
+
+    def __init__(self, *, rollback: bool = False) -> None:
+        super().__init__()
+        self.rollback = rollback
+        self.revisions: list[Any] = []
+        self.current: tuple[str, ...] = ()
+        self.history_loaded = False
+        self.report: Any | None = None
+        self.choice: Move | None = DOWN_ONE if rollback else None
+        self.preview: Any | None = None
+        self.preview_move: Move | None = None
+        self.findings: list[Any] = []
+        self.running = False
+        self.cancel_event = threading.Event()
+        self._confirm_pending: Move | None = None
+        self._debounce: Timer | None = None
+        self._placed_cursor = False
+
+    def compose(self) -> ComposeResult:
+        yield Static("", id="mig-move")
+        yield DataTable(id="mig-history", cursor_type="row")
+        yield SqlView("the SQL of the chosen move appears here", id="mig-sql")
+        yield Static("", id="mig-result")
+        yield LogPane(id="mig-log")
+
+    def on_mount(self) -> None:
+        table = self.query_one("#mig-history", DataTable)
+        table.add_column("", key="marks")
+        table.add_column("revision", key="revision")
+        table.add_column("message", key="message")
+        self.query_one("#mig-log", LogPane).border_title = "Log"
+        self.query_one("#mig-sql", SqlView).border_title = "SQL"
+        self._show_choice()
+
+    def first_focus(self) -> Any:
+        return self.query_one("#mig-history", DataTable)
+
+    def step_state(self, report: Any | None) -> StepState:
+        return migrations_state(report)
+
+    @property
+    def database_name(self) -> str:
+        if self.report is not None and self.report.database.name:
+            return str(self.report.database.name)
+        try:
+            return str(self.settings.url().database)
+        except RfsetupError:
+            return "?"
+
+    # -- status and history -----------------------------------------------------------------
+    def status_changed(self, report: Any, previous: Any | None) -> None:
+        self.report = report
+        changed = previous is None or previous.current != report.current or \
+            previous.heads != report.heads or \
+            previous.database.reachable != report.database.reachable
+        if (changed or not self.history_loaded) and not self.running:
+            self.load_history(report.current if report.database.reachable else ())
+
+    def action_reload(self) -> None:
+        current = self.report.current if self.report is not None and \
+            self.report.database.reachable else None
+        self.load_history(current)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="migrate-history")
+    def load_history(self, current: tuple[str, ...] | None) -> None:
+        from rfsetup.core import migrations
+
+        revisions = self.attempt("read the migration history",
+                                 lambda: migrations.history(self.settings, current=current),
+                                 silent=True)
+        if revisions is not None:
+            now = tuple(r.revision for r in revisions if r.is_current)
+            self.post_message(HistoryLoaded(revisions, now))
+
+    def on_history_loaded(self, message: HistoryLoaded) -> None:
+        self.show_history(message.revisions, message.current)
+
+    def show_history(self, revisions: list[Any], current: tuple[str, ...]) -> None:
+        """Fill the history table; place the cursor on the first load."""
+        self.revisions, self.current = list(revisions), tuple(current)
+        self.history_loaded = True
+        table = self.query_one("#mig-history", DataTable)
+        keep = None
+        if table.row_count:
+            keep = str(table.coordinate_to_cell_key((table.cursor_row, 0))[0].value)
+        table.clear()
+        for rev in revisions:
+            message = rev.message or ""
+            if rev.is_merge:
+                message = f"{message} (merges {', '.join(rev.down_revisions)})"
+            style = "bold" if rev.is_current else ""
+            table.add_row(Text(marks(rev), style="bold cyan" if rev.is_current else "yellow"),
+                          Text(rev.revision, style=style), message, key=rev.revision)
+        table.add_row(Text("● current" if not current else "", style="bold cyan"),
+                      Text(BASE), "empty database (nothing applied)", key=BASE)
+        table.border_subtitle = f"{len(revisions)} revisions"
+        if not self._placed_cursor:
+            self._placed_cursor = True
+            self._place_initial_cursor(table)
+        elif keep is not None and keep in table.rows:
+            table.move_cursor(row=table.get_row_index(keep))
+        self._choose_from_cursor()
+
+    def _place_initial_cursor(self, table: DataTable) -> None:
+        keys = [r.revision for r in self.revisions] + [BASE]
+        target: str | None = None
+        if self.rollback:
+            # one step down: the parent of the current revision
+            parents = {r.revision: tuple(r.down_revisions) for r in self.revisions}
+            if len(self.current) == 1:
+                below = parents.get(self.current[0], ())
+                target = below[0] if len(below) == 1 else None
+                if not below:
+                    target = BASE
+        elif self.report is not None and self.report.pending:
+            heads = [r.revision for r in self.revisions if r.is_head]
+            target = heads[0] if heads else None
+        if target is None and self.current:
+            target = self.current[0]
+        if target is not None and target in keys:
+            table.move_cursor(row=keys.index(target), animate=False)
+
+    def selected_revision(self) -> str | None:
+        table = self.query_one("#mig-history", DataTable)
+        if not table.row_count:
+            return None
+        return str(table.coordinate_to_cell_key((table.cursor_row, 0))[0].value)
+
+    @on(DataTable.RowHighlighted, "#mig-history")
+    def _highlighted(self) -> None:
+        if self._debounce is not None:
+            self._debounce.stop()
+        self._debounce = self.set_timer(PREVIEW_DEBOUNCE, self._choose_from_cursor)
+
+    def _choose_from_cursor(self) -> None:
+        selected = self.selected_revision()
+        if selected is None:
+            return
+        self.choose(move_to(self.revisions, self.current, selected))
+
+    # -- the chosen move and its SQL ----------------------------------------------------------
+    def choose(self, move: Move | None) -> None:
+        """Make ``move`` the chosen one and render its SQL (None: nothing to do)."""
+        if move == self.choice and self.preview_move == move and self.preview is not None:
+            return
+        self.choice = move
+        self._show_choice()
+        sql = self.query_one("#mig-sql", SqlView)
+        if move is None:
+            self.preview, self.preview_move = None, None
+            sql.show_message("the database is at the selected revision: nothing to run")
+            return
+        if move.kind == "stamp":
+            self._show_stamp(move)
+            return
+        if self.report is not None and not self.report.database.reachable:
+            sql.show_message("the database is unreachable: no SQL to show (see the panel)")
+            return
+        sql.show_message(f"rendering the SQL to {move.label}…")
+        self.render_preview(move)
+
+    def _show_choice(self) -> None:
+        text = Text()
+        if self.choice is None:
+            text.append("Chosen: nothing (the database is at the selection)", style="dim")
+        else:
+            text.append("Chosen: ", style="bold")
+            text.append(self.choice.label, style="bold yellow" if
+                        self.choice.needs_confirmation else "bold green")
+            key = "d" if self.choice == DOWN_ONE else "g"
+            after = ", after you confirm" if self.choice.needs_confirmation else ""
+            text.append(f"   ({key} runs it{after})", style="dim")
+        self.query_one("#mig-move", Static).update(text)
+
+    def _show_stamp(self, move: Move) -> None:
+        self.preview, self.preview_move = None, move
+        self.query_one("#mig-sql", SqlView).show(
+            stamp_sql(move.target), note=f"-- {move.label}: no migration runs")
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="migrate-preview")
+    def render_preview(self, move: Move) -> None:
+        from textual.worker import get_current_worker
+
+        from rfsetup.core import migrations
+
+        worker = get_current_worker()
+        preview = self.attempt(f"preview: {move.label}", lambda: migrations.preview(
+            self.settings, move.target, down=move.kind == "down"))
+        if preview is None or worker.is_cancelled:
+            if preview is None:
+                self.post_message(PreviewReady(None, move.label))
+            return
+        self.post_message(PreviewReady(preview, move.label))
+        lint = _lint_function()
+        findings: list[Any] = []
+        error: RfsetupError | None = None
+        try:
+            findings = list(lint(preview)) if lint is not None else []
+        except RfsetupError as exc:
+            error = exc
+        except Exception as exc:  # squawk is advisory: its failure must not hide the SQL
+            error = RfsetupError(f"squawk failed: {type(exc).__name__}", kind="lint_failed")
+        if not worker.is_cancelled:
+            self.post_message(LintFinished(preview, findings, error))
+
+    def on_preview_ready(self, message: PreviewReady) -> None:
+        move = self.choice
+        if message.preview is None:
+            self.query_one("#mig-sql", SqlView).show_message("no preview (see the error)")
+            self._confirm_pending = None
+            return
+        if move is None or message.label != move.label:
+            return  # a stale preview for a move no longer chosen
+        self.show_preview(message.preview, move)
+
+    def show_preview(self, preview: Any, move: Move, findings: Sequence[Any] = ()) -> None:
+        self.preview, self.preview_move, self.findings = preview, move, list(findings)
+        self.query_one("#mig-sql", SqlView).show(preview.sql, findings,
+                                                 note=preview_note(preview, move))
+        if self._confirm_pending == move:
+            self._confirm_pending = None
+            self._open_confirm(move)
+
+    def on_lint_finished(self, message: LintFinished) -> None:
+        if message.preview is not self.preview or self.preview_move is None:
+            return
+        self.findings = list(message.findings)
+        note = preview_note(self.preview, self.preview_move)
+        if message.error is not None:
+            note += f"\n-- squawk: {message.error.message}"
+        elif not message.findings:
+            note += "\n-- squawk: no findings"
+        self.query_one("#mig-sql", SqlView).show(self.preview.sql, self.findings, note=note)
+
+    # -- actions ----------------------------------------------------------------------------
+    def _busy(self) -> bool:
+        if self.running:
+            self.notify("a migration is running (x cancels at the next revision)",
+                        severity="warning")
+        return self.running
+
+    def action_upgrade_head(self) -> None:
+        if not self._busy():
+            self.request(UPGRADE_HEAD)
+
+    def action_down_one(self) -> None:
+        if not self._busy():
+            self.request(DOWN_ONE)
+
+    def action_down_base(self) -> None:
+        if not self._busy():
+            self.request(DOWN_BASE)
+
+    def action_run_selected(self) -> None:
+        if self._busy():
+            return
+        selected = self.selected_revision()
+        move = move_to(self.revisions, self.current, selected) if selected else None
+        if move is None:
+            self.notify("the database is already at the selected revision")
+            return
+        self.request(move)
+
+    @on(DataTable.RowSelected, "#mig-history")
+    def _row_selected(self) -> None:
+        self.action_run_selected()
+
+    def action_stamp_selected(self) -> None:
+        if self._busy():
+            return
+        selected = self.selected_revision()
+        if selected is None:
+            return
+        target = "base" if selected == BASE else selected
+        move = Move("stamp", target, f"stamp {target}")
+        self.choose(move)
+        self._open_confirm(move)
+
+    def action_cancel(self) -> None:
+        if self.running:
+            self.cancel_event.set()
+            self.query_one("#mig-log", LogPane).write(
+                "cancel requested: stopping at the next revision boundary")
+
+    def request(self, move: Move) -> None:
+        """Run ``move``: upgrades at once, downgrades after the confirmation (SQL first)."""
+        if not move.needs_confirmation:
+            self.choose(move)
+            self.start_migration(move)
+            return
+        if self.preview_move == move and self.preview is not None:
+            self._open_confirm(move)
+            return
+        self._confirm_pending = move
+        self.choose(move)
+
+    def _open_confirm(self, move: Move) -> None:
+        if move.kind == "stamp":
+            sql, note = stamp_sql(move.target), ("No backup: a stamp changes no data, only "
+                                                 "the revision Alembic believes is applied.")
+        else:
+            sql = self.preview.sql if self.preview is not None else ""
+            note = "A pg_dump backup is taken first (into .rfsetup/backups/); its path is shown."
+        frm = ", ".join(self.current) or "base"
+        summary = f"{self.database_name}: {frm} → {move.target}"
+        if self.preview is not None and move.kind == "down":
+            steps = len(self.preview.steps)
+            summary += f" ({steps} revision{'s' * (steps != 1)} undone)"
+
+        def confirmed(ok: bool | None) -> None:
+            if ok:
+                self.start_migration(move)
+            else:
+                self.notify("cancelled: nothing was changed")
+
+        self.app.push_screen(
+            ConfirmModal(move.label[0].upper() + move.label[1:], summary, sql,
+                         self.database_name, backup_note=note, findings=self.findings),
+            confirmed)
+
+    # -- running ----------------------------------------------------------------------------
+    def start_migration(self, move: Move) -> None:
+        self.running = True
+        self.cancel_event = threading.Event()
+        log = self.query_one("#mig-log", LogPane)
+        log.write(f"── {move.label} ({self.database_name})")
+        self.query_one("#mig-result", Static).update(Text(f"running: {move.label}…",
+                                                          style="bold italic"))
+        self.migrate(move, self.cancel_event)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="migrate-run")
+    def migrate(self, move: Move, cancel: threading.Event) -> None:
+        from rfsetup.core import migrations
+
+        def progress(line: str) -> None:
+            self.post_message(MigrationProgressed(line))
+
+        try:
+            if move.kind == "up":
+                result = migrations.upgrade(self.settings, move.target, backup=True,
+                                            on_progress=progress, cancel=cancel)
+            elif move.kind == "down":
+                result = migrations.downgrade(self.settings, move.target, backup=True,
+                                              on_progress=progress, cancel=cancel)
+            else:
+                result = migrations.stamp(self.settings, move.target)
+        except Exception as exc:
+            from rfsetup.tui.screens.base import unexpected_error
+
+            error = exc if isinstance(exc, RfsetupError) else \
+                unexpected_error(move.label, exc, self.rf_app.known_secrets())
+            current = self._current_after_failure()
+            self.post_message(MigrationFailed(move.label, error, current))
+            return
+        self.post_message(MigrationApplied(move.label, result))
+
+    def _current_after_failure(self) -> tuple[str, ...] | None:
+        from rfsetup.core import migrations
+
+        try:
+            return tuple(migrations.current_revisions(self.settings))
+        except Exception:  # unreachable now: the panel shows why
+            return None
+
+    def on_migration_progressed(self, message: MigrationProgressed) -> None:
+        self.query_one("#mig-log", LogPane).write(message.line)
+
+    def on_migration_applied(self, message: MigrationApplied) -> None:
+        self.running = False
+        result = message.result
+        text = Text("✓ ", style="bold green")
+        frm = ", ".join(result.from_revisions) or "base"
+        to = ", ".join(result.to_revisions) or "base"
+        text.append(f"{message.operation}: {frm} → {to}", style="bold")
+        if result.applied:
+            text.append(f" ({len(result.applied)} revision(s))")
+        if result.backup is not None:
+            text.append(f"\nbackup: {result.backup.path}", style="dim")
+        self.query_one("#mig-result", Static).update(text)
+        log = self.query_one("#mig-log", LogPane)
+        if result.backup is not None:
+            log.write(f"backup: {result.backup.path}")
+        log.write(f"done: the database is at {to}")
+
+    def on_migration_failed(self, message: MigrationFailed) -> None:
+        self.running = False
+        where = "unknown (cannot connect)" if message.current is None else \
+            (", ".join(message.current) or "base")
+        text = Text(f"✗ {message.operation} failed: {message.error.message}", style="bold red")
+        text.append(f"\nthe database is at: {where}", style="bold")
+        self.query_one("#mig-result", Static).update(text)
+        log = self.query_one("#mig-log", LogPane)
+        log.write(f"FAILED: {message.error.message}")
+        if message.error.cause:
+            log.write(f"cause: {message.error.cause}")
+        log.write(f"the database is at: {where}")
+        hint = (message.error.hint + "\n" if message.error.hint else "") + \
+            f"the database is left at: {where}"
+        self.post_message(OperationFailed(message.operation, RfsetupError(
+            message.error.message, cause=message.error.cause, hint=hint,
+            exit_code=message.error.exit_code, kind=message.error.kind)))
+
+
+def stamp_sql(target: str) -> str:
+    """What a stamp changes, for the confirmation: only Alembic's version table."""
+    if target == "base":
+        return "DELETE FROM alembic_version;"
+    return (f"-- no schema change: only the recorded revision\n"
+            f"UPDATE alembic_version SET version_num = '{target}';")
+
+
+def _lint_function() -> Any:
+    """migrations.lint, or lint.lint where the squawk wrapper lives on its own."""
+    try:
+        from rfsetup.core import migrations
+
+        if hasattr(migrations, "lint"):
+            return migrations.lint
+    except ImportError:
+        pass
+    try:
+        from rfsetup.core import lint as lint_module
+    except ImportError:
+        return None
+    return getattr(lint_module, "lint", None)

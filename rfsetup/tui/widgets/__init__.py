@@ -1,0 +1,1 @@
+"""Widgets shared by the steps: step list, live status panel, SQL view, log pane, check table."""

@@ -1,0 +1,91 @@
+"""The live panel, always in view: target, revision against head, tables, Redis.
+
+It renders a StatusReport and nothing else; the app refreshes it on an interval and right
+after every operation. When the server is gone it shows the diagnosis (message and hint of
+``report.database.error``) and returns to normal by itself on the next good report.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.text import Text
+from textual.containers import VerticalScroll
+from textual.widgets import Static
+
+
+def short_url(masked: str) -> str:
+    """The masked URL without the driver suffix: postgresql+psycopg2:// -> postgresql://."""
+    scheme, sep, rest = masked.partition("://")
+    return f"{scheme.split('+')[0]}{sep}{rest}" if sep else masked
+
+
+def _short_rev(rev: str) -> str:
+    return rev if len(rev) <= 24 else rev[:23] + "…"
+
+
+def render_status(report: Any | None) -> Text:
+    """The panel's text for a StatusReport (None: not read yet)."""
+    text = Text()
+    if report is None:
+        text.append("reading status…", style="dim")
+        return text
+    db = report.database
+    text.append("Target\n", style="bold")
+    text.append(f"{short_url(db.url) if db.url else '(DATABASE_URL not set)'}\n")
+    if db.reachable:
+        text.append(f"PostgreSQL {db.server_version}\n", style="dim")
+    else:
+        text.append("✗ unreachable\n", style="bold red")
+        if db.error is not None:
+            text.append(f"{db.error.message}\n", style="red")
+            if db.error.hint:
+                text.append(f"hint: {db.error.hint}\n", style="italic")
+    text.append("\nRevision\n", style="bold")
+    if db.reachable:
+        current = ", ".join(_short_rev(r) for r in report.current) or "(base: none applied)"
+        text.append(f"at   {current}\n")
+    else:
+        text.append("at   unknown (server unreachable)\n", style="dim")
+    heads = ", ".join(_short_rev(h) for h in report.heads) or "(no revisions)"
+    text.append(f"head {heads}\n")
+    if len(report.heads) > 1:
+        text.append(f"! {len(report.heads)} heads: merge them\n", style="bold yellow")
+    if report.pending is not None:
+        if report.pending == 0:
+            text.append("✓ up to date\n", style="green")
+        else:
+            text.append(f"! {report.pending} pending\n", style="bold yellow")
+    if report.scripts_error is not None:
+        text.append(f"✗ {report.scripts_error.message}\n", style="red")
+    r = report.redis
+    text.append("\nRedis\n", style="bold")
+    if r.reachable:
+        text.append(f"✓ Redis {r.version}\n", style="green")
+    else:
+        text.append(f"✗ {r.error}\n", style="red")
+    if db.reachable:
+        text.append(f"\nTables ({len(report.tables)})\n", style="bold")
+        width = max((len(t.name) for t in report.tables), default=0)
+        for table in report.tables:
+            text.append(f"{table.name:<{width}} ", style="")
+            text.append(f"~{table.rows}\n", style="dim")
+    text.rstrip()
+    return text
+
+
+class StatusPanel(VerticalScroll, can_focus=False):
+    """A scrollable Static that shows the latest StatusReport."""
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.report: Any | None = None
+
+    def compose(self):  # type: ignore[override]
+        yield Static(render_status(None), id="status-body")
+
+    def show(self, report: Any) -> None:
+        self.report = report
+        self.query_one("#status-body", Static).update(render_status(report))
+        db = report.database
+        self.set_class(not db.reachable, "-unreachable")
