@@ -30,12 +30,10 @@ class MembershipRole(enum.StrEnum):
     owner = "owner"
 
 
-#: The PostgreSQL ENUM type. ``create_type=False``: the type's life is managed explicitly by
-#: revision 0001 (CREATE TYPE before the table, DROP TYPE after it), so upgrade and downgrade are
-#: symmetric and nothing creates or drops it behind the migration's back.
-membership_role = ENUM(
-    *(r.value for r in MembershipRole), name="membership_role", create_type=False,
-)
+#: The PostgreSQL ENUM type. Revision 0001 manages it explicitly (CREATE TYPE before the table,
+#: DROP TYPE after it, with its own create_type=False copy) so upgrade and downgrade are
+#: symmetric; here it keeps the default create_type so metadata.create_all()/drop_all() work too.
+membership_role = ENUM(*(r.value for r in MembershipRole), name="membership_role")
 
 INVITATION_STATUSES: tuple[str, ...] = ("pending", "accepted", "declined", "revoked")
 
