@@ -1,0 +1,241 @@
+"""``rfsetup migrate …``, ``rfsetup seed`` and ``rfsetup backup …``: thin wrappers over the core.
+
+Output is for people on stdout (progress streams as it happens), JSON with ``--json``; errors
+are RfsetupError values that cli.main prints as one line plus a hint. Destructive commands
+(down, stamp, restore) need ``--yes`` or the database name typed at a terminal; without either
+they exit 2 before touching anything.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import signal
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+from rfsetup.commands.common import print_json
+from rfsetup.core import backups, migrations
+from rfsetup.core.errors import RfsetupError, bad_input
+from rfsetup.core.settings import Settings
+
+INTERRUPTED = 130
+
+
+def _say(line: str) -> None:
+    print(line, flush=True)
+
+
+def _database(ctx: Settings) -> str:
+    return str(ctx.url().database)
+
+
+def _confirm(args: argparse.Namespace, database: str, action: str, details: str = "") -> None:
+    """--yes, or the database name typed at a terminal; otherwise exit 2 with nothing done."""
+    if getattr(args, "yes", False):
+        return
+    if not sys.stdin.isatty():
+        raise bad_input(f"{action} needs confirmation; nothing was changed",
+                        hint=f"add --yes, or run it in a terminal and type the database name "
+                             f"({database})")
+    sys.stderr.write(f"{details or action}\ntype the database name to confirm: ")
+    sys.stderr.flush()
+    answer = sys.stdin.readline().strip()
+    if answer != database:
+        raise bad_input(f"{answer!r} is not {database!r}; nothing was changed",
+                        hint="type the database name exactly, or pass --yes")
+
+
+@contextlib.contextmanager
+def _interrupt_cancels(cancel: threading.Event) -> Iterator[None]:
+    """First Ctrl-C: stop cleanly after the running revision. Second: abort it (rolled back)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: object) -> None:
+        if cancel.is_set():
+            raise KeyboardInterrupt
+        cancel.set()
+        print("interrupt: stopping after the current revision (Ctrl-C again aborts it)",
+              file=sys.stderr, flush=True)
+
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _plan_text(p: migrations.Preview, database: str) -> str:
+    verb = "upgrade" if p.direction == "up" else "downgrade"
+    revs = "".join(f"\n  {s.revision}  {s.message}" for s in p.steps)
+    start = migrations.describe_revisions(p.from_revisions)
+    return (f"this will {verb} database {database} from {start} "
+            f"to {p.target} ({len(p.steps)} revision{'s' if len(p.steps) != 1 else ''}):{revs}")
+
+
+# -- migrate history -------------------------------------------------------------------------------
+def history(args: argparse.Namespace, ctx: Settings) -> int:
+    cfg = migrations.load_config(ctx)
+    script = migrations.script_directory(cfg)
+    current = migrations.current_revisions(ctx, cfg)
+    infos = migrations.history_of(script, current)
+    if args.json:
+        print_json([info.to_json() for info in infos])
+        return 0
+    if not infos:
+        _say(f"no revisions in {script.dir}")
+        return 0
+    database = _database(ctx)
+    unknown = migrations.unknown_revisions(script, current)
+    heads = [i.revision for i in infos if i.is_head]
+    where = migrations.describe_revisions(current)
+    at_head = bool(current) and set(current) == set(heads)
+    _say(f"database {database} is at {where}{' (head)' if at_head else ''}")
+    width = max(len(i.revision) for i in infos)
+    for info in infos:
+        marker = "@" if info.is_current else "*" if info.is_applied else "o"
+        tags = [t for t, on in (("head", info.is_head), ("current", info.is_current),
+                                ("branch point", info.is_branch_point),
+                                ("merge", info.is_merge)) if on]
+        tag_text = f" ({', '.join(tags)})" if tags else ""
+        parents = ", ".join(info.down_revisions) or "base"
+        _say(f"{marker} {info.revision:<{width}}  {info.message}{tag_text}  <- {parents}")
+    _say("legend: @ current  * applied  o not applied")
+    if len(heads) > 1:
+        _say(f"note: {len(heads)} heads ({', '.join(heads)}): upgrade them all with "
+             f"'rfsetup migrate up heads', or merge them (alembic merge -m 'merge heads' "
+             f"{' '.join(heads)})")
+    if unknown:
+        _say(f"warning: the database is at {', '.join(unknown)}, which is not in these "
+             "migration scripts (wrong -c, or code older than the database?)")
+    return 0
+
+
+# -- migrate preview -------------------------------------------------------------------------------
+def preview(args: argparse.Namespace, ctx: Settings) -> int:
+    p = migrations.preview(ctx, args.target, down=args.down)
+    database = _database(ctx)
+    verb = "upgrade" if p.direction == "up" else "downgrade"
+    if not p.steps:
+        _say(f"-- nothing to {verb}: database {database} is at "
+             f"{migrations.describe_revisions(p.from_revisions)}")
+        return 0
+    _say(f"-- rfsetup migrate preview: {verb} database {database} from "
+         f"{migrations.describe_revisions(p.from_revisions)} to {p.target} "
+         f"({len(p.steps)} revision{'s' if len(p.steps) != 1 else ''}); nothing was executed")
+    sys.stdout.write(p.sql if p.sql.endswith("\n") else p.sql + "\n")
+    if args.lint:
+        _print_lint(p)
+    return 0
+
+
+def _print_lint(p: migrations.Preview) -> None:
+    findings = migrations.lint(p)
+    _say(f"-- lint (squawk): {len(findings)} finding{'s' if len(findings) != 1 else ''}")
+    messages = {s.revision: s.message for s in p.steps}
+    for step in p.steps:
+        mine = [f for f in findings if f.revision == step.revision]
+        if not mine:
+            continue
+        _say(f"-- {step.revision} {messages[step.revision]}")
+        for f in mine:
+            where = f"line {f.line}" if f.line else "?"
+            _say(f"--   {where} {f.level} {f.rule}: {f.message}")
+    if any("timeout" in f.rule for f in findings):
+        from rfsetup.core.locking import session_timeouts
+
+        settings = ", ".join(f"{k}={v}" for k, v in session_timeouts().items())
+        _say(f"-- note: rfsetup migrate up/down set {settings} on their session")
+
+
+# -- migrate up / down / stamp ---------------------------------------------------------------------
+def up(args: argparse.Namespace, ctx: Settings) -> int:
+    cancel = threading.Event()
+    with _interrupt_cancels(cancel):
+        result = migrations.upgrade(ctx, args.target, backup=not args.no_backup,
+                                    on_progress=_say, cancel=cancel)
+    return INTERRUPTED if result.cancelled else 0
+
+
+def down(args: argparse.Namespace, ctx: Settings) -> int:
+    database = _database(ctx)
+    if not args.yes:
+        p = migrations.plan(ctx, args.target, down=True)
+        if not p.steps:
+            _say(f"nothing to do: database {database} is at "
+                 f"{migrations.describe_revisions(p.from_revisions)}")
+            return 0
+        _confirm(args, database, f"downgrading database {database}", _plan_text(p, database))
+    cancel = threading.Event()
+    with _interrupt_cancels(cancel):
+        result = migrations.downgrade(ctx, args.target, backup=not args.no_backup,
+                                      on_progress=_say, cancel=cancel)
+    return INTERRUPTED if result.cancelled else 0
+
+
+def stamp(args: argparse.Namespace, ctx: Settings) -> int:
+    database = _database(ctx)
+    _confirm(args, database, f"stamping database {database}",
+             f"this will record revision {args.revision} in database {database} without "
+             "running any migration")
+    result = migrations.stamp(ctx, args.revision)
+    for line in result.log.splitlines():
+        _say(line)
+    return 0
+
+
+# -- seed ------------------------------------------------------------------------------------------
+def seed(args: argparse.Namespace, ctx: Settings) -> int:
+    try:
+        from rfsetup.core import seeding
+    except ImportError as exc:
+        raise RfsetupError("seeding is not available in this installation",
+                           cause=str(exc), kind="seeding_missing") from None
+    report = seeding.seed(ctx)
+    if args.json:
+        print_json(report.to_json())
+        return 0
+    for label in ("inserted", "updated", "unchanged"):
+        ids = list(getattr(report, label, []) or [])
+        _say(f"{label}: {', '.join(map(str, ids)) if ids else '-'}")
+    return 0
+
+
+# -- backup ----------------------------------------------------------------------------------------
+def backup_create(args: argparse.Namespace, ctx: Settings) -> int:
+    info = backups.create_backup(ctx)
+    _say(f"backup written to {info.path}")
+    _say(f"  database {info.database} at revision {info.revision or 'base'}, "
+         f"{info.size or 0} bytes")
+    return 0
+
+
+def backup_list(args: argparse.Namespace, ctx: Settings) -> int:
+    infos = backups.list_backups(ctx)
+    if args.json:
+        print_json([info.to_json() for info in infos])
+        return 0
+    if not infos:
+        _say(f"no backups in {ctx.backups_dir}")
+        return 0
+    for info in infos:
+        when = info.created_at.strftime("%Y-%m-%d %H:%M:%S UTC")
+        _say(f"{when}  {info.database:<16} {info.revision or 'base':<14} {info.path}")
+    return 0
+
+
+def backup_restore(args: argparse.Namespace, ctx: Settings) -> int:
+    path = Path(args.file)
+    backups.check_dump_file(path)
+    database = _database(ctx)
+    info = backups.read_backup_info(path)
+    _confirm(args, database, f"restoring database {database}",
+             f"this will replace everything in database {database} with {path.name} "
+             f"(database {info.database} at revision {info.revision or 'base'}, taken "
+             f"{info.created_at.isoformat(timespec='seconds')})")
+    backups.restore_backup(ctx, path, on_progress=_say)
+    return 0

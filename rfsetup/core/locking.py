@@ -1,0 +1,225 @@
+"""The migration lock: a session-level PostgreSQL advisory lock, and who holds it.
+
+Two engineers running ``rfsetup migrate up`` at once must not both apply a revision. Every
+rfsetup command that changes the schema (up, down, stamp, restore) first takes one advisory lock
+in the target database on its own connection and keeps it until it is done. Session-level (not
+transaction-level) because the work spans one transaction per revision; the server releases it
+if the process dies, so a crash never leaves the database locked.
+
+A second runner polls ``pg_try_advisory_lock`` for a few seconds (``RFSETUP_LOCK_WAIT``, default
+5) rather than blocking in ``pg_advisory_lock``: a blocked call cannot report who it waits for,
+and an on-call engineer needs that name (pid, application, user, address, since when).
+"""
+
+from __future__ import annotations
+
+import getpass
+import hashlib
+import os
+import re
+import socket
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from rfsetup.core.errors import RfsetupError, bad_input
+
+if TYPE_CHECKING:
+    from psycopg2.extensions import connection as PgConnection
+
+LOCK_NAME = "rfsetup.migrate"
+DEFAULT_LOCK_WAIT = 5.0
+ENV_LOCK_WAIT = "RFSETUP_LOCK_WAIT"
+# A DDL statement queued behind a long query blocks every later query on that table, which is
+# how migrations cause outages: give up on a table lock quickly. Statements themselves (a
+# backfill) may legitimately run for a while, but not forever.
+ENV_LOCK_TIMEOUT = "RFSETUP_LOCK_TIMEOUT"
+DEFAULT_LOCK_TIMEOUT = "10s"
+ENV_STATEMENT_TIMEOUT = "RFSETUP_STATEMENT_TIMEOUT"
+DEFAULT_STATEMENT_TIMEOUT = "30min"
+_DURATION = re.compile(r"^\d+(\.\d+)?(us|ms|s|min|h|d)?$")
+# PostgreSQL truncates application_name to NAMEDATALEN - 1 bytes
+_APPLICATION_NAME_MAX = 63
+# poll quickly at first (the holder is often just finishing), then back off
+_POLL_FIRST = 0.05
+_POLL_MAX = 0.25
+
+
+def lock_key(name: str = LOCK_NAME) -> int:
+    """A fixed signed 64-bit advisory-lock key derived from ``name``.
+
+    Derived in Python (not with the server's ``hashtext``) so the key is the same on every
+    server version and can be matched in ``pg_locks`` without a round trip.
+    """
+    digest = hashlib.blake2b(name.encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
+def _pg_locks_ids(key: int) -> tuple[int, int]:
+    """(classid, objid) under which pg_locks shows a bigint advisory key (objsubid = 1)."""
+    unsigned = key & 0xFFFFFFFFFFFFFFFF
+    return unsigned >> 32, unsigned & 0xFFFFFFFF
+
+
+def application_name(action: str = "migrate") -> str:
+    """This process's name in pg_stat_activity, e.g. ``rfsetup migrate (ann@box pid 7)``."""
+    try:
+        user = getpass.getuser()
+    except Exception:  # no passwd entry (containers): the name is only informative
+        user = "unknown"
+    text = f"rfsetup {action} ({user}@{socket.gethostname()} pid {os.getpid()})"
+    # PostgreSQL replaces non-ASCII with '?'; keep it readable and within the limit
+    return text.encode("ascii", "replace").decode()[:_APPLICATION_NAME_MAX]
+
+
+def lock_wait_seconds(environ: Mapping[str, str] | None = None) -> float:
+    """How long to wait for the lock: RFSETUP_LOCK_WAIT seconds (default 5; 0 = try once)."""
+    environ = os.environ if environ is None else environ
+    raw = environ.get(ENV_LOCK_WAIT, "").strip()
+    if not raw:
+        return DEFAULT_LOCK_WAIT
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value <= 86400:
+        raise bad_input(f"{ENV_LOCK_WAIT}={raw!r} is not a number of seconds",
+                        hint=f"e.g. {ENV_LOCK_WAIT}=30")
+    return value
+
+
+def session_timeouts(environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """lock_timeout and statement_timeout for schema-changing sessions (env overrides defaults).
+
+    Values use PostgreSQL's units (``500ms``, ``10s``, ``30min``; a bare number is ms; 0 = none).
+    """
+    environ = os.environ if environ is None else environ
+    result: dict[str, str] = {}
+    for setting, env, default in (("lock_timeout", ENV_LOCK_TIMEOUT, DEFAULT_LOCK_TIMEOUT),
+                                  ("statement_timeout", ENV_STATEMENT_TIMEOUT,
+                                   DEFAULT_STATEMENT_TIMEOUT)):
+        raw = environ.get(env, "").strip()
+        value = "".join(raw.split()) if raw else default
+        if not _DURATION.match(value):
+            raise bad_input(f"{env}={raw!r} is not a PostgreSQL duration",
+                            hint=f"e.g. {env}={default} (units: ms, s, min, h; 0 disables it)")
+        result[setting] = value
+    return result
+
+
+def libpq_options(settings: Mapping[str, str], existing: str | None = None) -> str:
+    """A libpq ``options`` value setting ``settings`` at connect time (no extra round trip)."""
+    flags = " ".join(f"-c {name}={value}" for name, value in settings.items())
+    return f"{existing} {flags}" if existing else flags
+
+
+@dataclass(frozen=True)
+class LockHolder:
+    """A session holding the migration lock, as pg_locks and pg_stat_activity describe it."""
+
+    pid: int
+    application_name: str | None
+    user: str | None
+    client_addr: str | None
+    backend_start: datetime | None
+
+    def describe(self) -> str:
+        parts = [f"pid {self.pid}"]
+        if self.application_name:
+            parts.append(f"application {self.application_name!r}")
+        if self.user:
+            parts.append(f"user {self.user}")
+        parts.append(f"from {self.client_addr}" if self.client_addr else "from a local socket")
+        if self.backend_start:
+            parts.append(f"connected since {self.backend_start.isoformat(timespec='seconds')}")
+        return ", ".join(parts)
+
+
+_HOLDERS_SQL = """
+SELECT a.pid, a.application_name, a.usename, host(a.client_addr), a.backend_start
+  FROM pg_locks l
+  JOIN pg_stat_activity a ON a.pid = l.pid
+ WHERE l.locktype = 'advisory' AND l.granted
+   AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+   AND l.classid = %s::oid AND l.objid = %s::oid AND l.objsubid = 1
+   AND l.pid <> pg_backend_pid()
+"""
+
+
+def lock_holders(conn: PgConnection, name: str = LOCK_NAME) -> list[LockHolder]:
+    """The other sessions holding the lock in this database (normally none or one)."""
+    classid, objid = _pg_locks_ids(lock_key(name))
+    with conn.cursor() as cur:
+        cur.execute(_HOLDERS_SQL, (classid, objid))
+        rows = cur.fetchall()
+    return [LockHolder(int(pid), app or None, user, addr, start)
+            for pid, app, user, addr, start in rows]
+
+
+def try_lock(conn: PgConnection, name: str = LOCK_NAME) -> bool:
+    """One non-blocking attempt at the session-level lock."""
+    with conn.cursor() as cur:
+        cur.execute("SELECT pg_try_advisory_lock(%s)", (lock_key(name),))
+        row = cur.fetchone()
+    return bool(row and row[0])
+
+
+def acquire(
+    conn: PgConnection,
+    *,
+    name: str = LOCK_NAME,
+    wait: float | None = None,
+    on_progress: Callable[[str], None] | None = None,
+) -> None:
+    """Take the lock on ``conn`` (an autocommit connection), waiting up to ``wait`` seconds.
+
+    Raises an RfsetupError (exit 1, kind ``locked``) naming the holder when the time is up.
+    """
+    wait = lock_wait_seconds() if wait is None else wait
+    deadline = time.monotonic() + wait
+    delay = _POLL_FIRST
+    announced = False
+    while True:
+        if try_lock(conn, name):
+            if on_progress:
+                on_progress("migration lock acquired")
+            return
+        now = time.monotonic()
+        if now >= deadline:
+            break
+        if not announced and on_progress:
+            holders = lock_holders(conn, name)
+            who = holders[0].describe() if holders else "another session"
+            on_progress(f"waiting up to {wait:g}s for the migration lock held by {who}")
+            announced = True
+        time.sleep(min(delay, max(deadline - now, 0.0)))
+        delay = min(delay * 2, _POLL_MAX)
+    raise locked_error(conn, name, wait)
+
+
+def locked_error(conn: PgConnection, name: str, waited: float) -> RfsetupError:
+    """The error for "someone else is migrating this database", naming who."""
+    holders = lock_holders(conn, name)
+    database = conn.info.dbname
+    if holders:
+        who = "; ".join(h.describe() for h in holders)
+        pid = holders[0].pid
+        hint = (f"wait for it to finish and run again (or set {ENV_LOCK_WAIT}=<seconds>); "
+                f"if it is stuck: SELECT pg_terminate_backend({pid});")
+    else:  # released between our last attempt and this query
+        who = "a session that has just released it"
+        hint = "run the command again"
+    return RfsetupError(
+        f"another migration is running on database {database}: held by {who}",
+        hint=hint,
+        cause=f"the migration lock was not free after {waited:g}s",
+        kind="locked",
+    )
+
+
+def release(conn: PgConnection, name: str = LOCK_NAME) -> None:
+    """Give the lock back (closing the connection would too; this makes it prompt)."""
+    with conn.cursor() as cur:
+        cur.execute("SELECT pg_advisory_unlock(%s)", (lock_key(name),))

@@ -1,0 +1,1 @@
+"""Shared test helpers (synthetic Alembic projects); also used by benchmarks/."""
