@@ -1,8 +1,8 @@
 """One ``StatusReport``: what `rfsetup status` prints and what the TUI's live panel polls.
 
-Built in as few round trips as possible: one query to PostgreSQL (version, database, the current
-revision and every table's row estimate from the catalog, never COUNT(*)), one INFO to Redis, and
-the heads read from the migration scripts on disk.
+Built in as few round trips as possible: one query to PostgreSQL (version, database and every
+table's row estimate from the catalog, never COUNT(*)) plus one for the revision once the version
+table exists, one INFO to Redis, and the heads read from the migration scripts on disk.
 """
 
 from __future__ import annotations
@@ -19,18 +19,14 @@ if TYPE_CHECKING:
 DEFAULT_REDIS_URL = "redis://localhost:6379/0"
 VERSION_TABLE = "alembic_version"
 
-# One round trip. The version table may not exist yet, so it is read through query_to_xml
-# inside a CASE that only evaluates it when to_regclass finds the table.
+# One round trip for everything but the revision, which needs a second query only when the
+# version table exists (a query naming a missing table fails at parse time, and query_to_xml
+# needs a server built with libxml, which embedded builds lack).
 _STATUS_SQL = """
 SELECT current_setting('server_version'),
        current_setting('server_version_num')::int,
        current_database(),
        to_regclass(%(vt)s) IS NOT NULL,
-       CASE WHEN to_regclass(%(vt)s) IS NULL THEN NULL
-            ELSE (xpath('/row/v/text()', query_to_xml(
-                    format('SELECT string_agg(version_num, '','' ORDER BY version_num) AS v '
-                           'FROM %%I', %(vt)s), false, true, '')))[1]::text
-       END,
        COALESCE((
          SELECT json_agg(json_build_object(
                   'name', c.relname,
@@ -162,10 +158,13 @@ def _database_status(settings: Settings) -> tuple[DatabaseStatus, tuple[str, ...
     try:
         with connection(url, timeout=3, autocommit=True) as conn, conn.cursor() as cur:
             cur.execute(_STATUS_SQL, {"vt": VERSION_TABLE})
-            version, version_num, name, has_vt, current_text, tables = cur.fetchone()
+            version, version_num, name, has_vt, tables = cur.fetchone()
+            current: tuple[str, ...] = ()
+            if has_vt:
+                cur.execute(f"SELECT version_num FROM {VERSION_TABLE} ORDER BY 1")
+                current = tuple(row[0] for row in cur.fetchall())
     except RfsetupError as exc:
         return DatabaseStatus(False, masked, error=exc), (), False, []
-    current = tuple(current_text.split(",")) if current_text else ()
     db = DatabaseStatus(True, masked, server_version=version.split(" ")[0],
                         server_version_num=version_num, name=name)
     return db, current, bool(has_vt), tables
