@@ -45,8 +45,14 @@ def _port_is_free(port: int) -> bool:
 
 def postgres_bin_dir() -> Path | None:
     """The directory of pgserver's bundled PostgreSQL binaries, or None without the extra."""
+    import warnings
+
     try:
-        from pgserver._commands import POSTGRES_BIN_PATH
+        # pgserver's import asks platformdirs for a runtime dir, which warns on stderr when
+        # XDG_RUNTIME_DIR is unset (containers, root shells): noise in every command's output
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            from pgserver._commands import POSTGRES_BIN_PATH
     except ImportError:
         return None
     return Path(POSTGRES_BIN_PATH)
@@ -325,9 +331,14 @@ class EmbeddedRedis:
         if pid is None or not self.is_running():
             return
         import redis
+        from redis.backoff import NoBackoff
+        from redis.retry import Retry
 
         try:
-            redis.Redis(host="127.0.0.1", port=self.port or 0).shutdown(save=True)
+            # no retries: the server closing the connection IS the answer to SHUTDOWN, and
+            # redis-py's default retries with backoff would add seconds to every stop
+            redis.Redis(host="127.0.0.1", port=self.port or 0,
+                        retry=Retry(NoBackoff(), 0)).shutdown(save=True)
         except redis.RedisError:
             os.kill(pid, signal.SIGTERM)
         self._wait(lambda: not self.is_running(), "redis-server did not stop")

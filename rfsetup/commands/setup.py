@@ -1,0 +1,416 @@
+"""Headless set-up: `doctor`, `env show|set|generate-secret`, `db create`, `sandbox …`.
+
+Thin: each function reads its flags, calls the core and prints. Secrets are masked in every
+line printed unless `env show --reveal` asks otherwise; passwords are read from standard input or
+a prompt, never taken from argv.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, TypeVar
+
+from rfsetup.commands.common import print_json
+from rfsetup.core.errors import ExitCode, RfsetupError, bad_input
+from rfsetup.core.settings import Settings, mask_url
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import URL
+
+    from rfsetup.core.prereqs import CheckResult
+    from rfsetup.core.sandbox import SandboxInfo
+
+T = TypeVar("T")
+
+# -- doctor ----------------------------------------------------------------------------------
+
+
+def _symbols() -> dict[str, str]:
+    """Text symbols for ok / warn / fail; ASCII where the terminal cannot encode ✓ and ✗."""
+    encoding = getattr(sys.stdout, "encoding", None) or "ascii"
+    try:
+        "✓✗".encode(encoding)
+    except (UnicodeEncodeError, LookupError):
+        return {"ok": "[v]", "warn": "[!]", "fail": "[x]"}
+    return {"ok": "[✓]", "warn": "[!]", "fail": "[✗]"}
+
+
+def _print_check(result: CheckResult, symbols: dict[str, str], width: int) -> None:
+    print(f"{symbols[result.status]} {result.name:<{width}}  {result.detail}")
+    if result.remedy and result.status != "ok":
+        lines = result.remedy.splitlines()
+        print(f"    {'fix:':<{width}}  {lines[0]}")
+        for line in lines[1:]:
+            print(f"    {'':<{width}}  {line}")
+    sys.stdout.flush()
+
+
+def doctor(args: argparse.Namespace, ctx: Settings) -> int:
+    """Run every prerequisite check; exit 0 when none fails (warnings allowed), else 1."""
+    from rfsetup.core import prereqs
+
+    if args.json:
+        results = prereqs.run_checks(ctx)
+    else:
+        symbols = _symbols()
+        print(f"rfsetup doctor ({platform.system() or 'unknown OS'}"
+              f"{', sandbox' if ctx.sandbox else ''})")
+        results = prereqs.run_checks(
+            ctx, on_result=lambda r: _print_check(r, symbols, width=14))
+    counts = prereqs.summary(results)
+    failed = counts["fail"] > 0
+    if args.json:
+        print_json({"ok": not failed, "os": platform.system(), "sandbox": ctx.sandbox,
+                    "summary": counts, "checks": [r.to_json() for r in results]})
+    else:
+        verdict = "some checks failed: see the fixes above" if failed else (
+            "ready (with warnings)" if counts["warn"] else "ready")
+        warnings = f"{counts['warn']} warning" + ("" if counts["warn"] == 1 else "s")
+        print(f"\n{counts['ok']} ok, {warnings}, {counts['fail']} failed: {verdict}")
+    return int(ExitCode.FAILED if failed else ExitCode.OK)
+
+
+# -- env -------------------------------------------------------------------------------------
+
+
+def env_show(args: argparse.Namespace, ctx: Settings) -> int:
+    """The .env's values by the guide's groups, secrets masked unless --reveal."""
+    from rfsetup.core.envfile import GROUPS, KNOWN_KEYS, REQUIRED_KEYS, EnvFile, mask, validate_all
+
+    path = ctx.env_file
+    values = EnvFile.load(path).values()
+    problems = validate_all(values)
+
+    def shown(key: str) -> str | None:
+        value = values.get(key)
+        if value is None:
+            return None
+        return value if args.reveal else mask(key, value)
+
+    if args.json:
+        print_json({
+            "path": str(path),
+            "exists": path.is_file(),
+            "revealed": bool(args.reveal),
+            "values": {key: shown(key) for key in values},
+            "missing": [k for k in REQUIRED_KEYS if not values.get(k)],
+            "problems": {k: [p.to_json() for p in ps] for k, ps in problems.items()},
+        })
+        return int(ExitCode.OK)
+
+    print(f"{path}" + ("" if path.is_file() else "  (not found: `rfsetup env set` creates it)"))
+    others = [k for k in values if k not in KNOWN_KEYS]
+    groups = dict(GROUPS)
+    if others:
+        groups["Other"] = others
+    width = max(len(k) for keys in groups.values() for k in keys)
+    for group, keys in groups.items():
+        print(f"\n{group}")
+        for key in keys:
+            value = shown(key)
+            text = "(not set)" if value is None else (value if value != "" else '""')
+            print(f"  {key:<{width}}  {text}")
+            for problem in problems.get(key, []):
+                mark = "[✗]" if problem.level == "error" else "[!]"
+                print(f"  {'':<{width}}  {mark} {problem.message}")
+    if not args.reveal and any(values.get(k) for k in values):
+        print("\n(secrets masked; --reveal shows them)")
+    return int(ExitCode.OK)
+
+
+def _read_value_from_stdin() -> str:
+    data = sys.stdin.read()
+    # one trailing newline is the terminal's or echo's, not the value's
+    for ending in ("\r\n", "\n"):
+        if data.endswith(ending):
+            return data[: -len(ending)]
+    return data
+
+
+def _write_key(ctx: Settings, key: str, value: str, *, shown_new: str | None = None) -> int:
+    """Validate, set and atomically save one key; print what changed (masked)."""
+    from rfsetup.core.envfile import EnvFile, changes, check_key_name, save, validate
+
+    check_key_name(key)
+    path = ctx.env_file
+    doc = EnvFile.load(path)
+    context = dict(doc.values())
+    context[key] = value
+    problems = validate(key, value, context)
+    errors = [p.message for p in problems if p.level == "error"]
+    if errors:
+        raise bad_input(f"{key}: {errors[0]}", cause="; ".join(errors[1:]) or None,
+                        hint=f"nothing was written to {path}")
+    for problem in problems:
+        print(f"warning: {key}: {problem.message}", file=sys.stderr)
+    new = doc.set(key, value)
+    if new is doc:
+        print(f"{key} already has that value; {path} left as it was")
+        return int(ExitCode.OK)
+    backup = save(path, new)
+    for changed_key, before, after in changes(doc, new):
+        after = shown_new if shown_new is not None and changed_key == key else after
+        print(f"{changed_key}: {before if before is not None else '(not set)'} -> {after}")
+    print(f"wrote {path}" + (f" (previous version: {backup})" if backup else " (new file, 0600)"))
+    return int(ExitCode.OK)
+
+
+def env_set(args: argparse.Namespace, ctx: Settings) -> int:
+    """Set KEY to VALUE (VALUE `-` reads it from standard input), keeping every other byte."""
+    from rfsetup.core.envfile import check_key_name, is_secret
+
+    check_key_name(args.key)
+    value = _read_value_from_stdin() if args.value == "-" else args.value
+    if args.value != "-" and (is_secret(args.key) or _has_url_password(value)):
+        print(f"note: a secret on the command line is visible in the process list and shell "
+              f"history; next time: rfsetup env set {args.key} -  (reads standard input)",
+              file=sys.stderr)
+    return _write_key(ctx, args.key, value)
+
+
+def _has_url_password(value: str) -> bool:
+    from rfsetup.core.envfile import mask_url_password
+
+    return "://" in value and mask_url_password(value) != value
+
+
+def env_generate_secret(args: argparse.Namespace, ctx: Settings) -> int:
+    """Write 32 random bytes as hex (secrets.token_hex) to KEY (default SECRET_KEY)."""
+    import secrets
+
+    return _write_key(ctx, args.key, secrets.token_hex(32),
+                      shown_new="a new random 64-character hex value (hidden)")
+
+
+# -- db create -------------------------------------------------------------------------------
+
+
+def _can_prompt() -> bool:
+    """Whether a person can be asked (getpass reads the controlling terminal)."""
+    if os.name == "nt":
+        return sys.stdin.isatty()
+    try:
+        with open("/dev/tty"):
+            return True
+    except OSError:
+        return False
+
+
+def _prompt_password(prompt: str, *, confirm: bool) -> str:
+    import getpass
+
+    first = getpass.getpass(prompt)
+    if confirm and getpass.getpass("again: ") != first:
+        raise bad_input("the two passwords differ; nothing was changed")
+    if not first:
+        raise bad_input("an empty password; nothing was changed")
+    return first
+
+
+def _admin_url(args: argparse.Namespace, ctx: Settings) -> URL:
+    """--admin-url, else the sandbox's superuser, else DATABASE_URL's server as postgres."""
+    from sqlalchemy.engine import URL
+
+    from rfsetup.core.settings import normalize_database_url
+
+    if args.admin_url:
+        url = normalize_database_url(args.admin_url)
+        if url.password is not None:
+            print("note: a password inside --admin-url is visible in the process list; "
+                  "PGPASSWORD in the environment (or the prompt) keeps it private",
+                  file=sys.stderr)
+        return url if url.database else url.set(database="postgres")
+    if ctx.sandbox:
+        from rfsetup.core import sandbox
+
+        return normalize_database_url(sandbox.admin_url(ctx))
+    if ctx.database_url:
+        base = ctx.url()
+        # libpq falls back to PGPASSWORD / ~/.pgpass when no password is passed
+        return base.set(username="postgres", password=None, database="postgres")
+    return URL.create("postgresql+psycopg2", username="postgres", host="localhost", port=5432,
+                      database="postgres")
+
+
+def _with_admin_password(admin: URL, attempt: Callable[[URL], T]) -> tuple[T, URL]:
+    """Run ``attempt(admin)``; if the server wants a password we lack, ask once and retry."""
+    try:
+        return attempt(admin), admin
+    except RfsetupError as exc:
+        if exc.kind not in ("password_missing", "password_rejected") or not _can_prompt():
+            raise
+        if exc.kind == "password_rejected" and admin.password is not None:
+            raise
+        password = _prompt_password(f"password for {admin.username or 'postgres'} at "
+                                    f"{admin.host or 'localhost'}:{admin.port or 5432}: ",
+                                    confirm=False)
+        admin = admin.set(password=password)
+        return attempt(admin), admin
+
+
+def _role_url_for_env(ctx: Settings, admin: URL, name: str, owner: str,
+                      password: str | None) -> str:
+    """DATABASE_URL for the role, keeping the current one's scheme and query (e.g. asyncpg,
+    sslmode) where there is one; the guide's postgresql+asyncpg otherwise."""
+    from sqlalchemy.engine import URL, make_url
+
+    base: URL | None = None
+    if ctx.database_url and ctx.sources.get("DATABASE_URL") != "sandbox":
+        try:
+            base = make_url(ctx.database_url)
+        except Exception:  # an unparsable old value is simply replaced
+            base = None
+    if base is None:
+        base = URL.create("postgresql+asyncpg")
+    url = base.set(username=owner, password=password, host=admin.host or "localhost",
+                   port=admin.port or 5432, database=name)
+    return url.render_as_string(hide_password=False)
+
+
+def _reusable_password(ctx: Settings, owner: str) -> str | None:
+    """The role's password from the current DATABASE_URL, when that URL is for this role."""
+    from sqlalchemy.engine import make_url
+
+    if not ctx.database_url:
+        return None
+    try:
+        url = make_url(ctx.database_url)
+    except Exception:
+        return None
+    return str(url.password) if url.username == owner and url.password else None
+
+
+def db_create(args: argparse.Namespace, ctx: Settings) -> int:
+    """Create the role and database (idempotent); optionally point DATABASE_URL at them."""
+    from rfsetup.core import provision as prov
+
+    name = args.name if args.name is not None else prov.DEFAULT_NAME
+    owner = args.owner if args.owner is not None else prov.DEFAULT_OWNER
+    prov.check_identifier(name, "database")
+    prov.check_identifier(owner, "role")
+
+    if args.dry_run:
+        try:
+            target = mask_url(_admin_url(args, ctx))
+        except RfsetupError:
+            target = "(admin connection not determined)"
+        print(f"-- as {target}")
+        for line in prov.plan_provision(name, owner):
+            print(line)
+        if args.write_env:
+            print(f"-- then DATABASE_URL in {ctx.env_file} -> the role's URL")
+        print("-- dry run: nothing was changed")
+        return int(ExitCode.OK)
+
+    password: str | None = None
+    if args.password_stdin:
+        password = _read_value_from_stdin()
+        if not password:
+            raise bad_input("the password read from standard input is empty")
+
+    admin = _admin_url(args, ctx)
+    state, admin = _with_admin_password(
+        admin, lambda url: prov.inspect_server(url, name, owner))
+    if state.server_version < 150000:
+        print(f"note: PostgreSQL {state.server_version // 10000} is older than the guide's 15",
+              file=sys.stderr)
+    if password is None and not state.role_exists:
+        if not _can_prompt():
+            raise bad_input(f"role {owner!r} does not exist and needs a password",
+                            hint="pass it on standard input: --password-stdin")
+        password = _prompt_password(f"password for the new role {owner}: ", confirm=True)
+    if args.write_env and password is None:
+        password = _reusable_password(ctx, owner)
+        if password is None:
+            raise bad_input(
+                f"--write-env needs role {owner!r}'s password to write DATABASE_URL",
+                hint="give it with --password-stdin (it is then set on the role too)")
+        reused = True
+    else:
+        reused = False
+
+    result = prov.provision(admin, name, owner, None if reused else password)
+    for item in result.created:
+        print(f"created  {item}")
+    for item in result.existing:
+        print(f"exists   {item}")
+    for item in result.changed:
+        print(f"changed  {item}")
+    for warning in result.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    if state.role_exists and (password is None or reused):
+        print(f"         (role {owner}'s password left unchanged; --password-stdin sets it)")
+    print(f"role URL {result.database_url}")
+
+    if args.write_env:
+        from rfsetup.core.envfile import EnvFile, changes, save
+
+        url = _role_url_for_env(ctx, admin, name, owner, password)
+        doc = EnvFile.load(ctx.env_file)
+        new = doc.set("DATABASE_URL", url)
+        if new is doc:
+            print(f"DATABASE_URL in {ctx.env_file} already points there")
+        else:
+            save(ctx.env_file, new)
+            for key, before, after in changes(doc, new):
+                print(f"{key}: {before if before is not None else '(not set)'} -> {after}")
+            print(f"wrote {ctx.env_file}")
+    return int(ExitCode.OK)
+
+
+# -- sandbox ---------------------------------------------------------------------------------
+
+
+def _print_sandbox(info: SandboxInfo, *, verb: str) -> None:
+    state = "running" if info.running else "stopped"
+    print(f"sandbox {verb}: {state} (data in {_rel(info.data_dir)})")
+    if info.database_url or info.redis_url:
+        pg_state = "" if info.postgres_running or not info.running else " (down)"
+        print(f"  DATABASE_URL={info.masked_database_url or '(not created yet)'}{pg_state}")
+        print(f"  REDIS_URL={info.redis_url or '(not created yet)'}")
+    if info.running:
+        print(f"  PostgreSQL pid {info.postgres_pid}, Redis pid {info.redis_pid}")
+        print("  use it: rfsetup --sandbox <command>  (e.g. rfsetup --sandbox migrate up)")
+
+
+def _rel(path: Path) -> str:
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+def sandbox_start(args: argparse.Namespace, ctx: Settings) -> int:
+    from rfsetup.core import sandbox
+
+    _print_sandbox(sandbox.start(ctx), verb="started")
+    return int(ExitCode.OK)
+
+
+def sandbox_stop(args: argparse.Namespace, ctx: Settings) -> int:
+    from rfsetup.core import sandbox
+
+    was = sandbox.status(ctx)
+    info = sandbox.stop(ctx)
+    if not (was.postgres_running or was.redis_running):
+        print(f"sandbox was not running (data in {_rel(info.data_dir)})")
+    else:
+        print(f"sandbox stopped; data kept in {_rel(info.data_dir)} "
+              "(rfsetup sandbox start brings it back)")
+    return int(ExitCode.OK)
+
+
+def sandbox_status(args: argparse.Namespace, ctx: Settings) -> int:
+    from rfsetup.core import sandbox
+
+    info = sandbox.status(ctx)
+    if not info.data_dir.is_dir():
+        print("sandbox: never started here (rfsetup sandbox start)")
+        return int(ExitCode.OK)
+    _print_sandbox(info, verb="status")
+    return int(ExitCode.OK)

