@@ -264,6 +264,8 @@ class RfsetupApp(App[int]):
         self.refresh_step_states()
 
     def on_operation_failed(self, message: OperationFailed) -> None:
+        if message.operation == "read the status":
+            self.query_one(StatusPanel).show_failure(message.error)
         if not message.silent:
             self.push_screen(ErrorModal(message.operation, message.error))
 
@@ -293,8 +295,8 @@ class RfsetupApp(App[int]):
         for screen in self.step_screens():
             info = next(s for s in STEPS if s.id == screen.STEP_ID)
             for binding in _bindings_of(screen):
-                commands.append((f"{info.title}: {binding.description}",
-                                 f"key {binding.key}",
+                commands.append((f"{info.title}: {binding.tooltip or binding.description}",
+                                 f"key {binding.key}  (id {binding.id})",
                                  partial(self.run_step_action, screen.STEP_ID, binding.action)))
         commands.append(("Refresh the live panel", "key f5", self.refresh_status))
         return commands

@@ -29,8 +29,9 @@ class ChangesModal(ModalScreen[bool]):
                          "kept, and the previous file is kept as a backup.")
             yield DataTable(id="changes-table", cursor_type="row")
             with Horizontal(classes="dialog-buttons"):
-                yield Button("Save (Ctrl+S)", variant="primary", id="changes-save")
-                yield Button("Cancel (Esc)", id="changes-cancel")
+                yield Button("Save (Ctrl+S)", variant="primary", id="changes-save",
+                             compact=True)
+                yield Button("Cancel (Esc)", id="changes-cancel", compact=True)
 
     def on_mount(self) -> None:
         table = self.query_one(DataTable)

@@ -21,7 +21,8 @@ class ConfirmModal(ModalScreen[bool]):
     BINDINGS = [Binding("escape", "cancel", "Cancel", id="confirm-cancel")]
 
     def __init__(self, title: str, summary: str, sql: str, database: str, *,
-                 backup_note: str | None = None, findings: list | None = None) -> None:
+                 backup_note: str | None = None, findings: list | None = None,
+                 marked: set[int] | None = None) -> None:
         super().__init__()
         self.title_text = title
         self.summary = summary
@@ -29,6 +30,7 @@ class ConfirmModal(ModalScreen[bool]):
         self.database = database
         self.backup_note = backup_note
         self.findings = findings or []
+        self.marked = marked or set()
 
     def compose(self) -> ComposeResult:
         with Vertical(id="confirm-dialog", classes="dialog"):
@@ -38,13 +40,14 @@ class ConfirmModal(ModalScreen[bool]):
             if self.backup_note:
                 yield Static(self.backup_note, id="confirm-backup", classes="note")
             yield Label(f"Type the database name ({self.database}) to confirm:")
-            yield Input(placeholder=self.database, id="confirm-input")
+            yield Input(placeholder=self.database, id="confirm-input", compact=True)
             with Horizontal(classes="dialog-buttons"):
-                yield Button("Confirm", variant="error", id="confirm-ok", disabled=True)
-                yield Button("Cancel (Esc)", id="confirm-cancel")
+                yield Button("Confirm (Enter)", variant="error", id="confirm-ok",
+                             disabled=True, compact=True)
+                yield Button("Cancel (Esc)", id="confirm-cancel", compact=True)
 
     def on_mount(self) -> None:
-        self.query_one(SqlView).show(self.sql, self.findings)
+        self.query_one(SqlView).show(self.sql, self.findings, marked=self.marked)
         self.query_one(Input).focus()
 
     def on_input_changed(self, event: Input.Changed) -> None:

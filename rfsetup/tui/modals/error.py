@@ -40,7 +40,7 @@ class ErrorModal(ModalScreen[None]):
             yield Label(f"✗ {self.operation} failed", classes="dialog-title")
             yield Static(error_text(self.error), id="error-body")
             with Horizontal(classes="dialog-buttons"):
-                yield Button("Close", id="error-close", variant="primary")
+                yield Button("Close", id="error-close", variant="primary", compact=True)
 
     def on_mount(self) -> None:
         self.query_one(Button).focus()

@@ -9,6 +9,7 @@ message handlers.
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from textual.containers import Vertical
@@ -22,6 +23,15 @@ if TYPE_CHECKING:
     from rfsetup.tui.app import RfsetupApp
 
 T = TypeVar("T")
+
+
+def display_path(path: Path) -> str:
+    """The path relative to the working directory when it is inside it (shorter, and free of
+    a temporary directory's random name in screenshots)."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
 
 
 def unexpected_error(operation: str, exc: BaseException, secrets: list[str]) -> RfsetupError:
@@ -53,6 +63,11 @@ class StepScreen(Vertical):
     @property
     def rf_app(self) -> RfsetupApp:
         return self.app  # type: ignore[return-value]
+
+    @property
+    def live(self) -> bool:
+        """False when the app was started with autoload=False: nothing loads by itself."""
+        return self.rf_app.autoload
 
     @property
     def settings(self) -> Settings:

@@ -20,7 +20,7 @@ from textual.widgets import Checkbox, Input, Label, Static
 
 from rfsetup.core.errors import RfsetupError
 from rfsetup.tui.messages import DatabaseProvisioned, MigrationProgressed
-from rfsetup.tui.screens.base import StepScreen
+from rfsetup.tui.screens.base import StepScreen, display_path
 from rfsetup.tui.state import StepState, database_state
 from rfsetup.tui.widgets.sql_view import SqlView
 
@@ -33,8 +33,11 @@ def default_admin_url(settings: Any) -> str:
         url = settings.url()
     except RfsetupError:
         return "postgresql://postgres@localhost:5432/postgres"
-    admin = url.set(drivername="postgresql", username="postgres", password=None,
-                    database="postgres")
+    from sqlalchemy.engine import URL
+
+    # URL.set() ignores None, so build the admin URL afresh: no password may carry over
+    admin = URL.create("postgresql", username="postgres", host=url.host, port=url.port,
+                       database="postgres", query=url.query)
     return admin.render_as_string(hide_password=True)
 
 
@@ -60,8 +63,10 @@ class DatabaseScreen(StepScreen):
 
     STEP_ID = "database"
     BINDINGS = [
-        Binding("ctrl+s", "create", "Create role & database", id="db-create"),
-        Binding("ctrl+r", "toggle_reveal", "Reveal passwords", id="db-reveal"),
+        Binding("ctrl+s", "create", "Create", id="db-create",
+                tooltip="Create the role and the database"),
+        Binding("ctrl+r", "toggle_reveal", "Reveal", id="db-reveal",
+                tooltip="Show or hide the passwords typed here"),
     ]
 
     def __init__(self) -> None:
@@ -203,7 +208,6 @@ class DatabaseScreen(StepScreen):
         self.query_one("#db-result", Static).update(Text(message.line + "…", style="italic"))
 
     def on_database_provisioned(self, message: DatabaseProvisioned) -> None:
-        from rfsetup.tui.screens.environment import display_path
 
         self.result = message.result
         written = display_path(message.env_written) if message.env_written else None

@@ -21,16 +21,8 @@ from textual.widgets import Input, Label, Static
 
 from rfsetup.tui.messages import EnvLoaded, EnvSaved
 from rfsetup.tui.modals.changes import ChangesModal
-from rfsetup.tui.screens.base import StepScreen
+from rfsetup.tui.screens.base import StepScreen, display_path
 from rfsetup.tui.state import StepState, env_state
-
-
-def display_path(path: Path) -> str:
-    """The path relative to the working directory when it is inside it."""
-    try:
-        return str(path.resolve().relative_to(Path.cwd().resolve()))
-    except ValueError:
-        return str(path)
 
 
 def _has_url_password(value: str) -> bool:
@@ -53,10 +45,14 @@ class EnvironmentScreen(StepScreen):
 
     STEP_ID = "environment"
     BINDINGS = [
-        Binding("ctrl+s", "save", "Save .env", id="env-save"),
-        Binding("ctrl+r", "toggle_reveal", "Reveal secrets", id="env-reveal"),
-        Binding("ctrl+g", "generate_secret", "Generate SECRET_KEY", id="env-generate-secret"),
-        Binding("ctrl+l", "reload", "Reload", id="env-reload"),
+        Binding("ctrl+s", "save", "Save", id="env-save",
+                tooltip="Save the .env (shows what will change first)"),
+        Binding("ctrl+r", "toggle_reveal", "Reveal", id="env-reveal",
+                tooltip="Show or hide secrets and URL passwords"),
+        Binding("ctrl+g", "generate_secret", "New SECRET_KEY", id="env-generate-secret",
+                tooltip="Generate SECRET_KEY (32 random bytes as hex)"),
+        Binding("ctrl+l", "reload", "Reload", id="env-reload", show=False,
+                tooltip="Reload the .env from disk (drops unsaved edits)"),
     ]
 
     def __init__(self) -> None:

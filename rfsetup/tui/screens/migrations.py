@@ -14,6 +14,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from rich.text import Text
@@ -34,7 +35,7 @@ from rfsetup.tui.messages import (
     PreviewReady,
 )
 from rfsetup.tui.modals.confirm import ConfirmModal
-from rfsetup.tui.screens.base import StepScreen
+from rfsetup.tui.screens.base import StepScreen, display_path
 from rfsetup.tui.state import StepState, migrations_state
 from rfsetup.tui.widgets.log_pane import LogPane
 from rfsetup.tui.widgets.sql_view import SqlView
@@ -81,6 +82,9 @@ def move_to(revisions: Sequence[Any], current: Sequence[str], target: str) -> Mo
         return DOWN_BASE if current else None
     if target in current:
         return None
+    heads = [r.revision for r in revisions if r.is_head]
+    if heads == [target]:
+        return UPGRADE_HEAD
     if target in ancestors(revisions, current):
         parents = {r.revision: tuple(r.down_revisions) for r in revisions}
         if len(current) == 1 and parents.get(current[0]) == (target,):
@@ -102,6 +106,19 @@ def marks(rev: Any) -> str:
     return " ".join(parts)
 
 
+def marked_lines(preview: Any, findings: Sequence[Any]) -> set[int]:
+    """Lines of ``preview.sql`` with a finding (squawk counts lines within each revision)."""
+    offsets: dict[str, int] = {}
+    position = 0
+    for step in preview.steps:
+        start = preview.sql.find(step.sql, position) if step.sql else -1
+        if start >= 0:
+            offsets[step.revision] = preview.sql.count("\n", 0, start)
+            position = start + len(step.sql)
+    return {offsets[f.revision] + int(f.line) for f in findings
+            if f.line is not None and f.revision in offsets}
+
+
 def preview_note(preview: Any, move: Move) -> str:
     frm = ", ".join(preview.from_revisions) or "base"
     count = len(preview.steps)
@@ -113,13 +130,20 @@ class MigrationsScreen(StepScreen):
 
     STEP_ID = "migrations"
     BINDINGS = [
-        Binding("u", "upgrade_head", "Upgrade to head", id="migrate-upgrade-head"),
-        Binding("d", "down_one", "Roll back one step", id="migrate-down-one"),
-        Binding("g", "run_selected", "Go to selected", id="migrate-to-selected"),
-        Binding("b", "down_base", "Roll back to base", id="migrate-down-base"),
-        Binding("s", "stamp_selected", "Stamp selected", id="migrate-stamp"),
-        Binding("r", "reload", "Reload history", id="migrate-reload"),
-        Binding("x", "cancel", "Cancel", id="migrate-cancel", show=False),
+        Binding("u", "upgrade_head", "Upgrade", id="migrate-upgrade-head",
+                tooltip="Upgrade to head (backup first)"),
+        Binding("d", "down_one", "Down 1", id="migrate-down-one",
+                tooltip="Roll back one step, -1 (confirm; backup first)"),
+        Binding("g", "run_selected", "Go to", id="migrate-to-selected",
+                tooltip="Move to the selected revision, up or down (down: confirm)"),
+        Binding("b", "down_base", "Base", id="migrate-down-base",
+                tooltip="Roll back everything, to base (confirm; backup first)"),
+        Binding("s", "stamp_selected", "Stamp", id="migrate-stamp",
+                tooltip="Stamp the selected revision without running SQL (confirm)"),
+        Binding("r", "reload", "Reload", id="migrate-reload", show=False,
+                tooltip="Reload the migration history"),
+        Binding("x", "cancel", "Cancel", id="migrate-cancel", show=False,
+                tooltip="Cancel the running migration at the next revision boundary"),
     ]
 
     def __init__(self, *, rollback: bool = False) -> None:
@@ -176,7 +200,7 @@ class MigrationsScreen(StepScreen):
         changed = previous is None or previous.current != report.current or \
             previous.heads != report.heads or \
             previous.database.reachable != report.database.reachable
-        if (changed or not self.history_loaded) and not self.running:
+        if (changed or not self.history_loaded) and not self.running and self.live:
             self.load_history(report.current if report.database.reachable else ())
 
     def action_reload(self) -> None:
@@ -280,7 +304,8 @@ class MigrationsScreen(StepScreen):
             sql.show_message("the database is unreachable: no SQL to show (see the panel)")
             return
         sql.show_message(f"rendering the SQL to {move.label}…")
-        self.render_preview(move)
+        if self.live:
+            self.render_preview(move)
 
     def _show_choice(self) -> None:
         text = Text()
@@ -339,7 +364,8 @@ class MigrationsScreen(StepScreen):
     def show_preview(self, preview: Any, move: Move, findings: Sequence[Any] = ()) -> None:
         self.preview, self.preview_move, self.findings = preview, move, list(findings)
         self.query_one("#mig-sql", SqlView).show(preview.sql, findings,
-                                                 note=preview_note(preview, move))
+                                                 note=preview_note(preview, move),
+                                                 marked=marked_lines(preview, findings))
         if self._confirm_pending == move:
             self._confirm_pending = None
             self._open_confirm(move)
@@ -353,7 +379,8 @@ class MigrationsScreen(StepScreen):
             note += f"\n-- squawk: {message.error.message}"
         elif not message.findings:
             note += "\n-- squawk: no findings"
-        self.query_one("#mig-sql", SqlView).show(self.preview.sql, self.findings, note=note)
+        self.query_one("#mig-sql", SqlView).show(self.preview.sql, self.findings, note=note,
+                                                 marked=marked_lines(self.preview, self.findings))
 
     # -- actions ----------------------------------------------------------------------------
     def _busy(self) -> bool:
@@ -425,7 +452,11 @@ class MigrationsScreen(StepScreen):
             sql = self.preview.sql if self.preview is not None else ""
             note = "A pg_dump backup is taken first (into .rfsetup/backups/); its path is shown."
         frm = ", ".join(self.current) or "base"
-        summary = f"{self.database_name}: {frm} → {move.target}"
+        to = move.target
+        if self.preview is not None and move.kind == "down":
+            frm = ", ".join(self.preview.from_revisions) or "base"
+            to = self.preview.target
+        summary = f"database {self.database_name}: {frm} → {to}"
         if self.preview is not None and move.kind == "down":
             steps = len(self.preview.steps)
             summary += f" ({steps} revision{'s' * (steps != 1)} undone)"
@@ -438,7 +469,9 @@ class MigrationsScreen(StepScreen):
 
         self.app.push_screen(
             ConfirmModal(move.label[0].upper() + move.label[1:], summary, sql,
-                         self.database_name, backup_note=note, findings=self.findings),
+                         self.database_name, backup_note=note, findings=self.findings,
+                         marked=marked_lines(self.preview, self.findings)
+                         if self.preview is not None else None),
             confirmed)
 
     # -- running ----------------------------------------------------------------------------
@@ -491,19 +524,18 @@ class MigrationsScreen(StepScreen):
     def on_migration_applied(self, message: MigrationApplied) -> None:
         self.running = False
         result = message.result
-        text = Text("✓ ", style="bold green")
         frm = ", ".join(result.from_revisions) or "base"
         to = ", ".join(result.to_revisions) or "base"
-        text.append(f"{message.operation}: {frm} → {to}", style="bold")
-        if result.applied:
-            text.append(f" ({len(result.applied)} revision(s))")
+        cancelled = getattr(result, "cancelled", False)
+        text = Text("! stopped: " if cancelled else "✓ ", style="bold yellow" if cancelled
+                    else "bold green")
+        count = len(result.applied)
+        text.append(f"{frm} → {to} ({count} revision{'s' * (count != 1)})", style="bold")
         if result.backup is not None:
-            text.append(f"\nbackup: {result.backup.path}", style="dim")
+            text.append(f"  backup: {display_path(Path(result.backup.path))}", style="dim")
         self.query_one("#mig-result", Static).update(text)
         log = self.query_one("#mig-log", LogPane)
-        if result.backup is not None:
-            log.write(f"backup: {result.backup.path}")
-        log.write(f"done: the database is at {to}")
+        log.write(f"{'cancelled' if cancelled else 'done'}: the database is at {to}")
 
     def on_migration_failed(self, message: MigrationFailed) -> None:
         self.running = False

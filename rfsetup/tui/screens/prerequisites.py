@@ -35,7 +35,8 @@ class PrerequisitesScreen(StepScreen):
     """CheckTable above, the highlighted check's remedy below."""
 
     STEP_ID = "prerequisites"
-    BINDINGS = [Binding("r", "rerun", "Re-run checks", id="doctor-rerun")]
+    BINDINGS = [Binding("r", "rerun", "Re-run", id="doctor-rerun",
+                        tooltip="Run the prerequisite checks again")]
 
     def __init__(self) -> None:
         super().__init__()

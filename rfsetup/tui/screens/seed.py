@@ -47,8 +47,10 @@ class SeedScreen(StepScreen):
 
     STEP_ID = "seed"
     BINDINGS = [
-        Binding("a", "apply", "Apply seed", id="seed-apply"),
-        Binding("r", "plan", "Re-check", id="seed-plan"),
+        Binding("a", "apply", "Apply", id="seed-apply",
+                tooltip="Insert or update the plans (idempotent)"),
+        Binding("r", "plan", "Re-check", id="seed-plan",
+                tooltip="Check again what seeding would do"),
     ]
 
     def __init__(self) -> None:
@@ -80,7 +82,7 @@ class SeedScreen(StepScreen):
             previous.database.reachable != report.database.reachable
         if moved:
             self.applied = None
-        if moved and report.database.reachable and report.at_head:
+        if moved and report.database.reachable and report.at_head and self.live:
             self.plan()
         elif moved and not report.at_head:
             self.report = None

@@ -57,7 +57,8 @@ class VerifyScreen(StepScreen):
 
     STEP_ID = "verify"
     BINDINGS = [
-        Binding("r", "reload", "Reload tables", id="verify-reload"),
+        Binding("r", "reload", "Reload", id="verify-reload",
+                tooltip="List the tables again"),
     ]
 
     def __init__(self) -> None:
@@ -97,7 +98,7 @@ class VerifyScreen(StepScreen):
         names = [t.name for t in report.tables] if report.database.reachable else None
         old = [t.name for t in previous.tables] if previous is not None and \
             previous.database.reachable else None
-        if names != old and names is not None:
+        if names != old and names is not None and self.live:
             self.load_tables()
 
     def action_reload(self) -> None:
@@ -151,7 +152,8 @@ class VerifyScreen(StepScreen):
     def _table_highlighted(self, event: DataTable.RowHighlighted) -> None:
         name = str(event.row_key.value)
         if name in {t.name for t in self.tables}:
-            self.describe(name)
+            if self.live:
+                self.describe(name)
         else:
             self.query_one("#verify-title", Label).update(f"{name}: not in the database")
             self.query_one("#verify-columns", DataTable).clear()

@@ -56,11 +56,12 @@ class SqlView(ScrollableContainer, can_focus=True):
             dark = True
         return "monokai" if dark else "friendly"
 
-    def show(self, sql: str, findings: Sequence[Any] = (), *, note: str | None = None) -> None:
-        """Display ``sql`` (highlighted), marking the lines squawk found something on."""
+    def show(self, sql: str, findings: Sequence[Any] = (), *, note: str | None = None,
+             marked: set[int] | None = None) -> None:
+        """Display ``sql`` (highlighted), marking ``marked`` lines (1-based, in ``sql``)."""
         self.sql = sql
         self.findings = list(findings)
-        marked = {int(f.line) for f in self.findings if getattr(f, "line", None)}
+        marked = set(marked or ())
         parts: list[Any] = []
         if note:
             parts.append(Text(note, style="italic"))

