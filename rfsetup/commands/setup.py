@@ -219,22 +219,37 @@ def _admin_url(args: argparse.Namespace, ctx: Settings) -> URL:
     from rfsetup.core.settings import normalize_database_url
 
     if args.admin_url:
-        url = normalize_database_url(args.admin_url)
+        url = normalize_database_url(_with_default_database(args.admin_url))
         if url.password is not None:
             print("note: a password inside --admin-url is visible in the process list; "
                   "PGPASSWORD in the environment (or the prompt) keeps it private",
                   file=sys.stderr)
-        return url if url.database else url.set(database="postgres")
+        return url
     if ctx.sandbox:
         from rfsetup.core import sandbox
 
         return normalize_database_url(sandbox.admin_url(ctx))
     if ctx.database_url:
         base = ctx.url()
-        # libpq falls back to PGPASSWORD / ~/.pgpass when no password is passed
-        return base.set(username="postgres", password=None, database="postgres")
+        # the app's password is not the admin's: pass none, so libpq falls back to PGPASSWORD
+        # or ~/.pgpass (and the prompt after that)
+        return URL.create(base.drivername, username="postgres", host=base.host,
+                          port=base.port, database="postgres", query=base.query)
     return URL.create("postgresql+psycopg2", username="postgres", host="localhost", port=5432,
                       database="postgres")
+
+
+def _with_default_database(raw: str) -> str:
+    """An admin URL may omit the database: connect to ``postgres`` then."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        url = make_url(raw.strip())
+    except Exception:  # let normalize_database_url report it
+        return raw
+    if url.database:
+        return raw
+    return url.set(database="postgres").render_as_string(hide_password=False)
 
 
 def _with_admin_password(admin: URL, attempt: Callable[[URL], T]) -> tuple[T, URL]:
@@ -267,8 +282,9 @@ def _role_url_for_env(ctx: Settings, admin: URL, name: str, owner: str,
             base = None
     if base is None:
         base = URL.create("postgresql+asyncpg")
-    url = base.set(username=owner, password=password, host=admin.host or "localhost",
-                   port=admin.port or 5432, database=name)
+    url = URL.create(base.drivername, username=owner, password=password,
+                     host=admin.host or "localhost", port=admin.port or 5432, database=name,
+                     query=base.query)
     return url.render_as_string(hide_password=False)
 
 

@@ -215,10 +215,22 @@ def provision(
                 f"(ALTER TABLE … OWNER TO {quote_ident(owner)})")
     progress("privileges ready")
 
-    url = admin_url.set(username=owner, password=password, database=name)
+    url = role_url(admin_url, owner, password, name)
     result._real_url = url.render_as_string(hide_password=False)
     result.database_url = mask_url(url)
     return result
+
+
+def role_url(admin_url: URL, owner: str, password: str | None, name: str) -> URL:
+    """The admin's server (and query, e.g. sslmode) with the role's credentials and database.
+
+    Built afresh because ``URL.set(password=None)`` would keep the admin's password.
+    """
+    from sqlalchemy.engine import URL
+
+    return URL.create(admin_url.drivername, username=owner, password=password,
+                      host=admin_url.host, port=admin_url.port, database=name,
+                      query=admin_url.query)
 
 
 def _with(state: ServerState, **changes: object) -> ServerState:

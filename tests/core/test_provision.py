@@ -97,6 +97,8 @@ def test_create_login_twice_and_change_password(pg: PgTestServer, names: tuple[s
     second = provision(_admin(pg), db, role, None)
     assert second.created == [] and second.changed == []
     assert second.existing == [f"role {role}", f"database {db} (owner {role})"]
+    # without a password the role's URL has none (never the admin's)
+    assert make_url(second.real_database_url()).password is None
     with _login(pg, db, role, TRICKY_PASSWORD):
         pass
 
@@ -215,10 +217,9 @@ def test_unreachable_admin_is_exit_3() -> None:
 
 def test_the_new_role_runs_the_migrations(pg: PgTestServer, names: tuple[str, str]) -> None:
     """db create, then every revision up to head and back down, as the new role."""
+    from alembic import command
     from alembic.config import Config
     from alembic.script import ScriptDirectory
-
-    from alembic import command
 
     db, role = names
     result = provision(_admin(pg), db, role, TRICKY_PASSWORD)
