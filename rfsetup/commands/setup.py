@@ -268,26 +268,6 @@ def _with_admin_password(admin: URL, attempt: Callable[[URL], T]) -> tuple[T, UR
         return attempt(admin), admin
 
 
-def _role_url_for_env(ctx: Settings, admin: URL, name: str, owner: str,
-                      password: str | None) -> str:
-    """DATABASE_URL for the role, keeping the current one's scheme and query (e.g. asyncpg,
-    sslmode) where there is one; the guide's postgresql+asyncpg otherwise."""
-    from sqlalchemy.engine import URL, make_url
-
-    base: URL | None = None
-    if ctx.database_url and ctx.sources.get("DATABASE_URL") != "sandbox":
-        try:
-            base = make_url(ctx.database_url)
-        except Exception:  # an unparsable old value is simply replaced
-            base = None
-    if base is None:
-        base = URL.create("postgresql+asyncpg")
-    url = URL.create(base.drivername, username=owner, password=password,
-                     host=admin.host or "localhost", port=admin.port or 5432, database=name,
-                     query=base.query)
-    return url.render_as_string(hide_password=False)
-
-
 def _reusable_password(ctx: Settings, owner: str) -> str | None:
     """The role's password from the current DATABASE_URL, when that URL is for this role."""
     from sqlalchemy.engine import make_url
@@ -366,7 +346,10 @@ def db_create(args: argparse.Namespace, ctx: Settings) -> int:
     if args.write_env:
         from rfsetup.core.envfile import EnvFile, changes, save
 
-        url = _role_url_for_env(ctx, admin, name, owner, password)
+        current = ctx.database_url if ctx.sources.get("DATABASE_URL") != "sandbox" else None
+        role_url = prov.role_url(admin, owner, password, name).render_as_string(
+            hide_password=False)
+        url = prov.url_for_env(role_url, current)
         doc = EnvFile.load(ctx.env_file)
         new = doc.set("DATABASE_URL", url)
         if new is doc:

@@ -233,6 +233,36 @@ def role_url(admin_url: URL, owner: str, password: str | None, name: str) -> URL
                       query=admin_url.query)
 
 
+#: the driver RaptorFlow's backend uses (the guide's DATABASE_URL), for a .env written afresh
+APP_DRIVER = "postgresql+asyncpg"
+
+
+def url_for_env(database_url: str, current: str | None = None) -> str:
+    """The role's URL as the app's .env should hold it (password included: for the file only).
+
+    The current DATABASE_URL's scheme and query are kept (the app may use asyncpg and
+    ``?ssl=require``); without one, the guide's ``postgresql+asyncpg`` is used, with libpq's
+    ``sslmode`` carried over as asyncpg's ``ssl``. A socket-only host becomes ``localhost``.
+    """
+    from sqlalchemy.engine import URL, make_url
+
+    role = make_url(database_url)
+    base: URL | None = None
+    if current:
+        try:
+            base = make_url(current)
+        except Exception:  # an unparsable old value is simply replaced
+            base = None
+    if base is not None and base.drivername.startswith("postgres"):
+        driver, query = base.drivername, dict(base.query)
+    else:
+        driver = APP_DRIVER
+        query = {"ssl": role.query["sslmode"]} if "sslmode" in role.query else {}
+    return URL.create(driver, username=role.username, password=role.password,
+                      host=role.host or "localhost", port=role.port or 5432,
+                      database=role.database, query=query).render_as_string(hide_password=False)
+
+
 def _with(state: ServerState, **changes: object) -> ServerState:
     from dataclasses import replace
 

@@ -237,3 +237,21 @@ def test_the_new_role_runs_the_migrations(pg: PgTestServer, names: tuple[str, st
         assert cur.fetchone()[0] in ScriptDirectory.from_config(cfg).get_heads()
     conn.close()
     command.downgrade(cfg, "base")
+
+
+def test_url_for_env_keeps_the_apps_scheme_and_query() -> None:
+    from rfsetup.core.provision import url_for_env
+
+    role = "postgresql+psycopg2://Raptor%20Ops:p%40ss%20w@db.internal:6543/rf?sslmode=require"
+    fresh = make_url(url_for_env(role))
+    assert fresh.drivername == "postgresql+asyncpg"
+    assert (fresh.username, fresh.password, fresh.host, fresh.port, fresh.database) == (
+        "Raptor Ops", "p@ss w", "db.internal", 6543, "rf")
+    assert dict(fresh.query) == {"ssl": "require"}
+    kept = make_url(url_for_env(role, "postgresql+asyncpg://old:pw@h/old?ssl=true"))
+    assert kept.drivername == "postgresql+asyncpg" and dict(kept.query) == {"ssl": "true"}
+    assert kept.password == "p@ss w"
+    plain = make_url(url_for_env(role, "postgres://old@h/old"))
+    assert plain.drivername == "postgres" and dict(plain.query) == {}
+    socket = make_url(url_for_env("postgresql+psycopg2://r:pw@/rf"))
+    assert (socket.host, socket.port) == ("localhost", 5432)
