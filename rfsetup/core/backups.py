@@ -93,7 +93,7 @@ def revision_label(revisions: Iterable[str] | str | None) -> str | None:
 
 
 def _safe(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9.-]+", "-", text).strip("-")[:60] or "x"
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-")[:60] or "x"
 
 
 def read_backup_info(path: Path) -> BackupInfo:
@@ -480,43 +480,42 @@ def restore_backup(
 
 
 def _restore_stream(url: URL, path: Path, tools: PgTools, lock_timeout: str) -> None:
-    """pg_restore's SQL, after CLEAR_SQL, through psql as one transaction that stops at errors."""
+    """pg_restore's SQL, after CLEAR_SQL, through psql as one transaction that stops at errors.
+
+    The SQL is written to a private temporary file first and applied only when pg_restore
+    succeeded: psql commits its single transaction at end of input, so streaming a pg_restore
+    that died half way would commit a half-restored database.
+    """
     env = _tool_env(url, PGOPTIONS=f"-c lock_timeout={lock_timeout} "
                                    "-c client_min_messages=warning")
-    with tempfile.TemporaryFile() as restore_err, tempfile.TemporaryFile() as psql_err:
-        restore = subprocess.Popen(
-            [str(tools.path("pg_restore")), "--clean", "--if-exists", "--file=-", str(path)],
-            stdout=subprocess.PIPE, stderr=restore_err, env=env)
-        try:
-            psql = subprocess.run(
-                [str(tools.path("psql")), "--no-psqlrc", "--quiet", "--no-password",
-                 "--single-transaction", "--set=ON_ERROR_STOP=1", f"--command={CLEAR_SQL}",
-                 "--file=-", f"--dbname={_conninfo(url, 'rfsetup restore')}"],
-                stdin=restore.stdout, stdout=subprocess.DEVNULL, stderr=psql_err, env=env,
-                check=False)
-        finally:
-            if restore.stdout:
-                restore.stdout.close()
-            restore_rc = restore.wait()
-        restore_err.seek(0)
-        psql_err.seek(0)
-        restore_text = restore_err.read().decode(errors="replace")
-        psql_text = psql_err.read().decode(errors="replace")
-    if restore_rc != 0:
-        raise RfsetupError(
-            f"pg_restore could not read {path.name}; the database was not changed",
-            cause=_tail(restore_text, url),
-            hint=("the file may come from a newer pg_dump: " + _install_hint(tools))
-            if "unsupported version" in restore_text else "check the file (pg_restore --list)",
-            kind="restore_failed",
-        )
+    with tempfile.TemporaryDirectory(prefix="rfsetup-restore-") as tmp:
+        script = Path(tmp) / "restore.sql"
+        restore = subprocess.run(
+            [str(tools.path("pg_restore")), "--clean", "--if-exists", f"--file={script}",
+             str(path)],
+            capture_output=True, text=True, env=env, check=False)
+        if restore.returncode != 0:
+            raise RfsetupError(
+                f"pg_restore could not read {path.name}; the database was not changed",
+                cause=_tail(restore.stderr, url),
+                hint=("the file may come from a newer pg_dump: " + _install_hint(tools))
+                if "unsupported version" in restore.stderr
+                else "the file is damaged or incomplete (check it with: pg_restore --list FILE)",
+                kind="restore_failed",
+            )
+        psql = subprocess.run(
+            [str(tools.path("psql")), "--no-psqlrc", "--quiet", "--no-password",
+             "--single-transaction", "--set=ON_ERROR_STOP=1", f"--command={CLEAR_SQL}",
+             f"--file={script}", f"--dbname={_conninfo(url, 'rfsetup restore')}"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env, check=False)
     if psql.returncode != 0:
         raise RfsetupError(
             f"restoring {path.name} failed; the database was not changed (one transaction)",
-            cause=_tail(psql_text, url),
+            cause=_tail(psql.stderr, url),
             hint="a lock timeout means sessions are using the tables: stop the application "
-                 "and retry" if "lock timeout" in psql_text
-            else "restore as the role that owns the objects (the one that took the backup)",
+                 "and retry" if "lock timeout" in psql.stderr
+            else "restore as a role that can create everything in the file (e.g. the one that "
+                 "took the backup)",
             kind="restore_failed",
         )
 

@@ -660,7 +660,7 @@ def _migrate(settings: Settings, direction: Direction, target: str, *, backup: b
     url, conn = _open_locked(settings, log, "migrate")
     database = str(url.database)
     try:
-        current = read_revision(conn, vt)
+        current = _read_before(conn, vt, database)
         _check_known(script, current, database)
         steps = _plan(script, target, current, direction)
         if not steps:
@@ -708,6 +708,19 @@ def _alembic_connection(cfg: Config, url: URL, conn: PgConnection) -> Iterator[A
         cfg.attributes.pop("connection", None)
         with contextlib.suppress(Exception):
             sa_conn.close()
+
+
+def _read_before(conn: PgConnection, vt: str, database: str) -> tuple[str, ...]:
+    """The version table before any change; a database error here is one clear line."""
+    import psycopg2
+
+    try:
+        return read_revision(conn, vt)
+    except psycopg2.Error as exc:
+        cause = _db_error_text(exc)
+        raise RfsetupError(f"cannot read the revision of database {database} ({vt}); "
+                           "nothing was changed", cause=cause, hint=_failure_hint(cause),
+                           kind="version_unreadable") from None
 
 
 def _read_after(conn: PgConnection, vt: str) -> tuple[str, ...]:
@@ -788,9 +801,7 @@ def stamp(settings: Settings, revision: str) -> MigrationResult:
     When the version table holds revisions this project does not know, they are replaced
     (Alembic's purge): that is the situation stamp exists to repair.
     """
-    from alembic.util import CommandError
-
-    from alembic import util as alembic_util
+    from alembic.util import CommandError, to_tuple
 
     log = _Log(None)
     cfg = load_config(settings)
@@ -799,9 +810,9 @@ def stamp(settings: Settings, revision: str) -> MigrationResult:
     url, conn = _open_locked(settings, log, "stamp")
     database = str(url.database)
     try:
-        current = read_revision(conn, vt)
+        current = _read_before(conn, vt, database)
         unknown = unknown_revisions(script, current)
-        dest = alembic_util.to_tuple(revision)
+        dest = to_tuple(revision)
         try:
             planned = script._stamp_revs(dest, () if unknown else current)
         except CommandError as exc:

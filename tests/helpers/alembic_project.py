@@ -98,6 +98,8 @@ class Revision:
     table: str | None
     fail: bool = False
     sleep: float = 0.0
+    #: also records the session's settings in table ``session_seen`` (see make_project)
+    record: bool = False
 
 
 @dataclass
@@ -143,12 +145,23 @@ class SyntheticProject:
         applied: set[str] = set()
         for rev in revs:
             applied |= self.ancestors(rev)
-        return {r.table for r in self.revisions if r.id in applied and r.table}
+        tables = {r.table for r in self.revisions if r.id in applied and r.table}
+        if any(r.record for r in self.revisions if r.id in applied):
+            tables.add(SESSION_TABLE)
+        return tables
 
     def add(self, rev: Revision) -> Revision:
         self.revisions.append(rev)
         _write_revision(self.versions, rev)
         return rev
+
+
+SESSION_TABLE = "session_seen"
+_RECORD_SQL = (f"CREATE TABLE {SESSION_TABLE} AS SELECT "
+               "current_setting('lock_timeout') AS lock_timeout, "
+               "current_setting('statement_timeout') AS statement_timeout, "
+               "current_setting('application_name') AS application_name, "
+               "pg_backend_pid() AS pid")
 
 
 def rev_id(n: int) -> str:
@@ -165,6 +178,7 @@ def make_project(
     fail_at: int | None = None,
     sleep_at: int | None = None,
     sleep_seconds: float = 0.0,
+    record_at: int | None = None,
 ) -> SyntheticProject:
     """Write a project with ``revisions`` table-creating revisions into ``root``.
 
@@ -172,6 +186,8 @@ def make_project(
     revisions and an (empty) merge revision. ``open_heads=2``: the last revision gets a sibling,
     so the project has two heads. ``fail_at=i``: the i-th revision (1-based) creates its table and
     then fails. ``sleep_at=i``: the i-th revision sleeps ``sleep_seconds`` in the database.
+    ``record_at=i``: the i-th revision also stores its session's lock_timeout,
+    statement_timeout, application_name and backend pid in table ``session_seen``.
     """
     root.mkdir(parents=True, exist_ok=True)
     (root / "alembic.ini").write_text(INI)
@@ -187,7 +203,8 @@ def make_project(
         table = f"t_{index:04d}"
         return project.add(Revision(
             rev_id(counter), down, f"create {table}", table,
-            fail=fail_at == index, sleep=sleep_seconds if sleep_at == index else 0.0))
+            fail=fail_at == index, sleep=sleep_seconds if sleep_at == index else 0.0,
+            record=record_at == index))
 
     parent: tuple[str, ...] = ()
     index = 0
@@ -226,11 +243,15 @@ def _write_revision(versions: Path, rev: Revision) -> None:
             "                sa.Column('name', sa.Text(), nullable=True))",
             f"op.create_index('ix_{rev.table}_name', {rev.table!r}, ['name'])",
         ]
+        if rev.record:
+            body.append(f"op.execute({_RECORD_SQL!r})")
         if rev.sleep:
             body.append(f"op.execute('SELECT pg_sleep({rev.sleep})')")
         if rev.fail:
             body.append("op.execute('SELECT 1 / 0')  # fails: division by zero")
         down_body = [f"op.drop_table({rev.table!r})"]
+        if rev.record:
+            down_body.append(f"op.drop_table({SESSION_TABLE!r})")
     else:
         body, down_body = ["pass"], ["pass"]
     source = textwrap.dedent(f'''\
