@@ -109,6 +109,7 @@ def env_show(args: argparse.Namespace, ctx: Settings) -> int:
     if others:
         groups["Other"] = others
     width = max(len(k) for keys in groups.values() for k in keys)
+    symbols = _symbols()
     for group, keys in groups.items():
         print(f"\n{group}")
         for key in keys:
@@ -116,7 +117,7 @@ def env_show(args: argparse.Namespace, ctx: Settings) -> int:
             text = "(not set)" if value is None else (value if value != "" else '""')
             print(f"  {key:<{width}}  {text}")
             for problem in problems.get(key, []):
-                mark = "[✗]" if problem.level == "error" else "[!]"
+                mark = symbols["fail"] if problem.level == "error" else symbols["warn"]
                 print(f"  {'':<{width}}  {mark} {problem.message}")
     if not args.reveal and any(values.get(k) for k in values):
         print("\n(secrets masked; --reveal shows them)")
