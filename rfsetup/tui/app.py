@@ -246,6 +246,10 @@ class RfsetupApp(App[int]):
         self._after_operation()
 
     def on_database_provisioned(self, message: DatabaseProvisioned) -> None:
+        if message.env_written is not None:
+            env = self.step_screen("environment")
+            if isinstance(env, EnvironmentScreen):
+                env.load()  # the form shows the DATABASE_URL just written
         self._after_operation(settings_changed=message.env_written is not None)
 
     def on_env_saved(self, _: EnvSaved) -> None:

@@ -40,6 +40,13 @@ def problems_text(problems: list[Any]) -> Text:
     return text
 
 
+def apply_edits(document: Any, edits: dict[str, str]) -> Any:
+    """``document`` with each edited key set (envfile keeps every other byte)."""
+    for key, value in edits.items():
+        document = document.set(key, value)
+    return document
+
+
 class EnvironmentScreen(StepScreen):
     """One compact input per guide key; a problem line under each; other keys listed."""
 
@@ -120,14 +127,19 @@ class EnvironmentScreen(StepScreen):
             self.post_message(EnvLoaded(path, doc, path.is_file()))
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="env-save")
-    def write(self, path: Path, document: Any, changed: list[tuple[str, str, str]]) -> None:
+    def write(self, path: Path, edits: dict[str, str], changed: list[tuple[str, str, str]]
+              ) -> None:
         from rfsetup.core import envfile
 
-        def save() -> bool:
-            envfile.save(path, document)
-            return True
+        def save() -> Any:
+            # the edits go onto the file as it is now: a change made meanwhile (step 3 writing
+            # DATABASE_URL, another editor) is kept, not overwritten with what the form loaded
+            doc = apply_edits(envfile.EnvFile.load(path), edits)
+            envfile.save(path, doc)
+            return doc
 
-        if self.attempt("save the .env", save):
+        document = self.attempt("save the .env", save)
+        if document is not None:
             self.post_message(EnvSaved(path, document, changed))
 
     # -- handlers ---------------------------------------------------------------------------
@@ -209,20 +221,14 @@ class EnvironmentScreen(StepScreen):
         field.value = secrets.token_hex(32)
         self.notify("SECRET_KEY generated: Ctrl+S to save it")
 
-    def pending_document(self) -> Any:
-        """The loaded document with every changed field set (raises RfsetupError if refused)."""
-        from rfsetup.core.envfile import EnvFile
-
-        doc = self.document if self.document is not None else EnvFile(())
-        values = doc.values()
-        for key, value in self.form_values().items():
-            if value == (values.get(key) or ""):
-                continue
-            doc = doc.set(key, value)
-        return doc
+    def edits(self) -> dict[str, str]:
+        """The fields that differ from the loaded file."""
+        values = self.document.values() if self.document is not None else {}
+        return {key: value for key, value in self.form_values().items()
+                if value != (values.get(key) or "")}
 
     def action_save(self) -> None:
-        from rfsetup.core.envfile import changes
+        from rfsetup.core.envfile import EnvFile, changes
         from rfsetup.core.errors import RfsetupError, bad_input
         from rfsetup.tui.messages import OperationFailed
 
@@ -230,15 +236,16 @@ class EnvironmentScreen(StepScreen):
             return
         errors = [f"{key}: {p.message}" for key, found in self.problems.items() for p in found
                   if p.level == "error"]
+        edits = self.edits()
+        base = self.document if self.document is not None else EnvFile(())
         try:
             if errors:
                 raise bad_input("the form has invalid values; nothing was saved",
                                 cause="; ".join(errors), hint="fix the fields marked ✗")
-            new = self.pending_document()
+            changed = changes(base, apply_edits(base, edits))
         except RfsetupError as exc:
             self.post_message(OperationFailed("save the .env", exc))
             return
-        changed = changes(self.document, new) if self.document is not None else []
         if not changed:
             self.notify("nothing to save: the form matches the file")
             return
@@ -246,7 +253,7 @@ class EnvironmentScreen(StepScreen):
 
         def confirmed(ok: bool | None) -> None:
             if ok:
-                self.write(path, new, changed)
+                self.write(path, edits, changed)
 
         self.app.push_screen(ChangesModal(display_path(path), changed), confirmed)
 
