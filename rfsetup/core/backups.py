@@ -298,7 +298,7 @@ def dump_database(
     tools = tools or choose_tools(server_version_num)
     database = str(url.database)
     _private_dir(folder)
-    created = datetime.now(UTC).replace(microsecond=0)
+    created = datetime.now(UTC)
     fd, tmp_name = tempfile.mkstemp(prefix=".partial-", suffix=DUMP_SUFFIX, dir=folder)
     os.close(fd)  # mkstemp made it 0600; pg_dump truncates and keeps the mode
     tmp = Path(tmp_name)

@@ -45,7 +45,7 @@ def _settings(project: SyntheticProject, url: str, tmp_path: Path):
     return settings_for(project.ini, url, tmp_path)
 
 
-# -- history -----------------------------------------------------------------------------------
+# -- history ---------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def branched_db_at_branch(pg, projects) -> Iterator[str]:
     """A database (read-only for its tests) at the left side of the branched project's split."""
@@ -138,7 +138,7 @@ def test_broken_revision_file_is_named(tmp_path: Path) -> None:
     assert "SyntaxError" in (info.value.cause or "")
 
 
-# -- preview ---------------------------------------------------------------------------------
+# -- preview ---------------------------------------------------------------------------------------
 _DDL = re.compile(r"^\s*(CREATE|ALTER|DROP)\b", re.IGNORECASE)
 
 
@@ -239,7 +239,7 @@ def test_lint_attributes_squawk_findings_to_revisions(
             f.line - 1]
 
 
-# -- upgrade / downgrade -----------------------------------------------------------------------
+# -- upgrade / downgrade ---------------------------------------------------------------------------
 def test_upgrade_runs_each_revision_streams_progress_and_backs_up_first(
         linear: SyntheticProject, fresh_db: str, tmp_path: Path) -> None:
     settings = _settings(linear, fresh_db, tmp_path)
@@ -423,7 +423,7 @@ def test_stamp_records_without_running(
     assert info.value.exit_code == ExitCode.USAGE
 
 
-# -- the migration lock --------------------------------------------------------------------------
+# -- the migration lock ----------------------------------------------------------------------------
 @pytest.fixture
 def holder(fresh_db: str) -> Iterator[tuple[int, str]]:
     """Another session holding the migration lock, named like a colleague's tool."""
