@@ -209,24 +209,29 @@ def users_description() -> Any:
 # -- staging: put the app in the state a picture shows ------------------------------------------
 async def stage(app: Any, pilot: Any, scene: str) -> None:
     """Drive ``app`` (autoload=False) to ``scene``: a step id, "rollback-confirm" or
-    "unreachable". Only messages and key presses: the app does the rest."""
+    "unreachable". Only messages and key presses: the app does the rest. Every step gets its
+    data, so the step list shows the states a real session would."""
     from rfsetup.core.envfile import EnvFile
     from rfsetup.tui import messages as m
 
-    current = ("0004_production_indexes",) if scene in ("rollback-confirm", "seed", "verify") \
-        else ("0003_intel",)
+    at_head = scene in ("rollback-confirm", "seed", "verify")
+    current = ("0004_production_indexes",) if at_head else ("0003_intel",)
     report = status_report(current, reachable=scene != "unreachable")
     app.post_message(m.StatusRefreshed(report))
+    await pilot.pause()
+    app.step_screen("prerequisites").post_message(m.ChecksCompleted(check_results()))
+    path = app.settings.env_file
+    app.step_screen("environment").post_message(m.EnvLoaded(path, EnvFile.load(path), True))
+    if at_head:
+        app.step_screen("seed").post_message(m.SeedPlanned(seed_report(), plans()))
+    if report.database.reachable:
+        verify = app.step_screen("verify")
+        verify.post_message(m.TablesListed(tables(), [t for t in ROWS if t != "alembic_version"]))
     await pilot.pause()
     step_id = {"rollback-confirm": "migrations", "unreachable": "prerequisites"}.get(scene,
                                                                                        scene)
     screen = app.step_screen(step_id)
-    if step_id == "prerequisites":
-        screen.post_message(m.ChecksCompleted(check_results()))
-    elif step_id == "environment":
-        path = app.settings.env_file
-        screen.post_message(m.EnvLoaded(path, EnvFile.load(path), True))
-    elif step_id == "migrations":
+    if step_id == "migrations":
         screen.post_message(m.HistoryLoaded(history(current), current))
         await pilot.pause()
         down = scene == "rollback-confirm"
@@ -243,10 +248,9 @@ async def stage(app: Any, pilot: Any, scene: str) -> None:
                          "0003_intel.dump",
                          "Running upgrade 0002_billing -> 0003_intel, threat intel"):
                 screen.post_message(m.MigrationProgressed(line))
-    elif step_id == "seed":
-        screen.post_message(m.SeedPlanned(seed_report(), plans()))
     elif step_id == "verify":
-        screen.post_message(m.TablesListed(tables(), [t for t in ROWS if t != "alembic_version"]))
+        table = app.query_one("#verify-tables")
+        table.move_cursor(row=list(ROWS).index("users"), animate=False)
         await pilot.pause()
         screen.post_message(m.TableDescribed(users_description()))
     await pilot.pause()
@@ -254,6 +258,9 @@ async def stage(app: Any, pilot: Any, scene: str) -> None:
     if step_id != app.current_step:
         app.show_step(step_id)
     await pilot.pause()
+    if step_id == "environment":
+        app.query_one("#env-SECRET_KEY").focus()  # scrolls to the guide's shell-command trap
+        await pilot.pause()
     if scene == "rollback-confirm":
         await pilot.press("d")
         await pilot.pause()
