@@ -262,8 +262,8 @@ class MigrationsScreen(StepScreen):
         elif self.report is not None and self.report.pending:
             heads = [r.revision for r in self.revisions if r.is_head]
             target = heads[0] if heads else None
-        if target is None and self.current:
-            target = self.current[0]
+        if target is None:
+            target = self.current[0] if self.current else BASE
         if target is not None and target in keys:
             table.move_cursor(row=keys.index(target), animate=False)
 
@@ -368,7 +368,15 @@ class MigrationsScreen(StepScreen):
                                                  marked=marked_lines(preview, findings))
         if self._confirm_pending == move:
             self._confirm_pending = None
-            self._open_confirm(move)
+            if preview.steps:
+                self._open_confirm(move)
+            else:
+                self._nothing_to_do(f"nothing to do: the database is already at "
+                                    f"{preview.target or 'base'}")
+
+    def _nothing_to_do(self, why: str) -> None:
+        self.query_one("#mig-result", Static).update(Text(why, style="bold"))
+        self.notify(why)
 
     def on_lint_finished(self, message: LintFinished) -> None:
         if message.preview is not self.preview or self.preview_move is None:
@@ -434,6 +442,9 @@ class MigrationsScreen(StepScreen):
 
     def request(self, move: Move) -> None:
         """Run ``move``: upgrades at once, downgrades after the confirmation (SQL first)."""
+        if move.kind == "down" and self.history_loaded and not self.current:
+            self._nothing_to_do("nothing to roll back: the database is at base")
+            return
         if not move.needs_confirmation:
             self.choose(move)
             self.start_migration(move)

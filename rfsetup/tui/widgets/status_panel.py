@@ -89,13 +89,15 @@ class StatusPanel(VerticalScroll, can_focus=False):
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self.report: Any | None = None
+        # kept, not queried: a report arriving while the app shuts down must not fail
+        self.body = Static(render_status(None), id="status-body")
 
     def compose(self):  # type: ignore[override]
-        yield Static(render_status(None), id="status-body")
+        yield self.body
 
     def show(self, report: Any) -> None:
         self.report = report
-        self.query_one("#status-body", Static).update(render_status(report))
+        self.body.update(render_status(report))
         db = report.database
         self.set_class(not db.reachable, "-unreachable")
 
@@ -111,5 +113,5 @@ class StatusPanel(VerticalScroll, can_focus=False):
         if self.report is not None:
             text.append("\nlast known:\n", style="dim")
             text.append_text(render_status(self.report))
-        self.query_one("#status-body", Static).update(text)
+        self.body.update(text)
         self.set_class(True, "-unreachable")
