@@ -1,0 +1,77 @@
+"""The app stays answerable while a slow migration runs, and the live panel follows the server:
+the diagnosis when it stops, the revision again when it is back."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from rfsetup.core import migrations
+from rfsetup.core.embedded import EmbeddedPostgres
+from rfsetup.tui.app import RfsetupApp
+from rfsetup.tui.widgets.status_panel import StatusPanel
+from tests.conftest import FAST
+from tests.helpers.alembic_project import make_project
+from tests.tui.conftest import FAST_POLL, settings_for, wait_for
+
+
+async def test_keys_answered_while_a_slow_migration_runs(fresh_db: str, project_dir: Path,
+                                                         tmp_path_factory) -> None:
+    # a synthetic project whose second revision holds the database for 3 s (pg_sleep)
+    project = make_project(tmp_path_factory.mktemp("slow"), revisions=2, sleep_at=2,
+                           sleep_seconds=3)
+    settings = settings_for(project_dir, fresh_db, alembic_ini=project.ini)
+    app = RfsetupApp(settings, poll_interval=FAST_POLL)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("4")
+        mig = app.step_screen("migrations")
+        await wait_for(pilot, lambda: mig.history_loaded, what="the history")
+        await pilot.press("u")
+        log = app.query_one("#mig-log")
+        await wait_for(pilot, lambda: any(project.ids[1] in str(line.text) for line in log.lines),
+                       what="the slow revision to start")
+        assert mig.running
+        # while it sleeps in the database: every key is answered at once
+        latencies = []
+        for key, step in (("6", "verify"), ("1", "prerequisites"), ("4", "migrations")):
+            started = time.monotonic()
+            await pilot.press(key)
+            assert app.current_step == step
+            latencies.append(time.monotonic() - started)
+        await pilot.press("u")  # a second upgrade is refused politely, not queued
+        assert mig.running, "the migration is still running while the keys were answered"
+        assert max(latencies) < 0.5, latencies
+        await wait_for(pilot, lambda: not mig.running, timeout=30, what="the migration")
+        assert migrations.current_revisions(settings) == (project.ids[-1],)
+        # the panel followed it right after the operation
+        await wait_for(pilot, lambda: app.report.current == (project.ids[-1],), what="panel")
+
+
+async def test_panel_shows_the_diagnosis_and_recovers(tmp_path: Path, project_dir: Path) -> None:
+    server = EmbeddedPostgres(tmp_path / "pg", server_settings=FAST)
+    server.start()
+    try:
+        settings = settings_for(project_dir, server.url("postgres"))
+        app = RfsetupApp(settings, poll_interval=FAST_POLL)
+        async with app.run_test(size=(80, 24)) as pilot:
+            panel = app.query_one(StatusPanel)
+
+            def text() -> str:
+                return str(panel.body.render())
+
+            await wait_for(pilot, lambda: app.report is not None
+                           and app.report.database.reachable, what="the first status")
+            assert "PostgreSQL 16" in text()
+            server.stop()
+            await wait_for(pilot, lambda: not app.report.database.reachable, what="the outage")
+            error = app.report.database.error
+            assert error is not None and error.kind == "server_down"
+            assert "unreachable" in text() and error.message in text()
+            assert (error.hint or "")[:20] in text()
+            assert panel.has_class("-unreachable")
+            server.start()
+            await wait_for(pilot, lambda: app.report.database.reachable, what="the recovery")
+            assert "PostgreSQL 16" in text() and "unreachable" not in text()
+            assert not panel.has_class("-unreachable")
+    finally:
+        server.destroy()
