@@ -13,7 +13,7 @@ import contextlib
 import signal
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from rfsetup.commands.common import print_json
@@ -32,28 +32,43 @@ def _database(ctx: Settings) -> str:
     return str(ctx.url().database)
 
 
-def _confirm(args: argparse.Namespace, database: str, action: str, details: str = "") -> None:
-    """--yes, or the database name typed at a terminal; otherwise exit 2 with nothing done."""
+def _confirm(args: argparse.Namespace, database: str, action: str,
+             details: Callable[[], str | None] | None = None) -> bool:
+    """--yes, or the database name typed at a terminal; otherwise exit 2 with nothing done.
+
+    ``details`` (called only at a terminal) describes what will happen; when it returns None
+    there is nothing to confirm and False is returned.
+    """
     if getattr(args, "yes", False):
-        return
+        return True
     if not sys.stdin.isatty():
         raise bad_input(f"{action} needs confirmation; nothing was changed",
                         hint=f"add --yes, or run it in a terminal and type the database name "
                              f"({database})")
-    sys.stderr.write(f"{details or action}\ntype the database name to confirm: ")
+    text = details() if details else action
+    if text is None:
+        return False
+    sys.stderr.write(f"{text}\ntype the database name to confirm: ")
     sys.stderr.flush()
     answer = sys.stdin.readline().strip()
     if answer != database:
         raise bad_input(f"{answer!r} is not {database!r}; nothing was changed",
                         hint="type the database name exactly, or pass --yes")
+    return True
 
 
 @contextlib.contextmanager
 def _interrupt_cancels(cancel: threading.Event) -> Iterator[None]:
-    """First Ctrl-C: stop cleanly after the running revision. Second: abort it (rolled back)."""
+    """First Ctrl-C: stop cleanly after the running revision. Second: abort it (rolled back).
+
+    psycopg2's wait_select callback lets that second Ctrl-C cancel a running statement on the
+    server instead of waiting for it to end.
+    """
     if threading.current_thread() is not threading.main_thread():
         yield
         return
+    import psycopg2.extensions
+    import psycopg2.extras
 
     def handler(signum: int, frame: object) -> None:
         if cancel.is_set():
@@ -63,10 +78,13 @@ def _interrupt_cancels(cancel: threading.Event) -> Iterator[None]:
               file=sys.stderr, flush=True)
 
     previous = signal.signal(signal.SIGINT, handler)
+    previous_wait = psycopg2.extensions.get_wait_callback()
+    psycopg2.extensions.set_wait_callback(psycopg2.extras.wait_select)
     try:
         yield
     finally:
         signal.signal(signal.SIGINT, previous)
+        psycopg2.extensions.set_wait_callback(previous_wait)
 
 
 def _plan_text(p: migrations.Preview, database: str) -> str:
@@ -163,13 +181,14 @@ def up(args: argparse.Namespace, ctx: Settings) -> int:
 
 def down(args: argparse.Namespace, ctx: Settings) -> int:
     database = _database(ctx)
-    if not args.yes:
+
+    def details() -> str | None:
         p = migrations.plan(ctx, args.target, down=True)
-        if not p.steps:
-            _say(f"nothing to do: database {database} is at "
-                 f"{migrations.describe_revisions(p.from_revisions)}")
-            return 0
-        _confirm(args, database, f"downgrading database {database}", _plan_text(p, database))
+        return _plan_text(p, database) if p.steps else None
+
+    if not _confirm(args, database, f"downgrading database {database}", details):
+        _say(f"nothing to do: database {database} is already at the target")
+        return 0
     cancel = threading.Event()
     with _interrupt_cancels(cancel):
         result = migrations.downgrade(ctx, args.target, backup=not args.no_backup,
@@ -180,8 +199,8 @@ def down(args: argparse.Namespace, ctx: Settings) -> int:
 def stamp(args: argparse.Namespace, ctx: Settings) -> int:
     database = _database(ctx)
     _confirm(args, database, f"stamping database {database}",
-             f"this will record revision {args.revision} in database {database} without "
-             "running any migration")
+             lambda: f"this will record revision {args.revision} in database {database} "
+                     "without running any migration")
     result = migrations.stamp(ctx, args.revision)
     for line in result.log.splitlines():
         _say(line)
@@ -234,7 +253,7 @@ def backup_restore(args: argparse.Namespace, ctx: Settings) -> int:
     database = _database(ctx)
     info = backups.read_backup_info(path)
     _confirm(args, database, f"restoring database {database}",
-             f"this will replace everything in database {database} with {path.name} "
+             lambda: f"this will replace everything in database {database} with {path.name} "
              f"(database {info.database} at revision {info.revision or 'base'}, taken "
              f"{info.created_at.isoformat(timespec='seconds')})")
     backups.restore_backup(ctx, path, on_progress=_say)

@@ -738,7 +738,7 @@ def _run_online(cfg: Config, script: ScriptDirectory, url: URL, conn: PgConnecti
             _run_env(cfg, script, runner, destination_rev=target)
             if sa_conn.in_transaction():
                 sa_conn.rollback()  # what Alembic's own CLI does with uncommitted leftovers
-        except Exception as exc:
+        except (Exception, KeyboardInterrupt) as exc:  # Ctrl-C mid-revision: say where we are
             with contextlib.suppress(Exception):
                 sa_conn.rollback()
             raise _failure(exc, runner, conn, vt, database) from None
@@ -756,8 +756,10 @@ def _failure(exc: BaseException, runner: _Runner, conn: PgConnection, vt: str,
         now = describe_revisions(read_revision(conn, vt))
     except Exception:
         now = "unknown (the connection was lost; run rfsetup status)"
-    cause = _db_error_text(exc)
-    hint = _failure_hint(cause)
+    interrupted = isinstance(exc, KeyboardInterrupt) or "due to user request" in str(exc)
+    cause = "interrupted (Ctrl-C)" if isinstance(exc, KeyboardInterrupt) else _db_error_text(exc)
+    hint = ("run rfsetup migrate up again to continue" if interrupted
+            else _failure_hint(cause))
     step = runner.running
     if step is None:
         return RfsetupError(f"env.py failed before any revision ran; database {database} is at "
@@ -765,10 +767,11 @@ def _failure(exc: BaseException, runner: _Runner, conn: PgConnection, vt: str,
     rev = step.revision.revision
     doc = (step.revision.doc or "").strip()
     verb = "upgrade" if runner.direction == "up" else "downgrade"
+    what = "was interrupted" if interrupted else f"failed to {verb}"
     return RfsetupError(
-        f"revision {rev}{f' ({doc})' if doc else ''} failed to {verb}; it was rolled back and "
+        f"revision {rev}{f' ({doc})' if doc else ''} {what}; it was rolled back and "
         f"database {database} is at {now}",
-        cause=cause, hint=hint, kind="migration_failed")
+        cause=cause, hint=hint, kind="interrupted" if interrupted else "migration_failed")
 
 
 def _db_error_text(exc: BaseException) -> str:

@@ -12,6 +12,7 @@ import os
 import pty
 import re
 import select
+import signal
 import subprocess
 import sys
 import time
@@ -433,3 +434,46 @@ def test_on_call_walkthrough(fresh_db: str, tmp_path: Path) -> None:
     assert query(fresh_db, "SELECT id FROM plans") == [("free",)]
     assert query(fresh_db, "SELECT indexname FROM pg_indexes WHERE indexname = "
                            "'ix_indicators_value'") == [("ix_indicators_value",)]
+
+
+def _start_up(project: SyntheticProject, url: str, cwd: Path) -> subprocess.Popen[str]:
+    proc = subprocess.Popen([RFSETUP, "-c", str(project.ini), "migrate", "up", "--no-backup"],
+                            cwd=cwd, env=_env(url), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    for line in proc.stdout:  # progress is streamed: wait until the slow revision runs
+        if line.startswith("Running upgrade"):
+            return proc
+    raise AssertionError(proc.stderr.read() if proc.stderr else "no progress")
+
+
+def test_ctrl_c_stops_after_the_running_revision(
+        synthetic: dict[str, SyntheticProject], fresh_db: str, tmp_path: Path) -> None:
+    project = synthetic["slower"]
+    proc = _start_up(project, fresh_db, tmp_path)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "stopping after the current revision" in err and "cancelled" in out
+    assert version(fresh_db) == (project.ids[0],)  # the running revision was completed
+
+
+def test_second_ctrl_c_aborts_the_running_revision(
+        synthetic: dict[str, SyntheticProject], fresh_db: str, tmp_path: Path) -> None:
+    project = synthetic["slower"]
+    proc = _start_up(project, fresh_db, tmp_path)
+    deadline = time.monotonic() + 30
+    while not query(fresh_db, "SELECT 1 FROM pg_stat_activity WHERE state = 'active' AND "
+                              "query LIKE 'SELECT pg_sleep%%' AND application_name LIKE "
+                              "'rfsetup migrate%%'"):
+        assert time.monotonic() < deadline, "the slow revision never started"
+        time.sleep(0.02)  # polling the server, not waiting for an outcome
+    proc.send_signal(signal.SIGINT)  # first: stop after this revision
+    assert proc.stderr is not None
+    assert "stopping after the current revision" in proc.stderr.readline()
+    proc.send_signal(signal.SIGINT)  # second: cancel the statement running on the server
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 1, err
+    assert f"revision {project.ids[0]} (create t_0001) was interrupted" in err
+    assert "rolled back" in err and "is at base" in err
+    assert version(fresh_db) == () and tables(fresh_db) == set()

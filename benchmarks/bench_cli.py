@@ -1,0 +1,162 @@
+"""rfsetup's CLI against Alembic's own, side by side, on the same server and the same projects.
+
+    python benchmarks/bench_cli.py [--rounds 7] [--revisions 1000]
+
+Starts its own embedded PostgreSQL and Redis in a temporary directory, then for each project
+(RaptorFlow's alembic/ and a generated history of ``--revisions`` revisions with branch points
+and merges) times, in random order within each round so drift hits both alike:
+
+* ``rfsetup status --json``          vs ``alembic current``        (goal: median ratio <= 1.0)
+* ``rfsetup migrate up --no-backup`` vs ``alembic upgrade head``   (goal: median ratio <= 1.1)
+
+Each upgrade pair gets two fresh empty databases. Reported: median wall time of each command
+and the median of the per-round ratios (rfsetup / alembic).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from rfsetup.core.embedded import EmbeddedPostgres, EmbeddedRedis  # noqa: E402
+from tests.helpers.alembic_project import make_project  # noqa: E402
+
+BIN = Path(sys.executable).parent
+FAST = {"fsync": "off", "synchronous_commit": "off", "full_page_writes": "off"}
+
+
+@dataclass
+class Pair:
+    project: str
+    name: str
+    goal: float
+    rfsetup: list[float]
+    alembic: list[float]
+
+    @property
+    def ratio(self) -> float:
+        return statistics.median(r / a for r, a in zip(self.rfsetup, self.alembic, strict=True))
+
+
+def _timed(argv: Sequence[str], env: dict[str, str], cwd: Path) -> float:
+    start = time.perf_counter()
+    proc = subprocess.run(list(argv), env=env, cwd=cwd, capture_output=True, text=True,
+                          check=False)
+    elapsed = time.perf_counter() - start
+    if proc.returncode != 0:
+        raise SystemExit(f"{' '.join(argv)} failed ({proc.returncode}):\n{proc.stderr[-2000:]}")
+    return elapsed
+
+
+def _env(url: str, redis_url: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
+    env.update(DATABASE_URL=url, REDIS_URL=redis_url, PYTHONDONTWRITEBYTECODE="0")
+    return env
+
+
+def _create_db(server: EmbeddedPostgres) -> str:
+    import psycopg2
+
+    name = f"b_{uuid.uuid4().hex[:10]}"
+    conn = psycopg2.connect(host="127.0.0.1", port=server.port, user="postgres",
+                            password=server.superuser_password, dbname="postgres")
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        cur.execute(f'CREATE DATABASE "{name}"')
+    conn.close()
+    return server.url(name)
+
+
+def bench_project(label: str, ini: Path, server: EmbeddedPostgres, redis_url: str,
+                  rounds: int, work: Path) -> list[Pair]:
+    rfsetup, alembic = str(BIN / "rfsetup"), str(BIN / "alembic")
+    migrated = _create_db(server)
+    _timed([alembic, "-c", str(ini), "upgrade", "head"], _env(migrated, redis_url), work)
+    # warm the OS page cache and Python's bytecode caches once, untimed
+    for argv in ([rfsetup, "-c", str(ini), "status", "--json"],
+                 [alembic, "-c", str(ini), "current"]):
+        _timed(argv, _env(migrated, redis_url), work)
+
+    status = Pair(label, "status --json vs alembic current", 1.0, [], [])
+    up = Pair(label, "migrate up --no-backup vs alembic upgrade head", 1.1, [], [])
+    for n in range(rounds):
+        env = _env(migrated, redis_url)
+        order = [0, 1]
+        random.shuffle(order)
+        for which in order:
+            if which == 0:
+                status.rfsetup.append(_timed([rfsetup, "-c", str(ini), "status", "--json"],
+                                             env, work))
+            else:
+                status.alembic.append(_timed([alembic, "-c", str(ini), "current"], env, work))
+        fresh = {0: _create_db(server), 1: _create_db(server)}
+        random.shuffle(order)
+        for which in order:
+            env = _env(fresh[which], redis_url)
+            if which == 0:
+                up.rfsetup.append(_timed([rfsetup, "-c", str(ini), "migrate", "up",
+                                          "--no-backup"], env, work))
+            else:
+                up.alembic.append(_timed([alembic, "-c", str(ini), "upgrade", "head"], env,
+                                         work))
+        print(f"  {label}: round {n + 1}/{rounds} done", file=sys.stderr, flush=True)
+    return [status, up]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--revisions", type=int, default=1000)
+    parser.add_argument("--branch-every", type=int, default=10)
+    args = parser.parse_args(argv)
+
+    with tempfile.TemporaryDirectory(prefix="rfsetup-bench-") as tmp:
+        root = Path(tmp)
+        server = EmbeddedPostgres(root / "pg", server_settings=FAST | {"max_connections": "40"})
+        redis = EmbeddedRedis(root / "redis")
+        server.start()
+        redis.start()
+        try:
+            work = root / "work"
+            work.mkdir()
+            generated = make_project(root / "generated", args.revisions,
+                                     branch_every=args.branch_every)
+            count = len(generated.revisions)
+            merges = sum(len(r.down) > 1 for r in generated.revisions)
+            projects = [("raptorflow", REPO / "alembic.ini"),
+                        (f"generated ({count} revs, {merges} merges)", generated.ini)]
+            pairs: list[Pair] = []
+            for label, ini in projects:
+                pairs += bench_project(label, ini, server, redis.url(), args.rounds, work)
+        finally:
+            redis.stop()
+            server.destroy()
+
+    print(f"\n{'project':<36} {'comparison':<48} {'rfsetup':>9} {'alembic':>9} "
+          f"{'ratio':>6} {'goal':>6}")
+    failed = False
+    for p in pairs:
+        ok = p.ratio <= p.goal
+        failed |= not ok
+        print(f"{p.project:<36} {p.name:<48} {statistics.median(p.rfsetup):>8.3f}s "
+              f"{statistics.median(p.alembic):>8.3f}s {p.ratio:>6.2f} "
+              f"{'<=' if ok else '> '}{p.goal:<4} {'ok' if ok else 'MISSED'}")
+    print(f"(median of {args.rounds} paired runs; ratio = median of rfsetup/alembic per round)")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
