@@ -7,6 +7,8 @@ listening on 127.0.0.1 with SCRAM password auth, so connection failures are the 
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -28,6 +30,20 @@ for _key in ("DATABASE_URL", "REDIS_URL"):
 # Test servers trade durability for speed; the behaviour under test is unaffected.
 FAST = {"fsync": "off", "synchronous_commit": "off", "full_page_writes": "off",
         "max_connections": "60"}
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # A private base temp dir per run: pytest prunes old /tmp/pytest-of-<user>/pytest-N dirs, which
+    # would delete the live data directory of a concurrent run's embedded servers.
+    if not config.option.basetemp:
+        config.option.basetemp = tempfile.mkdtemp(prefix="rfsetup-tests-")
+        config._rfsetup_basetemp = config.option.basetemp  # type: ignore[attr-defined]
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    own = getattr(config, "_rfsetup_basetemp", None)
+    if own:
+        shutil.rmtree(own, ignore_errors=True)
 
 
 @dataclass
