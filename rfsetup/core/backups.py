@@ -453,7 +453,7 @@ def restore_backup(
     a safety backup of the current state first. Returns the file's info with the revision the
     database is at afterwards.
     """
-    from rfsetup.core.connect import connection
+    from rfsetup.core.connect import connect
 
     progress = on_progress or (lambda _line: None)
     path = Path(path)
@@ -461,7 +461,9 @@ def restore_backup(
     info = read_backup_info(path)
     url = settings.url()
     timeouts = locking.session_timeouts()
-    with connection(url, autocommit=True) as conn:
+    # the lock holder's name is what a colleague's "migration is running" error will show
+    conn = connect(url, autocommit=True, application_name=locking.application_name("restore"))
+    with contextlib.closing(conn):
         locking.acquire(conn, on_progress=progress)
         try:
             server = int(conn.server_version)
