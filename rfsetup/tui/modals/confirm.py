@@ -47,7 +47,12 @@ class ConfirmModal(ModalScreen[bool]):
                 yield Button("Cancel (Esc)", id="confirm-cancel", compact=True)
 
     def on_mount(self) -> None:
-        self.query_one(SqlView).show(self.sql, self.findings, marked=self.marked)
+        view = self.query_one(SqlView)
+        view.show(self.sql, self.findings, marked=self.marked)
+        # an explicit height: an auto-height dialog would otherwise reserve the SQL's full
+        # length before max-height clamps it, leaving a blank band under the buttons
+        lines = self.sql.count("\n") + 2 + (len(self.findings) + 2 if self.findings else 0)
+        view.styles.height = max(4, min(lines + 2, int(self.app.size.height * 0.45)))
         self.query_one(Input).focus()
 
     def on_input_changed(self, event: Input.Changed) -> None:

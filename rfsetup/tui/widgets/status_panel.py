@@ -50,14 +50,15 @@ def render_status(report: Any | None) -> Text:
             text.append(f"{db.error.message}\n", style="red")
             if db.error.hint:
                 text.append(f"hint: {db.error.hint}\n", style="italic")
-    text.append("\nRevision\n", style="bold")
+    text.append("\nRevision ", style="bold")
+    text.append("(● now ◆ head)\n", style="dim")
     if db.reachable:
-        current = ", ".join(_short_rev(r) for r in report.current) or "(base: none applied)"
-        text.append(f"at   {current}\n")
+        current = ", ".join(_short_rev(r) for r in report.current) or "base (none applied)"
+        text.append(f"● {current}\n", style="bold cyan")
     else:
-        text.append("at   unknown (server unreachable)\n", style="dim")
+        text.append("● unknown (server unreachable)\n", style="dim")
     heads = ", ".join(_short_rev(h) for h in report.heads) or "(no revisions)"
-    text.append(f"head {heads}\n")
+    text.append(f"◆ {heads}\n")
     if len(report.heads) > 1:
         text.append(f"! {len(report.heads)} heads: merge them\n", style="bold yellow")
     if report.pending is not None:
