@@ -32,7 +32,9 @@ def render_status(report: StatusReport) -> str:
     if db.reachable:
         lines.append(f"server    PostgreSQL {db.server_version}, database {db.name}")
         current = ", ".join(report.current) or "(none: empty database)"
-        heads = ", ".join(report.heads) or "(no revisions)"
+        heads = ", ".join(report.heads) or (
+            "unknown (migration scripts not read)" if report.scripts_error is not None
+            and report.scripts_error.kind != "unknown_revision" else "(no revisions)")
         lines.append(f"revision  {current}")
         multiple = "   [multiple heads]" if len(report.heads) > 1 else ""
         lines.append(f"head      {heads}{multiple}")
@@ -46,6 +48,8 @@ def render_status(report: StatusReport) -> str:
         lines.append("server    unreachable")
     if report.scripts_error is not None:
         lines.append(f"scripts   {report.scripts_error.message}")
+        if report.scripts_error.hint:
+            lines.append(f"          hint: {report.scripts_error.hint}")
     r = report.redis
     lines.append(f"redis     {r.url}: " + (f"Redis {r.version}" if r.reachable else
                                            f"unreachable ({r.error})"))

@@ -129,8 +129,38 @@ def load_script_directory(settings: Settings) -> ScriptDirectory:
                            kind="bad_alembic_config") from None
 
 
+def unknown_revisions(script: ScriptDirectory, current: tuple[str, ...]) -> tuple[str, ...]:
+    """The database's revisions that these scripts do not contain (exact ids only: Alembic
+    would also resolve a prefix, which is not what the version table holds)."""
+    from alembic.script.revision import RevisionError
+
+    unknown: list[str] = []
+    for rev_id in current:
+        try:
+            found = script.revision_map.get_revision(rev_id)
+        except RevisionError:
+            found = None
+        if found is None or found.revision != rev_id:
+            unknown.append(rev_id)
+    return tuple(unknown)
+
+
+def _unknown_revision_error(unknown: tuple[str, ...], database: str | None) -> RfsetupError:
+    # the same words as `rfsetup migrate …` use for this state, so status explains what they refuse
+    return RfsetupError(
+        f"database {database or '(unknown)'} is at revision {', '.join(unknown)}, which this "
+        "project's migration scripts do not contain",
+        hint="check that -c points at the right alembic.ini and that the code is up to date "
+             "(git pull); if you know the schema matches a revision: rfsetup migrate stamp REV",
+        kind="unknown_revision",
+    )
+
+
 def count_pending(script: ScriptDirectory, current: tuple[str, ...]) -> int:
-    """How many revisions are not applied: all revisions minus current and their ancestors."""
+    """How many revisions are not applied: all revisions minus current and their ancestors.
+
+    ``current`` must hold only revisions the scripts know (see ``unknown_revisions``).
+    """
     from alembic.util import to_tuple
 
     applied: set[str] = set()
@@ -205,7 +235,12 @@ def collect_status(settings: Settings) -> StatusReport:
     try:
         script = load_script_directory(settings)
         heads = tuple(script.get_heads())
-        if db.reachable:
+        unknown = unknown_revisions(script, current) if db.reachable else ()
+        if unknown:
+            # a database ahead of this checkout (or -c at another project): how many are
+            # pending cannot be known, and saying so beats a traceback
+            scripts_error = _unknown_revision_error(unknown, db.name)
+        elif db.reachable:
             pending = count_pending(script, current)
     except RfsetupError as exc:
         scripts_error = exc

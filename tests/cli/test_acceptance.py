@@ -1,0 +1,90 @@
+"""Regressions found by using the headless CLI as its users do (new contributor, support, on-call).
+
+Each test replays one problem seen in a real session against the real servers: the command, then
+what the user must (and must not) see. Secrets are unique strings so a leak anywhere in stdout or
+stderr is caught.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import socket
+from pathlib import Path
+
+import psycopg2
+import pytest
+from alembic import command
+from alembic.config import Config
+
+from rfsetup.cli import main
+from rfsetup.core.embedded import EmbeddedRedis, _port_is_free
+from rfsetup.core.envfile import mask
+from rfsetup.core.settings import load_settings, mask_url
+from rfsetup.core.status import collect_status
+from tests.conftest import ALEMBIC_INI, PgTestServer
+
+SECRET = "Zq9SecretPart"
+INI = ["-c", str(ALEMBIC_INI)]
+
+
+def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def _upgrade(url: str, target: str = "head") -> None:
+    cfg = Config(str(ALEMBIC_INI))
+    cfg.attributes["database_url"] = url
+    cfg.attributes["rfsetup"] = True
+    command.upgrade(cfg, target)
+
+
+# -- on-call: a database ahead of the checkout ---------------------------------------------------
+
+def test_status_at_a_revision_the_scripts_lack_explains_instead_of_traceback(
+        fresh_db: str, redis_server: EmbeddedRedis, project_dir: Path,
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """`rfsetup status` raised alembic's ResolutionError when the version table named a revision
+    this checkout does not have: exactly the state an on-call engineer needs explained."""
+    _upgrade(fresh_db)
+    conn = psycopg2.connect(fresh_db.replace("postgresql+psycopg2://", "postgresql://"))
+    try:
+        with conn, conn.cursor() as cur:
+            cur.execute("UPDATE alembic_version SET version_num = 'f00dfeed1234'")
+    finally:
+        conn.close()
+    monkeypatch.setenv("DATABASE_URL", fresh_db)
+    monkeypatch.setenv("REDIS_URL", redis_server.url())
+
+    report = collect_status(load_settings(alembic_ini=ALEMBIC_INI))
+    assert report.current == ("f00dfeed1234",) and report.pending is None
+    assert report.scripts_error is not None and report.scripts_error.kind == "unknown_revision"
+
+    code, out, err = _run(capsys, *INI, "status")
+    assert code == 0, err
+    assert "revision  f00dfeed1234" in out
+    assert "f00dfeed1234, which this project's migration scripts do not contain" in out
+    assert "rfsetup migrate stamp" in out
+    assert "pending" not in out  # unknown, so not claimed
+
+    code, out, _ = _run(capsys, *INI, "status", "--json")
+    doc = json.loads(out)
+    assert code == 0 and doc["pending"] is None and doc["current"] == ["f00dfeed1234"]
+    assert doc["scripts_error"]["error"] == "unknown_revision"
+    assert doc["heads"] and doc["heads"][0] != "f00dfeed1234"
+
+
+def test_status_without_alembic_config_does_not_claim_no_revisions(
+        fresh_db: str, redis_server: EmbeddedRedis, project_dir: Path,
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """Run outside the project (no ./alembic.ini), status said `head (no revisions)`."""
+    monkeypatch.setenv("DATABASE_URL", fresh_db)
+    monkeypatch.setenv("REDIS_URL", redis_server.url())
+    code, out, _ = _run(capsys, "status")
+    assert code == 0
+    assert "head      unknown (migration scripts not read)" in out
+    assert "(no revisions)" not in out
+    assert f"no Alembic config at {project_dir / 'alembic.ini'}" in out
+    assert "hint: run from the project directory or pass -c" in out
