@@ -357,7 +357,8 @@ def mask(key: str, value: str | None) -> str:
         return ""
     if is_secret(key):
         return f"*** ({len(value)} characters)" if value else ""
-    if "://" in value:
+    if "://" in value or ("@" in value and ":" in value.rsplit("@", 1)[0]):
+        # user:password@… even without a well-formed scheme:// (postgresql//u:pw@host)
         return mask_url_password(value)
     return value
 
@@ -369,8 +370,8 @@ def mask_url_password(url: str) -> str:
     (at worst more than the password is hidden).
     """
     scheme, sep, rest = url.partition("://")
-    if not sep:
-        return url
+    if not sep:  # a typo such as postgresql//u:pw@host must not show the password either
+        scheme, rest = "", url
     at = rest.rfind("@")
     if at < 0:
         return url
@@ -378,7 +379,7 @@ def mask_url_password(url: str) -> str:
     if ":" not in userinfo:
         return url
     user = userinfo.split(":", 1)[0]
-    return f"{scheme}://{user}:***@{rest[at + 1:]}"
+    return f"{scheme}{sep}{user}:***@{rest[at + 1:]}"
 
 
 def changes(old: EnvFile | Mapping[str, str | None],

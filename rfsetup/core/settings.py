@@ -81,11 +81,22 @@ def normalize_database_url(raw: str) -> URL:
     try:
         url = make_url(text)
     except (ArgumentError, ValueError) as exc:
+        # SQLAlchemy's own words ("invalid literal for int()…") help nobody; say which part
+        bad_port = isinstance(exc, ValueError) and "int()" in str(exc)
         raise bad_input(
-            f"DATABASE_URL is not a valid URL: {mask_url(text)}",
-            hint="expected postgresql://USER:PASSWORD@HOST:PORT/DATABASE",
-            cause=type(exc).__name__,
+            f"DATABASE_URL {'has an invalid port' if bad_port else 'is not a valid URL'}: "
+            f"{mask_url(text)}",
+            hint="expected postgresql://USER:PASSWORD@HOST:PORT/DATABASE (PORT a number, "
+                 "e.g. 5432; an IPv6 host in brackets: [::1])" if bad_port else
+                 "expected postgresql://USER:PASSWORD@HOST:PORT/DATABASE",
         ) from None
+    if url.host and "@" in url.host:
+        # SQLAlchemy splits user:password@host at the FIRST @, so an unescaped @ in the
+        # password pushes the rest of it into the host name, where every message would show it
+        raise bad_input(
+            f"DATABASE_URL's password contains an unescaped @: {mask_url(text)}",
+            hint="URL-escape it in the password: @ as %40; likewise : / % as %3A %2F %25",
+        )
     if url.drivername not in _POSTGRES_SCHEMES:
         raise bad_input(
             f"DATABASE_URL is not a PostgreSQL URL (scheme {url.drivername!r})",
@@ -123,15 +134,23 @@ def mask_url(url: str | URL) -> str:
 
     try:
         parsed = make_url(url) if isinstance(url, str) else url
+        if parsed.host and "@" in parsed.host:
+            # an unescaped @ in the password: the parser put part of it into the host
+            raise ValueError("unescaped @ in the userinfo")
         return parsed.render_as_string(hide_password=True)
-    except Exception:  # a URL too broken to parse: hide everything between : and @
-        text = str(url)
-        if "@" in text and "://" in text:
-            scheme, rest = text.split("://", 1)
-            creds, host = rest.rsplit("@", 1)
-            user = creds.split(":", 1)[0]
-            return f"{scheme}://{user}:***@{host}" if ":" in creds else text
-        return text
+    except Exception:  # a URL too broken to parse: hide everything between : and the last @
+        text = url if isinstance(url, str) else url.render_as_string(hide_password=False)
+        if "@" not in text:
+            return text
+        # even without a well-formed scheme:// (a typo such as postgresql//u:pw@host)
+        head, host = text.rsplit("@", 1)
+        scheme, sep, creds = head.partition("://")
+        if not sep:
+            scheme, creds = "", head
+        if ":" not in creds:
+            return text
+        user = creds.split(":", 1)[0]
+        return f"{scheme}{sep}{user}:***@{host}"
 
 
 def libpq_params(url: URL) -> dict[str, str | int]:

@@ -88,3 +88,64 @@ def test_status_without_alembic_config_does_not_claim_no_revisions(
     assert "(no revisions)" not in out
     assert f"no Alembic config at {project_dir / 'alembic.ini'}" in out
     assert "hint: run from the project directory or pass -c" in out
+
+
+# -- support: passwords never shown, bad URLs are bad input --------------------------------------
+
+def _unescaped_at_url(pg: PgTestServer) -> str:
+    return f"postgresql://raptorflow:p@{SECRET}@127.0.0.1:{pg.port}/raptorflow"
+
+
+@pytest.mark.parametrize(("argv", "expected"), [
+    (("status", "--json"), 2),
+    (("migrate", "up"), 2),
+    (("migrate", "history"), 2),
+    (("doctor",), 1),
+])
+def test_unescaped_at_in_password_is_bad_input_and_never_shown(
+        pg: PgTestServer, project_dir: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str], argv: tuple[str, ...], expected: int) -> None:
+    """`p@Secret` unescaped: SQLAlchemy put `Secret@127.0.0.1` in the host, and every message
+    (`host Secret@127.0.0.1 cannot be resolved`, the masked URL) showed half the password."""
+    monkeypatch.setenv("DATABASE_URL", _unescaped_at_url(pg))
+    monkeypatch.setenv("REDIS_URL", f"redis://:r@{SECRET}@127.0.0.1:1/0")
+    code, out, err = _run(capsys, *INI, *argv)
+    assert code == expected
+    assert SECRET not in out + err
+    assert "unescaped @" in out + err and "%40" in out + err
+
+
+def test_env_set_refuses_unescaped_at_and_env_show_masks_typos(
+        project_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = _run(capsys, "env", "set", "DATABASE_URL",
+                          f"postgresql://u:p@{SECRET}@localhost:5432/raptorflow")
+    assert code == 2 and not (project_dir / ".env").exists()
+    assert SECRET not in out + err and "%40" in err
+    # a URL typed by hand with a broken scheme still has a password to hide
+    (project_dir / ".env").write_text(f"DATABASE_URL=postgresql//u:{SECRET}@localhost/rf\n"
+                                      f"BACKUP_URL=postgres:u:{SECRET}@db/x\n")
+    for argv in (("env", "show"), ("env", "show", "--json"), ("status",), ("doctor",)):
+        code, out, err = _run(capsys, *argv)
+        assert SECRET not in out + err, argv
+
+
+@pytest.mark.parametrize("raw", [
+    f"postgresql://u:p@{SECRET}@h:5432/db",
+    f"postgresql//u:{SECRET}@h/db",
+    f"postgresql:u:{SECRET}@h/db",
+    f"redis://:p@{SECRET}@h:6379/0",
+    f"postgresql://u:{SECRET}@h:notaport/db",
+])
+def test_masking_hides_the_password_of_malformed_urls(raw: str) -> None:
+    assert SECRET not in mask_url(raw)
+    assert SECRET not in mask("DATABASE_URL", raw)
+    assert "***" in mask_url(raw) and "***" in mask("DATABASE_URL", raw)
+
+
+def test_bad_port_says_port_not_valueerror(project_dir: Path, monkeypatch: pytest.MonkeyPatch,
+                                           capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("DATABASE_URL", f"postgresql://u:{SECRET}@127.0.0.1:notaport/db")
+    code, out, err = _run(capsys, *INI, "migrate", "up")
+    assert code == 2
+    assert "DATABASE_URL has an invalid port" in err and "ValueError" not in err
+    assert SECRET not in out + err
