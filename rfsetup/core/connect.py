@@ -29,14 +29,34 @@ class _Rule:
     pattern: re.Pattern[str]
     message: str
     hint: str
+    exit_code: ExitCode = ExitCode.CONNECT
 
 
-def _rule(kind: str, pattern: str, message: str, hint: str) -> _Rule:
-    return _Rule(kind, re.compile(pattern, re.IGNORECASE | re.DOTALL), message, hint)
+def _rule(kind: str, pattern: str, message: str, hint: str,
+          exit_code: ExitCode = ExitCode.CONNECT) -> _Rule:
+    return _Rule(kind, re.compile(pattern, re.IGNORECASE | re.DOTALL), message, hint, exit_code)
 
 
 # Order matters: the first match wins, specific causes before generic ones.
 _RULES: tuple[_Rule, ...] = (
+    # libpq refuses these before it opens any connection: the URL is wrong, not the server,
+    # so they are bad input (exit 2) and the fix is in DATABASE_URL's ?query
+    _rule(
+        "bad_url_option",
+        r"invalid connection option",
+        "DATABASE_URL has a query parameter libpq does not know",
+        "remove it from DATABASE_URL's ?query (libpq takes e.g. sslmode, connect_timeout, "
+        "application_name, options)",
+        ExitCode.USAGE,
+    ),
+    _rule(
+        "bad_url_value",
+        r"invalid [\w ]*value|invalid port number",
+        "DATABASE_URL has an invalid value in its query",
+        "fix the value named above in DATABASE_URL's ?query (e.g. sslmode=disable, require or "
+        "verify-full; connect_timeout in whole seconds)",
+        ExitCode.USAGE,
+    ),
     _rule(
         "pg_hba_rejected",
         r"no pg_hba\.conf entry|pg_hba\.conf rejects",
@@ -54,7 +74,8 @@ _RULES: tuple[_Rule, ...] = (
         "ssl_unsupported",
         r"server does not support SSL",
         "the server does not support SSL but the URL requires it",
-        "remove sslmode=require from DATABASE_URL (or enable ssl on the server)",
+        "remove sslmode={sslmode} (asyncpg: ssl=…) from DATABASE_URL, or enable SSL on the "
+        "server",
     ),
     _rule(
         "ssl_failed",
@@ -67,7 +88,8 @@ _RULES: tuple[_Rule, ...] = (
         r"password authentication failed",
         "password rejected for {user} at {target}",
         "check the password in DATABASE_URL (URL-escape @ : / % as %40 %3A %2F %25); "
-        "if the role may not exist, create it with: rfsetup db create",
+        "if the role may not exist (the server says the same then), create it: "
+        "rfsetup db create --owner {user} --name {db}",
     ),
     _rule(
         "password_missing",
@@ -134,15 +156,17 @@ def diagnose(exc: BaseException, url: URL) -> RfsetupError:
     raw = _scrub(str(getattr(exc, "orig", None) or exc), url)
     host = url.host or "localhost (socket)"
     target = f"{host}:{url.port or 5432}"
+    sslmode = url.query.get("sslmode", "require")
     fmt = {"target": target, "host": host, "user": url.username or "(default)",
-           "db": url.database or "(default)"}
+           "db": url.database or "(default)",
+           "sslmode": sslmode if isinstance(sslmode, str) else sslmode[-1]}
     for rule in _RULES:
         if rule.pattern.search(raw):
             return RfsetupError(
                 rule.message.format(**fmt),
                 hint=rule.hint.format(**fmt),
                 cause=_first_line(raw),
-                exit_code=ExitCode.CONNECT,
+                exit_code=rule.exit_code,
                 kind=rule.kind,
             )
     return RfsetupError(

@@ -142,10 +142,51 @@ def test_masking_hides_the_password_of_malformed_urls(raw: str) -> None:
     assert "***" in mask_url(raw) and "***" in mask("DATABASE_URL", raw)
 
 
+@pytest.mark.parametrize(("query", "kind"), [
+    ("sslmode=bogus", "bad_url_value"),
+    ("connect_timeout=abc", "bad_url_value"),
+    ("foo=bar", "bad_url_option"),
+])
+def test_invalid_url_query_is_bad_input_not_cannot_connect(
+        pg: PgTestServer, project_dir: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str], query: str, kind: str) -> None:
+    """libpq rejects these before connecting; they exited 3 with a bare `cannot connect`."""
+    monkeypatch.setenv("DATABASE_URL", f"{pg.url('postgres')}?{query}")
+    code, out, err = _run(capsys, *INI, "migrate", "history")
+    assert code == 2
+    assert "DATABASE_URL has" in err and "?query" in err
+    assert query.split("=")[0] in err  # the cause names the parameter
+    code, out, _ = _run(capsys, *INI, "status", "--json")
+    assert code == 2 and json.loads(out)["database"]["error"]["error"] == kind
+    assert pg.server.superuser_password not in out + err
+
+
 def test_bad_port_says_port_not_valueerror(project_dir: Path, monkeypatch: pytest.MonkeyPatch,
                                            capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.setenv("DATABASE_URL", f"postgresql://u:{SECRET}@127.0.0.1:notaport/db")
     code, out, err = _run(capsys, *INI, "migrate", "up")
     assert code == 2
     assert "DATABASE_URL has an invalid port" in err and "ValueError" not in err
+    assert SECRET not in out + err
+
+
+def test_ssl_hint_names_the_sslmode_in_the_url(
+        pg: PgTestServer, project_dir: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """The embedded server has no SSL; the hint told a verify-full user to remove `require`."""
+    monkeypatch.setenv("DATABASE_URL", f"{pg.url('postgres')}?sslmode=verify-full")
+    code, _, err = _run(capsys, *INI, "migrate", "history")
+    assert code == 3
+    assert "remove sslmode=verify-full" in err
+
+
+def test_password_rejected_hint_names_role_and_database(
+        pg: PgTestServer, project_dir: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """A missing role reads as a rejected password; the hint's db create must create *it*."""
+    monkeypatch.setenv("DATABASE_URL",
+                       f"postgresql://ghost_role:{SECRET}@127.0.0.1:{pg.port}/ghost_db")
+    code, out, err = _run(capsys, *INI, "migrate", "history")
+    assert code == 3
+    assert "rfsetup db create --owner ghost_role --name ghost_db" in err
     assert SECRET not in out + err
