@@ -83,8 +83,10 @@ def env_show(args: argparse.Namespace, ctx: Settings) -> int:
     from rfsetup.core.envfile import GROUPS, KNOWN_KEYS, REQUIRED_KEYS, EnvFile, mask, validate_all
 
     path = ctx.env_file
-    values = EnvFile.load(path).values()
+    doc = EnvFile.load(path)
+    values = doc.values()
     problems = validate_all(values)
+    unparsed = doc.error_lines()
 
     def shown(key: str) -> str | None:
         value = values.get(key)
@@ -100,10 +102,14 @@ def env_show(args: argparse.Namespace, ctx: Settings) -> int:
             "values": {key: shown(key) for key in values},
             "missing": [k for k in REQUIRED_KEYS if not values.get(k)],
             "problems": {k: [p.to_json() for p in ps] for k, ps in problems.items()},
+            "unparsed_lines": unparsed,
         })
         return int(ExitCode.OK)
 
     print(f"{path}" + ("" if path.is_file() else "  (not found: `rfsetup env set` creates it)"))
+    for line in unparsed:
+        print(f"{_symbols()['warn']} line {line} cannot be parsed (an unterminated quote?); "
+              "dotenv, and so the app, skip it")
     others = [k for k in values if k not in KNOWN_KEYS]
     groups = dict(GROUPS)
     if others:
@@ -139,6 +145,10 @@ def _write_key(ctx: Settings, key: str, value: str, *, shown_new: str | None = N
 
     check_key_name(key)
     path = ctx.env_file
+    if not path.parent.is_dir():
+        # a mistyped --env-file must not create directories on the way
+        raise bad_input(f"{path.parent} does not exist; nothing was written",
+                        hint="check --env-file, or create the directory first")
     doc = EnvFile.load(path)
     context = dict(doc.values())
     context[key] = value

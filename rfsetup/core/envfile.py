@@ -28,7 +28,6 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
 
-from dotenv import dotenv_values
 from dotenv.parser import (
     Binding,
     Reader,
@@ -114,6 +113,12 @@ class EnvFile:
             return cls.parse(read_text(Path(path)))
         except FileNotFoundError:
             return cls(())
+        except IsADirectoryError:
+            raise bad_input(f"{path} is a directory, not a .env file",
+                            hint="pass the file itself, e.g. --env-file backend/.env") from None
+        except OSError as exc:
+            raise RfsetupError(f"cannot read {path}", cause=exc.strerror,
+                               hint="check the file's permissions", kind="env_read") from None
 
     # reading
     @property
@@ -127,7 +132,15 @@ class EnvFile:
         as LF; the values are computed the same way so that they match ``dotenv_values(path)``.
         """
         normalized = self.text.removeprefix(_BOM).replace("\r\n", "\n").replace("\r", "\n")
-        return dict(dotenv_values(stream=io.StringIO(normalized), interpolate=False))
+        # what dotenv_values(interpolate=False) computes, minus its logged warning for each
+        # unparsable line on every call (``error_lines`` reports those once)
+        return {b.key: b.value for b in parse_stream(io.StringIO(normalized))
+                if b.key is not None}
+
+    def error_lines(self) -> list[int]:
+        """The (1-based) lines where a statement dotenv cannot parse starts; dotenv, and so
+        the app, skip them."""
+        return [b.original.line for b in self._bindings if b.error]
 
     def get(self, key: str) -> str | None:
         return self.values().get(key)

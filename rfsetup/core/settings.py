@@ -56,6 +56,9 @@ def find_env_file(explicit: str | os.PathLike[str] | None = None, cwd: Path | No
 
 def read_env_values(path: Path) -> dict[str, str]:
     """The key/value pairs of a .env file with python-dotenv's semantics ({} when absent)."""
+    if path.is_dir():
+        raise bad_input(f"{path} is a directory, not a .env file",
+                        hint="pass the file itself, e.g. --env-file backend/.env")
     if not path.is_file():
         return {}
     from dotenv import dotenv_values

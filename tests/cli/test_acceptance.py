@@ -190,3 +190,37 @@ def test_password_rejected_hint_names_role_and_database(
     assert code == 3
     assert "rfsetup db create --owner ghost_role --name ghost_db" in err
     assert SECRET not in out + err
+
+
+# -- new contributor: .env handling --------------------------------------------------------------
+
+def test_env_file_that_is_a_directory_is_bad_input(
+        project_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`--env-file backend` (the folder) raised IsADirectoryError with a traceback."""
+    (project_dir / "backend").mkdir()
+    for argv in (("env", "show"), ("env", "set", "A", "b"), ("status",)):
+        code, _, err = _run(capsys, "--env-file", "backend", *argv)
+        assert code == 2, argv
+        assert "is a directory, not a .env file" in err
+
+
+def test_env_set_does_not_create_directories_for_a_mistyped_env_file(
+        project_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = _run(capsys, "--env-file", "bakend/conf/.env", "env", "set", "A", "b")
+    assert code == 2 and "does not exist" in err
+    assert not (project_dir / "bakend").exists()
+
+
+def test_env_show_reports_an_unparsable_line_once(
+        project_dir: Path, capsys: pytest.CaptureFixture[str],
+        caplog: pytest.LogCaptureFixture) -> None:
+    """dotenv logged `could not parse statement` once per read (nine times for one `env show`)
+    and the listing never said which line was being ignored."""
+    (project_dir / ".env").write_text('NOTE="unterminated\nSECRET_KEY=x\nAPP=raptor\n')
+    with caplog.at_level(logging.WARNING, logger="dotenv.main"):
+        code, out, _ = _run(capsys, "env", "show")
+    assert code == 0
+    assert "line 1 cannot be parsed" in out
+    assert len([r for r in caplog.records if r.name == "dotenv.main"]) <= 1
+    code, out, _ = _run(capsys, "env", "show", "--json")
+    assert code == 0 and json.loads(out)["unparsed_lines"] == [1]
