@@ -35,7 +35,15 @@ def free_port() -> int:
 
 
 def _port_is_free(port: int) -> bool:
+    """Whether a server could listen on ``port`` now.
+
+    SO_REUSEADDR, as PostgreSQL and Redis set it: connections closed when the server stopped
+    leave the port in TIME_WAIT for a minute, which refuses a plain bind but not a server's
+    listen, and would otherwise move a restarted sandbox to a new port (and a new URL).
+    """
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        if os.name == "posix":  # on Windows SO_REUSEADDR would allow stealing a bound port
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind(("127.0.0.1", port))
         except OSError:

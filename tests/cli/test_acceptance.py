@@ -224,3 +224,50 @@ def test_env_show_reports_an_unparsable_line_once(
     assert len([r for r in caplog.records if r.name == "dotenv.main"]) <= 1
     code, out, _ = _run(capsys, "env", "show", "--json")
     assert code == 0 and json.loads(out)["unparsed_lines"] == [1]
+
+
+# -- new contributor: the sandbox comes back where it was ---------------------------------------
+
+def _time_wait_on(port: int) -> None:
+    """Leave a connection in TIME_WAIT on ``port``'s server side, as a stopped server does."""
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    listener.bind(("127.0.0.1", port))
+    listener.listen(1)
+    client = socket.create_connection(("127.0.0.1", port))
+    served, _ = listener.accept()
+    served.close()  # the server closes first: its side of the pair waits out TIME_WAIT
+    client.recv(1)
+    client.close()
+    listener.close()
+
+
+@pytest.mark.skipif(not hasattr(socket, "SO_REUSEADDR"), reason="needs SO_REUSEADDR")
+def test_a_port_in_time_wait_is_free_for_a_restarted_server() -> None:
+    probe = socket.socket()
+    probe.bind(("127.0.0.1", 0))
+    port = probe.getsockname()[1]
+    probe.close()
+    _time_wait_on(port)
+    plain = socket.socket()
+    try:
+        with pytest.raises(OSError):  # the old check: a plain bind is refused ...
+            plain.bind(("127.0.0.1", port))
+    finally:
+        plain.close()
+    assert _port_is_free(port)  # ... yet PostgreSQL and Redis could listen there
+
+
+def test_embedded_redis_restarts_on_the_same_port(tmp_path: Path) -> None:
+    """`sandbox stop` then `sandbox start` moved Redis to a new port (SHUTDOWN leaves the old
+    one in TIME_WAIT), so the REDIS_URL printed by the first start stopped working."""
+    redis = EmbeddedRedis(tmp_path / "redis")
+    redis.start()
+    try:
+        first = redis.url()
+        redis.stop()
+        again = EmbeddedRedis(tmp_path / "redis")
+        again.start()
+        assert again.url() == first
+    finally:
+        EmbeddedRedis(tmp_path / "redis").stop()
