@@ -47,26 +47,29 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
     doctor = sub.add_parser("doctor", help="check prerequisites, with the fix for this OS")
-    doctor.add_argument("--json", action="store_true")
+    doctor.add_argument("--json", action="store_true", help="machine-readable output (JSON)")
     doctor.set_defaults(**_handler("rfsetup.commands.setup", "doctor"))
 
     status = sub.add_parser("status", help="revision, heads, pending, tables and Redis")
-    status.add_argument("--json", action="store_true")
+    status.add_argument("--json", action="store_true", help="machine-readable output (JSON)")
     status.set_defaults(**_handler("rfsetup.commands.status", "status"))
 
     env = sub.add_parser("env", help="read and edit the .env file")
     env_sub = env.add_subparsers(dest="env_command", metavar="ACTION", required=True,
                                  parser_class=_Parser)
     show = env_sub.add_parser("show", help="the .env values, secrets masked")
-    show.add_argument("--json", action="store_true")
+    show.add_argument("--json", action="store_true", help="machine-readable output (JSON)")
     show.add_argument("--reveal", action="store_true", help="show secrets unmasked")
     show.set_defaults(**_handler("rfsetup.commands.setup", "env_show"))
     setp = env_sub.add_parser("set", help="set one key, keeping every other byte of the file")
-    setp.add_argument("key")
-    setp.add_argument("value")
+    setp.add_argument("key", help="the variable, e.g. DATABASE_URL")
+    setp.add_argument("value", help="its value; - reads it from standard input (keeps a secret "
+                      "out of the process list and shell history)")
     setp.set_defaults(**_handler("rfsetup.commands.setup", "env_set"))
     gen = env_sub.add_parser("generate-secret", help="write 32 random bytes as hex")
-    gen.add_argument("key", nargs="?", default="SECRET_KEY")
+    gen.add_argument("key", nargs="?", default="SECRET_KEY",
+                     help="the variable to set (default: SECRET_KEY); an existing value is "
+                     "replaced, the old file kept as .env.bak")
     gen.set_defaults(**_handler("rfsetup.commands.setup", "env_generate_secret"))
 
     db = sub.add_parser("db", help="create the database and its role")
@@ -88,29 +91,34 @@ def build_parser() -> argparse.ArgumentParser:
     mig_sub = mig.add_subparsers(dest="migrate_command", metavar="ACTION", required=True,
                                  parser_class=_Parser)
     hist = mig_sub.add_parser("history", help="revisions with current, heads, branches, merges")
-    hist.add_argument("--json", action="store_true")
+    hist.add_argument("--json", action="store_true", help="machine-readable output (JSON)")
     hist.set_defaults(**_handler("rfsetup.commands.migrate", "history"))
     prev = mig_sub.add_parser("preview", help="the SQL from the current revision to TARGET")
-    prev.add_argument("target", nargs="?", metavar="TARGET")
+    prev.add_argument("target", nargs="?", metavar="TARGET",
+                      help="a revision, head, +N or -N (default: head; with --down, -1)")
     prev.add_argument("--down", action="store_true", help="preview a downgrade (default -1)")
     prev.add_argument("--lint", action="store_true", help="lint the SQL with squawk")
     prev.set_defaults(**_handler("rfsetup.commands.migrate", "preview"))
     up = mig_sub.add_parser("up", help="upgrade (default: head), backup first")
-    up.add_argument("target", nargs="?", default="head", metavar="TARGET")
-    up.add_argument("--no-backup", action="store_true")
+    up.add_argument("target", nargs="?", default="head", metavar="TARGET",
+                    help="a revision, head, heads or +N (default: head)")
+    up.add_argument("--no-backup", action="store_true",
+                    help="skip the pg_dump backup taken before the first change")
     up.set_defaults(**_handler("rfsetup.commands.migrate", "up"))
     down = mig_sub.add_parser("down", help="downgrade (default: -1), backup first")
-    down.add_argument("target", nargs="?", default="-1", metavar="TARGET")
+    down.add_argument("target", nargs="?", default="-1", metavar="TARGET",
+                      help="a revision, base or -N (default: -1)")
     down.add_argument("--yes", action="store_true", help="do not ask for the database name")
-    down.add_argument("--no-backup", action="store_true")
+    down.add_argument("--no-backup", action="store_true",
+                      help="skip the pg_dump backup taken before the first change")
     down.set_defaults(**_handler("rfsetup.commands.migrate", "down"))
     stamp = mig_sub.add_parser("stamp", help="set the revision without running migrations")
-    stamp.add_argument("revision", metavar="REV")
-    stamp.add_argument("--yes", action="store_true")
+    stamp.add_argument("revision", metavar="REV", help="a revision, head or base")
+    stamp.add_argument("--yes", action="store_true", help="do not ask for the database name")
     stamp.set_defaults(**_handler("rfsetup.commands.migrate", "stamp"))
 
     seed = sub.add_parser("seed", help="insert or update the plans (idempotent)")
-    seed.add_argument("--json", action="store_true")
+    seed.add_argument("--json", action="store_true", help="machine-readable output (JSON)")
     seed.set_defaults(**_handler("rfsetup.commands.migrate", "seed"))
 
     backup = sub.add_parser("backup", help="pg_dump backups")
@@ -119,11 +127,11 @@ def build_parser() -> argparse.ArgumentParser:
     b_sub.add_parser("create", help="take a backup now").set_defaults(
         **_handler("rfsetup.commands.migrate", "backup_create"))
     blist = b_sub.add_parser("list", help="the backups taken here")
-    blist.add_argument("--json", action="store_true")
+    blist.add_argument("--json", action="store_true", help="machine-readable output (JSON)")
     blist.set_defaults(**_handler("rfsetup.commands.migrate", "backup_list"))
     brestore = b_sub.add_parser("restore", help="put the database back as FILE has it")
-    brestore.add_argument("file", metavar="FILE")
-    brestore.add_argument("--yes", action="store_true")
+    brestore.add_argument("file", metavar="FILE", help="a .dump from rfsetup backup list")
+    brestore.add_argument("--yes", action="store_true", help="do not ask for the database name")
     brestore.set_defaults(**_handler("rfsetup.commands.migrate", "backup_restore"))
 
     sandbox = sub.add_parser("sandbox", help="embedded PostgreSQL and Redis for a bare machine")

@@ -7,9 +7,11 @@ stderr is caught.
 
 from __future__ import annotations
 
+import argparse
 import json
 import logging
 import socket
+from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg2
@@ -17,7 +19,7 @@ import pytest
 from alembic import command
 from alembic.config import Config
 
-from rfsetup.cli import main
+from rfsetup.cli import build_parser, main
 from rfsetup.core.embedded import EmbeddedRedis, _port_is_free
 from rfsetup.core.envfile import mask
 from rfsetup.core.settings import load_settings, mask_url
@@ -271,3 +273,27 @@ def test_embedded_redis_restarts_on_the_same_port(tmp_path: Path) -> None:
         assert again.url() == first
     finally:
         EmbeddedRedis(tmp_path / "redis").stop()
+
+
+# -- every user: --help is the documentation -----------------------------------------------------
+
+def _parsers(parser: argparse.ArgumentParser) -> Iterator[tuple[str, argparse.ArgumentParser]]:
+    yield parser.prog, parser
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for child in action.choices.values():
+                yield from _parsers(child)
+
+
+def test_every_argument_and_option_is_explained_in_help() -> None:
+    """`rfsetup env set --help` never said that VALUE `-` reads standard input (the way to keep
+    a secret out of shell history), and a dozen --json/--yes/TARGET had no help at all."""
+    undocumented = [f"{prog} {action.dest}" for prog, parser in _parsers(build_parser())
+                    for action in parser._actions
+                    if not isinstance(action, (argparse._HelpAction, argparse._VersionAction,
+                                               argparse._SubParsersAction))
+                    and not action.help]
+    assert undocumented == []
+    value = next(a for a in dict(_parsers(build_parser()))["rfsetup env set"]._actions
+                 if a.dest == "value")
+    assert "standard input" in (value.help or "")
