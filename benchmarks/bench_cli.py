@@ -121,6 +121,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--revisions", type=int, default=1000)
     parser.add_argument("--branch-every", type=int, default=10)
+    parser.add_argument("--only", choices=("raptorflow", "generated"),
+                        help="benchmark one project only")
     args = parser.parse_args(argv)
 
     with tempfile.TemporaryDirectory(prefix="rfsetup-bench-") as tmp:
@@ -132,12 +134,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         try:
             work = root / "work"
             work.mkdir()
-            generated = make_project(root / "generated", args.revisions,
-                                     branch_every=args.branch_every)
-            count = len(generated.revisions)
-            merges = sum(len(r.down) > 1 for r in generated.revisions)
-            projects = [("raptorflow", REPO / "alembic.ini"),
-                        (f"generated ({count} revs, {merges} merges)", generated.ini)]
+            projects = []
+            if args.only in (None, "raptorflow"):
+                projects.append(("raptorflow", REPO / "alembic.ini"))
+            if args.only in (None, "generated"):
+                generated = make_project(root / "generated", args.revisions,
+                                         branch_every=args.branch_every)
+                count = len(generated.revisions)
+                merges = sum(len(r.down) > 1 for r in generated.revisions)
+                projects.append((f"generated ({count} revs, {merges} merges)", generated.ini))
             pairs: list[Pair] = []
             for label, ini in projects:
                 pairs += bench_project(label, ini, server, redis.url(), args.rounds, work)
