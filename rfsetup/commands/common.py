@@ -13,7 +13,9 @@ from rfsetup.core.settings import Settings, load_settings
 def context_from_args(args: argparse.Namespace) -> Settings:
     """Settings from the global flags; with --sandbox, the sandbox's URLs (started if needed)."""
     settings = load_settings(args.env_file, args.config, sandbox=args.sandbox)
-    if settings.sandbox and getattr(args, "command", None) != "sandbox":
+    # `env` edits the .env file and `sandbox` manages the servers itself: neither should
+    # start (or, on a first run, initdb) the sandbox just because --sandbox was given
+    if settings.sandbox and getattr(args, "command", None) not in ("sandbox", "env"):
         from rfsetup.core import sandbox
 
         settings = sandbox.apply(settings)

@@ -297,3 +297,18 @@ def test_every_argument_and_option_is_explained_in_help() -> None:
     value = next(a for a in dict(_parsers(build_parser()))["rfsetup env set"]._actions
                  if a.dest == "value")
     assert "standard input" in (value.help or "")
+
+
+def test_sandbox_flag_does_not_start_servers_for_env_commands(
+        project_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`rfsetup --sandbox env set …` ran initdb and started PostgreSQL and Redis (seconds, and
+    daemons left running) to edit a text file."""
+    try:
+        code, _, _ = _run(capsys, "--sandbox", "env", "set", "APP_NAME", "raptor")
+        assert code == 0
+        code, out, _ = _run(capsys, "--sandbox", "env", "show", "--json")
+        assert code == 0 and json.loads(out)["values"]["APP_NAME"] == "raptor"
+        assert not (project_dir / ".rfsetup").exists()
+    finally:
+        if (project_dir / ".rfsetup").exists():  # the regression: leave no daemon behind
+            main(["sandbox", "stop"])
