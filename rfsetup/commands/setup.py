@@ -120,7 +120,7 @@ def env_show(args: argparse.Namespace, ctx: Settings) -> int:
         print(f"\n{group}")
         for key in keys:
             value = shown(key)
-            text = "(not set)" if value is None else (value if value != "" else '""')
+            text = "(not set)" if value is None else _displayed(value)
             print(f"  {key:<{width}}  {text}")
             for problem in problems.get(key, []):
                 mark = symbols["fail"] if problem.level == "error" else symbols["warn"]
@@ -128,6 +128,16 @@ def env_show(args: argparse.Namespace, ctx: Settings) -> int:
     if not args.reveal and any(values.get(k) for k in values):
         print("\n(secrets masked; --reveal shows them)")
     return int(ExitCode.OK)
+
+
+def _displayed(value: str) -> str:
+    """A value on one line of the listing: quoted with escapes when it is empty, spans lines
+    or has blanks at either end, which bare text would hide or break the layout with."""
+    if value == "" or value != value.strip() or any(ch < " " or ch == "\x7f" for ch in value):
+        import json
+
+        return json.dumps(value, ensure_ascii=False)
+    return value
 
 
 def _read_value_from_stdin() -> str:

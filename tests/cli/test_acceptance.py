@@ -312,3 +312,19 @@ def test_sandbox_flag_does_not_start_servers_for_env_commands(
     finally:
         if (project_dir / ".rfsetup").exists():  # the regression: leave no daemon behind
             main(["sandbox", "stop"])
+
+
+def test_env_show_keeps_one_line_per_key(project_dir: Path,
+                                         capsys: pytest.CaptureFixture[str]) -> None:
+    """A multi-line value broke the listing over several lines, and leading blanks vanished."""
+    assert main(["env", "set", "GREETING", "line one\nline two"]) == 0
+    assert main(["env", "set", "PADDED", "  padded "]) == 0
+    assert main(["env", "set", "PLAIN", "raptor flow"]) == 0
+    capsys.readouterr()
+    code, out, _ = _run(capsys, "env", "show")
+    assert code == 0
+    rows = [ln.strip().split(None, 1) for ln in out.splitlines() if ln.strip()]
+    assert ["GREETING", '"line one\\nline two"'] in rows
+    assert ["PADDED", '"  padded "'] in rows
+    assert ["PLAIN", "raptor flow"] in rows
+    assert ["line", "two"] not in rows
