@@ -44,6 +44,9 @@ def render_status(report: StatusReport) -> str:
         lines.append(f"tables    {len(report.tables)}")
         width = max((len(t.name) for t in report.tables), default=0)
         lines += [f"  {t.name:<{width}}  ~{t.rows} rows" for t in report.tables]
+    elif db.error is not None and db.error.exit_code == ExitCode.USAGE:
+        # nothing was tried: "unreachable" would send people to check the network
+        lines.append("server    not contacted (fix DATABASE_URL first: see below)")
     else:
         lines.append("server    unreachable")
     if report.scripts_error is not None:

@@ -170,6 +170,11 @@ def test_bad_port_says_port_not_valueerror(project_dir: Path, monkeypatch: pytes
     assert code == 2
     assert "DATABASE_URL has an invalid port" in err and "ValueError" not in err
     assert SECRET not in out + err
+    # status tried no server, so it must not send anyone to check the network
+    code, out, err = _run(capsys, *INI, "status")
+    assert code == 2 and "server    not contacted" in out and "unreachable" not in out.split(
+        "redis")[0]
+    assert SECRET not in out + err
 
 
 def test_ssl_hint_names_the_sslmode_in_the_url(
