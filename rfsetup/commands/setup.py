@@ -240,7 +240,7 @@ def _admin_url(args: argparse.Namespace, ctx: Settings) -> URL:
     from rfsetup.core.settings import normalize_database_url
 
     if args.admin_url:
-        url = normalize_database_url(_with_default_database(args.admin_url))
+        url = normalize_database_url(_with_default_database(args.admin_url), name="--admin-url")
         if url.password is not None:
             print("note: a password inside --admin-url is visible in the process list; "
                   "PGPASSWORD in the environment (or the prompt) keeps it private",
@@ -276,17 +276,39 @@ def _with_default_database(raw: str) -> str:
 def _with_admin_password(admin: URL, attempt: Callable[[URL], T]) -> tuple[T, URL]:
     """Run ``attempt(admin)``; if the server wants a password we lack, ask once and retry."""
     try:
-        return attempt(admin), admin
+        try:
+            return attempt(admin), admin
+        except RfsetupError as exc:
+            if exc.kind not in ("password_missing", "password_rejected") or not _can_prompt():
+                raise
+            if exc.kind == "password_rejected" and admin.password is not None:
+                raise
+            password = _prompt_password(f"password for {admin.username or 'postgres'} at "
+                                        f"{admin.host or 'localhost'}:{admin.port or 5432}: ",
+                                        confirm=False)
+            admin = admin.set(password=password)
+            return attempt(admin), admin
     except RfsetupError as exc:
-        if exc.kind not in ("password_missing", "password_rejected") or not _can_prompt():
-            raise
-        if exc.kind == "password_rejected" and admin.password is not None:
-            raise
-        password = _prompt_password(f"password for {admin.username or 'postgres'} at "
-                                    f"{admin.host or 'localhost'}:{admin.port or 5432}: ",
-                                    confirm=False)
-        admin = admin.set(password=password)
-        return attempt(admin), admin
+        raise _as_admin_error(exc, admin) from None
+
+
+def _as_admin_error(exc: RfsetupError, admin: URL) -> RfsetupError:
+    """The connection diagnosis speaks of DATABASE_URL; here the admin connection failed, whose
+    password comes from PGPASSWORD, ~/.pgpass, --admin-url or the prompt."""
+    user = admin.username or "postgres"
+    hints = {
+        "password_rejected": f"check {user}'s password (PGPASSWORD, ~/.pgpass, or URL-escaped "
+                             "in --admin-url), or name another admin: --admin-url "
+                             "postgresql://ADMIN@HOST:PORT",
+        "password_missing": f"give {user}'s password: PGPASSWORD=… in the environment, or run "
+                            "at a terminal to be asked",
+        "role_missing": "name an existing superuser (or a role with CREATEROLE and CREATEDB): "
+                        "--admin-url postgresql://ADMIN@HOST:PORT",
+    }
+    hint = hints.get(exc.kind) or (exc.hint or "").replace("DATABASE_URL", "--admin-url")
+    message = exc.message.replace("DATABASE_URL", "the admin URL")
+    return RfsetupError(f"admin connection: {message}", hint=hint, cause=exc.cause,
+                        exit_code=exc.exit_code, kind=exc.kind)
 
 
 def _reusable_password(ctx: Settings, owner: str) -> str | None:

@@ -66,10 +66,11 @@ def read_env_values(path: Path) -> dict[str, str]:
     return {k: v for k, v in dotenv_values(path, interpolate=False).items() if v is not None}
 
 
-def normalize_database_url(raw: str) -> URL:
+def normalize_database_url(raw: str, *, name: str = "DATABASE_URL") -> URL:
     """Parse any PostgreSQL URL form and return it with the psycopg2 driver.
 
-    Raises a bad-input error (exit 2) for an empty, malformed or non-PostgreSQL URL.
+    Raises a bad-input error (exit 2) for an empty, malformed or non-PostgreSQL URL; ``name``
+    is what the messages call the URL (e.g. ``--admin-url``).
     """
     from sqlalchemy.engine import make_url
     from sqlalchemy.exc import ArgumentError
@@ -77,9 +78,9 @@ def normalize_database_url(raw: str) -> URL:
     text = (raw or "").strip()
     if not text:
         raise bad_input(
-            "DATABASE_URL is not set",
+            f"{name} is not set",
             hint="set it in .env (rfsetup env set DATABASE_URL postgresql://user@host:5432/db) "
-            "or export it, or use --sandbox",
+            "or export it, or use --sandbox" if name == "DATABASE_URL" else None,
         )
     try:
         url = make_url(text)
@@ -87,7 +88,7 @@ def normalize_database_url(raw: str) -> URL:
         # SQLAlchemy's own words ("invalid literal for int()…") help nobody; say which part
         bad_port = isinstance(exc, ValueError) and "int()" in str(exc)
         raise bad_input(
-            f"DATABASE_URL {'has an invalid port' if bad_port else 'is not a valid URL'}: "
+            f"{name} {'has an invalid port' if bad_port else 'is not a valid URL'}: "
             f"{mask_url(text)}",
             hint="expected postgresql://USER:PASSWORD@HOST:PORT/DATABASE (PORT a number, "
                  "e.g. 5432; an IPv6 host in brackets: [::1])" if bad_port else
@@ -97,12 +98,12 @@ def normalize_database_url(raw: str) -> URL:
         # SQLAlchemy splits user:password@host at the FIRST @, so an unescaped @ in the
         # password pushes the rest of it into the host name, where every message would show it
         raise bad_input(
-            f"DATABASE_URL's password contains an unescaped @: {mask_url(text)}",
+            f"{name}'s password contains an unescaped @: {mask_url(text)}",
             hint="URL-escape it in the password: @ as %40; likewise : / % as %3A %2F %25",
         )
     if url.drivername not in _POSTGRES_SCHEMES:
         raise bad_input(
-            f"DATABASE_URL is not a PostgreSQL URL (scheme {url.drivername!r})",
+            f"{name} is not a PostgreSQL URL (scheme {url.drivername!r})",
             hint="expected postgresql://USER:PASSWORD@HOST:PORT/DATABASE",
         )
     query = dict(url.query)
@@ -115,12 +116,12 @@ def normalize_database_url(raw: str) -> URL:
     try:
         port = url.port
     except ValueError:
-        raise bad_input(f"DATABASE_URL has an invalid port: {mask_url(text)}") from None
+        raise bad_input(f"{name} has an invalid port: {mask_url(text)}") from None
     if port is not None and not 0 < port < 65536:
-        raise bad_input(f"DATABASE_URL has an invalid port: {port}")
+        raise bad_input(f"{name} has an invalid port: {port}")
     if not url.database:
         raise bad_input(
-            f"DATABASE_URL names no database: {mask_url(text)}",
+            f"{name} names no database: {mask_url(text)}",
             hint="add the database name at the end, e.g. …:5432/raptorflow",
         )
     return url.set(drivername="postgresql+psycopg2", query=query)

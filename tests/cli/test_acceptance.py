@@ -8,6 +8,7 @@ stderr is caught.
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import logging
 import socket
@@ -333,3 +334,30 @@ def test_env_show_keeps_one_line_per_key(project_dir: Path,
     assert ["PADDED", '"  padded "'] in rows
     assert ["PLAIN", "raptor flow"] in rows
     assert ["line", "two"] not in rows
+
+
+# -- support: db create's admin connection is not DATABASE_URL ----------------------------------
+
+def test_db_create_admin_failures_speak_of_the_admin_connection(
+        pg: PgTestServer, project_dir: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """A wrong admin password (PGPASSWORD) was answered with 'check the password in
+    DATABASE_URL … rfsetup db create --owner postgres', and --admin-url errors were called
+    DATABASE_URL's: the support engineer fixed the wrong thing."""
+    # the wrong password inside the URL, not in PGPASSWORD: then no prompt is offered even when
+    # the tests run at a terminal
+    admin = f"postgresql://postgres:{SECRET}@127.0.0.1:{pg.port}"
+    monkeypatch.setattr("sys.stdin", io.StringIO("NewRolePw1\n"))
+    code, out, err = _run(capsys, "db", "create", "--admin-url", admin, "--password-stdin")
+    assert code == 3
+    assert "admin connection: password rejected for postgres" in err
+    assert "PGPASSWORD" in err and "DATABASE_URL" not in err and "db create --owner" not in err
+    assert SECRET not in out + err
+
+    monkeypatch.setattr("sys.stdin", io.StringIO("NewRolePw1\n"))
+    code, out, err = _run(capsys, "db", "create", "--admin-url",
+                          f"postgresql://postgres:p@{SECRET}@127.0.0.1:{pg.port}",
+                          "--password-stdin")
+    assert code == 2
+    assert "--admin-url's password contains an unescaped @" in err
+    assert SECRET not in out + err
