@@ -15,9 +15,9 @@ from __future__ import annotations
 import os
 from logging.config import fileConfig
 
+from alembic import context
 from alembic.util import CommandError
 
-from alembic import context
 from rfsetup.core.errors import RfsetupError
 from rfsetup.core.settings import find_env_file, normalize_database_url, read_env_values
 from rfsetup.schema import metadata as target_metadata
@@ -38,7 +38,9 @@ COMMON_OPTIONS = {
 
 def _command_error(exc: RfsetupError) -> CommandError:
     # the plain alembic CLI prints a CommandError as one "FAILED:" line, with no traceback
-    return CommandError(exc.message + (f"\n  hint: {exc.hint}" if exc.hint else ""))
+    # the cause too: it is what names the wrong value (e.g. 'invalid sslmode value: "bogus"')
+    return CommandError(exc.message + (f"\n  cause: {exc.cause}" if exc.cause else "")
+                        + (f"\n  hint: {exc.hint}" if exc.hint else ""))
 
 
 def _raw_url() -> str | None:

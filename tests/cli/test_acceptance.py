@@ -361,3 +361,17 @@ def test_db_create_admin_failures_speak_of_the_admin_connection(
     assert code == 2
     assert "--admin-url's password contains an unescaped @" in err
     assert SECRET not in out + err
+
+
+# -- the plain alembic CLI: the same diagnosis, with the line that names the culprit ----------
+
+def test_plain_alembic_cli_shows_the_cause_of_a_bad_url(pg: PgTestServer) -> None:
+    """`alembic current` with ?sslmode=bogus said 'fix the value named above' and named none:
+    env.py dropped the cause line."""
+    from tests.core.test_alembic_cli import alembic
+
+    result = alembic("current", url=f"postgresql://u:{SECRET}@127.0.0.1:{pg.port}/db"
+                     "?sslmode=bogus", ok=False)
+    assert result.returncode != 0
+    assert 'cause: invalid sslmode value: "bogus"' in result.stderr
+    assert "Traceback" not in result.stderr and SECRET not in result.stdout + result.stderr
