@@ -357,11 +357,16 @@ def read_revision(conn: PgConnection, version_table: str = "alembic_version") ->
         row = cur.fetchone()
         if not (row and row[0]):
             return ()
-        from psycopg2 import sql
+        return select_revisions(cur, version_table)
 
-        cur.execute(sql.SQL("SELECT version_num FROM {} ORDER BY 1").format(
-            sql.Identifier(*version_table.split(".", 1))))
-        return tuple(str(r[0]) for r in cur.fetchall())
+
+def select_revisions(cur: Any, version_table: str) -> tuple[str, ...]:
+    """SELECT the revisions from a version table known to exist (``[schema.]table``)."""
+    from psycopg2 import sql
+
+    cur.execute(sql.SQL("SELECT version_num FROM {} ORDER BY 1").format(
+        sql.Identifier(*version_table.split(".", 1))))
+    return tuple(str(r[0]) for r in cur.fetchall())
 
 
 def create_backup(settings: Settings, *, revision: str | None = None) -> BackupInfo:

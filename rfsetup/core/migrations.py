@@ -178,17 +178,7 @@ def script_directory(cfg: Config) -> ScriptDirectory:
     Loading imports every revision file (a second for a thousand revisions), so the TUI's
     repeated calls hit a cache keyed by the config and invalidated by any change on disk.
     """
-    from alembic.script import ScriptDirectory
-    from alembic.util import CommandError
-
-    try:
-        script = ScriptDirectory.from_config(cfg)
-    except CommandError as exc:
-        raise bad_input(f"the Alembic config {cfg.config_file_name} is unusable",
-                        cause=str(exc), hint="check script_location in alembic.ini") from None
-    except Exception as exc:  # configparser errors and the like
-        raise bad_input(f"cannot read the Alembic config {cfg.config_file_name}",
-                        cause=f"{type(exc).__name__}: {exc}") from None
+    script = _unloaded_script_directory(cfg)
     locations = [Path(p) for p in getattr(script, "_version_locations", [])]
     key = (str(Path(str(cfg.config_file_name)).resolve()), str(script.dir),
            *map(str, locations))
@@ -211,6 +201,21 @@ def script_directory(cfg: Config) -> ScriptDirectory:
     return script
 
 
+def _unloaded_script_directory(cfg: Config) -> ScriptDirectory:
+    """ScriptDirectory.from_config: cheap, as no revision file is read until revision_map is."""
+    from alembic.script import ScriptDirectory
+    from alembic.util import CommandError
+
+    try:
+        return ScriptDirectory.from_config(cfg)
+    except CommandError as exc:
+        raise bad_input(f"the Alembic config {cfg.config_file_name} is unusable",
+                        cause=str(exc), hint="check script_location in alembic.ini") from None
+    except Exception as exc:  # configparser errors and the like
+        raise bad_input(f"cannot read the Alembic config {cfg.config_file_name}",
+                        cause=f"{type(exc).__name__}: {exc}") from None
+
+
 def _fingerprint(locations: Sequence[Path], recursive: bool) -> tuple[Any, ...]:
     entries: list[tuple[str, int, int]] = []
     for loc in locations:
@@ -222,6 +227,15 @@ def _fingerprint(locations: Sequence[Path], recursive: bool) -> tuple[Any, ...]:
                         st = entry.stat()
                         entries.append((entry.path, st.st_mtime_ns, st.st_size))
     return tuple(sorted(entries))
+
+
+def version_files(cfg: Config) -> tuple[list[Path], list[list[Any]]]:
+    """The version locations and a fingerprint of their files (name, mtime, size), without
+    loading any revision: what a cache of anything derived from the scripts is keyed by."""
+    script = _unloaded_script_directory(cfg)
+    locations = [Path(p) for p in getattr(script, "_version_locations", [])]
+    fingerprint = _fingerprint(locations, bool(script.recursive_version_locations))
+    return locations, [list(e) for e in fingerprint]
 
 
 def version_table(cfg: Config) -> str:

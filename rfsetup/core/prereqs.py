@@ -389,14 +389,15 @@ def check_env(settings: Settings) -> CheckResult:
 
 def check_alembic(settings: Settings) -> CheckResult:
     """The Alembic config loads and its scripts have exactly one head."""
-    from rfsetup.core.status import load_script_directory
+    from rfsetup.core.migrations import load_config
+    from rfsetup.core.revgraph import load_graph
 
     try:
-        script = load_script_directory(settings)
-        heads = script.get_heads()
-        count = sum(1 for _ in script.walk_revisions())
+        graph = load_graph(load_config(settings), settings.state_dir / "cache")
+        heads, count = graph.heads, len(graph.parents)
     except RfsetupError as exc:
-        return CheckResult("alembic", "fail", exc.message, exc.hint or remedy_for("alembic"))
+        detail = f"{exc.message} ({exc.cause})" if exc.cause else exc.message
+        return CheckResult("alembic", "fail", detail, exc.hint or remedy_for("alembic"))
     except Exception as exc:  # a revision file that does not import, a broken chain
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
         return CheckResult("alembic", "fail",

@@ -2,22 +2,20 @@
 
 Built in as few round trips as possible: one query to PostgreSQL (version, database and every
 table's row estimate from the catalog, never COUNT(*)) plus one for the revision once the version
-table exists, one INFO to Redis, and the heads read from the migration scripts on disk.
+table exists, one INFO to Redis, and the heads from the revision graph (rfsetup.core.revgraph,
+cached on disk so a long history is not re-executed on every poll).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from rfsetup.core.errors import RfsetupError
 from rfsetup.core.settings import Settings, mask_url
 
-if TYPE_CHECKING:
-    from alembic.script import ScriptDirectory
-
 DEFAULT_REDIS_URL = "redis://localhost:6379/0"
-VERSION_TABLE = "alembic_version"
+DEFAULT_VERSION_TABLE = "alembic_version"
 
 # One round trip for everything but the revision, which needs a second query only when the
 # version table exists (a query naming a missing table fails at parse time, and query_to_xml
@@ -37,7 +35,7 @@ SELECT current_setting('server_version'),
            JOIN pg_namespace n ON n.oid = c.relnamespace
            LEFT JOIN pg_stat_user_tables s ON s.relid = c.oid
           WHERE c.relkind IN ('r', 'p') AND n.nspname = current_schema()
-            AND c.relname <> %(vt)s), '[]'::json)
+            AND c.relname <> %(vt_name)s), '[]'::json)
 """
 
 
@@ -109,74 +107,9 @@ class StatusReport:
         }
 
 
-def load_script_directory(settings: Settings) -> ScriptDirectory:
-    """The Alembic scripts of ``settings.alembic_ini`` (no database needed)."""
-    from alembic.config import Config
-    from alembic.script import ScriptDirectory
-    from alembic.util import CommandError
-
-    if not settings.alembic_ini.is_file():
-        raise RfsetupError(
-            f"no Alembic config at {settings.alembic_ini}",
-            hint="run from the project directory or pass -c path/to/alembic.ini",
-            kind="no_alembic_config",
-        )
-    try:
-        return ScriptDirectory.from_config(Config(str(settings.alembic_ini)))
-    except CommandError as exc:
-        raise RfsetupError(f"the Alembic scripts cannot be loaded: {exc}",
-                           hint=f"check script_location in {settings.alembic_ini}",
-                           kind="bad_alembic_config") from None
-
-
-def unknown_revisions(script: ScriptDirectory, current: tuple[str, ...]) -> tuple[str, ...]:
-    """The database's revisions that these scripts do not contain (exact ids only: Alembic
-    would also resolve a prefix, which is not what the version table holds)."""
-    from alembic.script.revision import RevisionError
-
-    unknown: list[str] = []
-    for rev_id in current:
-        try:
-            found = script.revision_map.get_revision(rev_id)
-        except RevisionError:
-            found = None
-        if found is None or found.revision != rev_id:
-            unknown.append(rev_id)
-    return tuple(unknown)
-
-
-def _unknown_revision_error(unknown: tuple[str, ...], database: str | None) -> RfsetupError:
-    # the same words as `rfsetup migrate …` use for this state, so status explains what they refuse
-    return RfsetupError(
-        f"database {database or '(unknown)'} is at revision {', '.join(unknown)}, which this "
-        "project's migration scripts do not contain",
-        hint="check that -c points at the right alembic.ini and that the code is up to date "
-             "(git pull); if you know the schema matches a revision: rfsetup migrate stamp REV",
-        kind="unknown_revision",
-    )
-
-
-def count_pending(script: ScriptDirectory, current: tuple[str, ...]) -> int:
-    """How many revisions are not applied: all revisions minus current and their ancestors.
-
-    ``current`` must hold only revisions the scripts know (see ``unknown_revisions``).
-    """
-    from alembic.util import to_tuple
-
-    applied: set[str] = set()
-    stack = list(current)
-    while stack:
-        rev_id = stack.pop()
-        if rev_id in applied:
-            continue
-        applied.add(rev_id)
-        rev = script.revision_map.get_revision(rev_id)
-        if rev is not None:
-            stack.extend(to_tuple(rev.down_revision, default=()))
-    return sum(1 for _ in script.walk_revisions()) - len(applied)
-
-
-def _database_status(settings: Settings) -> tuple[DatabaseStatus, tuple[str, ...], bool, list]:
+def _database_status(settings: Settings, vt: str
+                     ) -> tuple[DatabaseStatus, tuple[str, ...], bool, list[dict[str, Any]]]:
+    from rfsetup.core.backups import select_revisions
     from rfsetup.core.connect import connection
 
     raw = settings.database_url
@@ -187,12 +120,9 @@ def _database_status(settings: Settings) -> tuple[DatabaseStatus, tuple[str, ...
     masked = mask_url(url)
     try:
         with connection(url, timeout=3, autocommit=True) as conn, conn.cursor() as cur:
-            cur.execute(_STATUS_SQL, {"vt": VERSION_TABLE})
+            cur.execute(_STATUS_SQL, {"vt": vt, "vt_name": vt.rsplit(".", 1)[-1]})
             version, version_num, name, has_vt, tables = cur.fetchone()
-            current: tuple[str, ...] = ()
-            if has_vt:
-                cur.execute(f"SELECT version_num FROM {VERSION_TABLE} ORDER BY 1")
-                current = tuple(row[0] for row in cur.fetchall())
+            current = select_revisions(cur, vt) if has_vt else ()
     except RfsetupError as exc:
         return DatabaseStatus(False, masked, error=exc), (), False, []
     db = DatabaseStatus(True, masked, server_version=version.split(" ")[0],
@@ -228,27 +158,24 @@ def _redis_error(exc: BaseException, raw: str) -> str:
 
 def collect_status(settings: Settings) -> StatusReport:
     """Read the whole status. Never raises for an unreachable server: it is part of the report."""
-    db, current, has_version_table, tables = _database_status(settings)
-    heads: tuple[str, ...] = ()
-    pending: int | None = None
+    from rfsetup.core.migrations import load_config, version_table
+    from rfsetup.core.revgraph import RevisionGraph, load_graph
+
+    graph: RevisionGraph | None = None
     scripts_error: RfsetupError | None = None
+    vt = DEFAULT_VERSION_TABLE
     try:
-        script = load_script_directory(settings)
-        heads = tuple(script.get_heads())
-        unknown = unknown_revisions(script, current) if db.reachable else ()
-        if unknown:
-            # a database ahead of this checkout (or -c at another project): how many are
-            # pending cannot be known, and saying so beats a traceback
-            scripts_error = _unknown_revision_error(unknown, db.name)
-        elif db.reachable:
-            pending = count_pending(script, current)
+        cfg = load_config(settings)
+        vt = version_table(cfg)
+        graph = load_graph(cfg, settings.state_dir / "cache")
     except RfsetupError as exc:
         scripts_error = exc
+    db, current, has_version_table, tables = _database_status(settings, vt)
     return StatusReport(
         database=db,
         current=current,
-        heads=heads,
-        pending=pending,
+        heads=graph.heads if graph else (),
+        pending=graph.pending(current) if graph is not None and db.reachable else None,
         tables=tuple(TableInfo(t["name"], int(t["rows"])) for t in tables),
         redis=redis_status(settings),
         scripts_error=scripts_error,
