@@ -156,6 +156,17 @@ def _redis_error(exc: BaseException, raw: str) -> str:
     return text.replace(raw, mask_url(raw))
 
 
+def _unknown_revision_error(unknown: tuple[str, ...], database: str | None) -> RfsetupError:
+    # the same words as `rfsetup migrate …` use for this state, so status explains what they refuse
+    return RfsetupError(
+        f"database {database or '(unknown)'} is at revision {', '.join(unknown)}, which this "
+        "project's migration scripts do not contain",
+        hint="check that -c points at the right alembic.ini and that the code is up to date "
+             "(git pull); if you know the schema matches a revision: rfsetup migrate stamp REV",
+        kind="unknown_revision",
+    )
+
+
 def collect_status(settings: Settings) -> StatusReport:
     """Read the whole status. Never raises for an unreachable server: it is part of the report."""
     from rfsetup.core.migrations import load_config, version_table
@@ -171,11 +182,18 @@ def collect_status(settings: Settings) -> StatusReport:
     except RfsetupError as exc:
         scripts_error = exc
     db, current, has_version_table, tables = _database_status(settings, vt)
+    pending = graph.pending(current) if graph is not None and db.reachable else None
+    unknown = tuple(r for r in current if r not in graph.parents) if graph is not None else ()
+    if unknown:
+        # a database ahead of this checkout (or -c at another project): how many revisions
+        # are pending cannot be known, and a count that ignores the unknown one would be wrong
+        pending = None
+        scripts_error = _unknown_revision_error(unknown, db.name)
     return StatusReport(
         database=db,
         current=current,
         heads=graph.heads if graph else (),
-        pending=graph.pending(current) if graph is not None and db.reachable else None,
+        pending=pending,
         tables=tuple(TableInfo(t["name"], int(t["rows"])) for t in tables),
         redis=redis_status(settings),
         scripts_error=scripts_error,
