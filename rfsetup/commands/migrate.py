@@ -241,9 +241,12 @@ def backup_list(args: argparse.Namespace, ctx: Settings) -> int:
     if not infos:
         _say(f"no backups in {ctx.backups_dir}")
         return 0
+    db_width = max(len(info.database) for info in infos)
+    rev_width = max(len(info.revision or "base") for info in infos)
     for info in infos:
         when = info.created_at.strftime("%Y-%m-%d %H:%M:%S UTC")
-        _say(f"{when}  {info.database:<16} {info.revision or 'base':<14} {info.path}")
+        _say(f"{when}  {info.database:<{db_width}}  {info.revision or 'base':<{rev_width}}  "
+             f"{info.path}")
     return 0
 
 

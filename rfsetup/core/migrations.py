@@ -25,6 +25,7 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -361,6 +362,40 @@ def _check_head_target(script: ScriptDirectory, target: str) -> None:
         )
 
 
+_RELATIVE = re.compile(r"^(?P<base>.*?)(?P<sign>[+-])(?P<steps>\d+)$")
+
+
+def check_target(script: ScriptDirectory, target: str, direction: Direction | Literal["stamp"]
+                 ) -> None:
+    """Refuse a target that cannot name a revision before anything connects or locks (exit 2).
+
+    Relative targets (``-1``, ``+2``, ``head-1``) are resolved against the database later; here
+    only their direction and their anchor are checked.
+    """
+    from alembic.script.revision import RevisionError
+    from alembic.util import CommandError
+
+    anchor = target
+    match = _RELATIVE.match(target)
+    if match:
+        sign, anchor = match["sign"], match["base"]
+        if direction == "stamp":
+            raise bad_input(f"stamp needs a revision, not a relative step ({target!r})",
+                            hint="see the revisions with: rfsetup migrate history")
+        if not anchor and (sign == "-") != (direction == "down"):
+            other = "down" if direction == "up" else "up"
+            raise bad_input(f"migrate {direction} cannot go {sign}{match['steps']} revisions",
+                            hint=f"use: rfsetup migrate {other} {sign}{match['steps']}")
+    if not anchor or anchor in ("base", "heads", "head"):
+        return
+    try:
+        script.revision_map.get_revisions(anchor)
+    except (CommandError, RevisionError) as exc:
+        raise bad_input(f"no revision {target!r} in this project",
+                        cause=str(exc).splitlines()[0],
+                        hint="see the revisions with: rfsetup migrate history") from None
+
+
 def _check_known(script: ScriptDirectory, current: Sequence[str], database: str) -> None:
     unknown = unknown_revisions(script, current)
     if unknown:
@@ -670,6 +705,7 @@ def _migrate(settings: Settings, direction: Direction, target: str, *, backup: b
     script = script_directory(cfg)
     if direction == "up":
         _check_head_target(script, target)
+    check_target(script, target, direction)
     vt = version_table(cfg)
     url, conn = _open_locked(settings, log, "migrate")
     database = str(url.database)
@@ -823,6 +859,8 @@ def stamp(settings: Settings, revision: str) -> MigrationResult:
     log = _Log(None)
     cfg = load_config(settings)
     script = script_directory(cfg)
+    for rev in to_tuple(revision):
+        check_target(script, rev, "stamp")
     vt = version_table(cfg)
     url, conn = _open_locked(settings, log, "stamp")
     database = str(url.database)
