@@ -68,8 +68,10 @@ def build_parser() -> argparse.ArgumentParser:
     setp.set_defaults(**_handler("rfsetup.commands.setup", "env_set"))
     gen = env_sub.add_parser("generate-secret", help="write 32 random bytes as hex")
     gen.add_argument("key", nargs="?", default="SECRET_KEY",
-                     help="the variable to set (default: SECRET_KEY); an existing value is "
-                     "replaced, the old file kept as .env.bak")
+                     help="the variable to set (default: SECRET_KEY)")
+    gen.add_argument("--force", action="store_true",
+                     help="replace a valid secret already there (rotating SECRET_KEY logs "
+                          "every user out; the old file is kept as .env.bak)")
     gen.set_defaults(**_handler("rfsetup.commands.setup", "env_generate_secret"))
 
     db = sub.add_parser("db", help="create the database and its role")

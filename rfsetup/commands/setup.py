@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 from rfsetup.commands.common import print_json
 from rfsetup.core.errors import ExitCode, RfsetupError, bad_input
-from rfsetup.core.settings import Settings, mask_url
+from rfsetup.core.settings import Settings, mask_url, read_env_values
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import URL
@@ -201,9 +201,24 @@ def _has_url_password(value: str) -> bool:
 
 
 def env_generate_secret(args: argparse.Namespace, ctx: Settings) -> int:
-    """Write 32 random bytes as hex (secrets.token_hex) to KEY (default SECRET_KEY)."""
+    """Write 32 random bytes as hex (secrets.token_hex) to KEY (default SECRET_KEY).
+
+    A key that already holds a valid secret is replaced only with --force: rotating a live
+    SECRET_KEY invalidates every session and signed token of the running application. A
+    placeholder (the guide's literal ``$(openssl rand -hex 32)``, a too-short value) is replaced.
+    """
     import secrets
 
+    from rfsetup.core.envfile import validate
+
+    existing = read_env_values(ctx.env_file).get(args.key)
+    valid = existing and not any(p.level == "error" for p in validate(args.key, existing))
+    if valid and not getattr(args, "force", False):
+        raise bad_input(
+            f"{args.key} already has a value in {ctx.env_file}; nothing was written",
+            hint=f"rfsetup env generate-secret {args.key} --force replaces it (the old file "
+                 "is kept as .env.bak)",
+        )
     return _write_key(ctx, args.key, secrets.token_hex(32),
                       shown_new="a new random 64-character hex value (hidden)")
 

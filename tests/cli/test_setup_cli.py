@@ -112,6 +112,15 @@ def test_env_set_show_generate(project_dir: Path, capsys: pytest.CaptureFixture[
     assert main(["env", "generate-secret"]) == 0
     out = capsys.readouterr().out
     secret = dotenv_values(env)["SECRET_KEY"]
+    # a second run would log every user out: refused without --force, nothing written
+    before = env.read_bytes()
+    assert main(["env", "generate-secret"]) == 2
+    assert "--force" in capsys.readouterr().err
+    assert env.read_bytes() == before
+    assert main(["env", "generate-secret", "--force"]) == 0
+    capsys.readouterr()
+    assert dotenv_values(env)["SECRET_KEY"] != secret
+    secret = dotenv_values(env)["SECRET_KEY"]
     assert secret and len(secret) == 64 and int(secret, 16) >= 0
     assert secret not in out and "old" not in out
     assert env.read_bytes().startswith(b"# my settings\r\nexport LOG_LEVEL=debug  # keep\r\n")
