@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterable, Iterator
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 from textual import work
@@ -47,6 +48,7 @@ from rfsetup.tui.screens.prerequisites import PrerequisitesScreen
 from rfsetup.tui.screens.seed import SeedScreen
 from rfsetup.tui.screens.verify import VerifyScreen
 from rfsetup.tui.state import STEP_IDS, STEPS
+from rfsetup.tui.warmup import ensure_imported
 from rfsetup.tui.widgets.status_panel import StatusPanel
 from rfsetup.tui.widgets.step_list import StepList
 
@@ -88,7 +90,8 @@ def parse_keymap(text: str) -> dict[str, str]:
 class RfsetupApp(App[int]):
     """The app. ``autoload=False`` starts nothing by itself (snapshot tests feed it messages)."""
 
-    CSS_PATH = "app.tcss"
+    # absolute, so that subclasses defined elsewhere (tests, benchmarks) find it too
+    CSS_PATH = Path(__file__).parent / "app.tcss"
     TITLE = "rfsetup"
     SUB_TITLE = "RaptorFlow database setup"
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (110, "-wide")]
@@ -200,6 +203,7 @@ class RfsetupApp(App[int]):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="status")
     def _collect_status(self) -> None:
+        ensure_imported()
         from rfsetup.core.status import collect_status
 
         worker = get_current_worker()

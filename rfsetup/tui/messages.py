@@ -97,21 +97,25 @@ class HistoryLoaded(Message):
 class PreviewReady(Message):
     """The SQL for a move was rendered (``preview`` is a migrations.Preview)."""
 
-    def __init__(self, preview: Any, label: str) -> None:
+    def __init__(self, preview: Any, label: str, lines: list[Any] | None = None) -> None:
         super().__init__()
         self.preview = preview
         self.label = label
+        #: the SQL already highlighted by the worker (widgets.sql_view.render_sql), if it did
+        self.lines = lines
 
 
 class LintFinished(Message):
     """squawk looked at the previewed SQL (``findings`` is list[LintFinding])."""
 
-    def __init__(self, preview: Any, findings: list[Any], error: RfsetupError | None = None
-                 ) -> None:
+    def __init__(self, preview: Any, findings: list[Any], error: RfsetupError | None = None,
+                 lines: list[Any] | None = None) -> None:
         super().__init__()
         self.preview = preview
         self.findings = findings
         self.error = error
+        #: the SQL with the findings marked, highlighted by the worker, if it did
+        self.lines = lines
 
 
 class MigrationProgressed(Message):

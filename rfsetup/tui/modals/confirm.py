@@ -22,7 +22,7 @@ class ConfirmModal(ModalScreen[bool]):
 
     def __init__(self, title: str, summary: str, sql: str, database: str, *,
                  backup_note: str | None = None, findings: list | None = None,
-                 marked: set[int] | None = None) -> None:
+                 marked: set[int] | None = None, lines: list | None = None) -> None:
         super().__init__()
         self.title_text = title
         self.summary = summary
@@ -31,6 +31,8 @@ class ConfirmModal(ModalScreen[bool]):
         self.backup_note = backup_note
         self.findings = findings or []
         self.marked = marked or set()
+        #: the SQL already highlighted (the Migrations screen's), so opening is instant
+        self.lines = lines
 
     def compose(self) -> ComposeResult:
         with Vertical(id="confirm-dialog", classes="dialog"):
@@ -48,11 +50,13 @@ class ConfirmModal(ModalScreen[bool]):
 
     def on_mount(self) -> None:
         view = self.query_one(SqlView)
-        view.show(self.sql, self.findings, marked=self.marked)
+        if self.lines is not None:
+            view.show_lines(self.lines, self.sql, self.findings)
+        else:
+            view.show(self.sql, self.findings, marked=self.marked)
         # an explicit height: an auto-height dialog would otherwise reserve the SQL's full
         # length before max-height clamps it, leaving a blank band under the buttons
-        lines = self.sql.count("\n") + 2 + (len(self.findings) + 2 if self.findings else 0)
-        view.styles.height = max(4, min(lines + 2, int(self.app.size.height * 0.45)))
+        view.styles.height = max(4, min(len(view.lines) + 2, int(self.app.size.height * 0.45)))
         self.query_one(Input).focus()
 
     def on_input_changed(self, event: Input.Changed) -> None:

@@ -22,6 +22,7 @@ from rfsetup.core.errors import RfsetupError
 from rfsetup.tui.messages import DatabaseProvisioned, MigrationProgressed
 from rfsetup.tui.screens.base import StepScreen, display_path
 from rfsetup.tui.state import StepState, database_state
+from rfsetup.tui.warmup import ensure_imported
 from rfsetup.tui.widgets.sql_view import SqlView
 
 DEFAULT_NAME = "raptorflow"
@@ -101,6 +102,7 @@ class DatabaseScreen(StepScreen):
         # defaults need the URL parsed (sqlalchemy): done when the step is first shown, never
         # before the first frame
         if not self._defaults_set:
+            ensure_imported()
             self._defaults_set = True
             self._fill_defaults()
             self._show_plan()
@@ -157,6 +159,7 @@ class DatabaseScreen(StepScreen):
         from rfsetup.core.settings import normalize_database_url
         from rfsetup.tui.messages import OperationFailed
 
+        ensure_imported()
         admin_text = self.query_one("#db-admin-url", Input).value
         admin_password = self.query_one("#db-admin-password", Input).value
         password = self.query_one("#db-password", Input).value or None
@@ -182,6 +185,7 @@ class DatabaseScreen(StepScreen):
     @work(thread=True, exclusive=True, exit_on_error=False, group="db-create")
     def create(self, admin: Any, name: str, owner: str, password: str | None,
                write_env: bool) -> None:
+        ensure_imported()
         from rfsetup.core.provision import provision
 
         result = self.attempt("create the database", lambda: provision(

@@ -23,6 +23,7 @@ from rfsetup.tui.messages import EnvLoaded, EnvSaved
 from rfsetup.tui.modals.changes import ChangesModal
 from rfsetup.tui.screens.base import StepScreen, display_path
 from rfsetup.tui.state import StepState, env_state
+from rfsetup.tui.warmup import ensure_imported
 
 
 def _has_url_password(value: str) -> bool:
@@ -115,10 +116,7 @@ class EnvironmentScreen(StepScreen):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="env-load")
     def load(self) -> None:
-        # validating DATABASE_URL as you type needs sqlalchemy's URL parser: import it here,
-        # off the UI thread, so the first keystroke does not pay for it
-        import sqlalchemy.engine  # noqa: F401
-
+        ensure_imported()
         from rfsetup.core.envfile import EnvFile
 
         path = self.settings.env_file
@@ -129,6 +127,7 @@ class EnvironmentScreen(StepScreen):
     @work(thread=True, exclusive=True, exit_on_error=False, group="env-save")
     def write(self, path: Path, edits: dict[str, str], changed: list[tuple[str, str, str]]
               ) -> None:
+        ensure_imported()
         from rfsetup.core import envfile
 
         def save() -> Any:
@@ -186,6 +185,7 @@ class EnvironmentScreen(StepScreen):
         """Validate one field as typed, with the rest of the form as context."""
         from rfsetup.core.envfile import mask, validate
 
+        ensure_imported()  # DATABASE_URL is parsed by sqlalchemy (a no-op once loaded)
         field = self.query_one(f"#env-{key}", Input)
         value = field.value
         context = {**(self.document.values() if self.document else {}), **self.form_values()}

@@ -37,8 +37,9 @@ from rfsetup.tui.messages import (
 from rfsetup.tui.modals.confirm import ConfirmModal
 from rfsetup.tui.screens.base import StepScreen, display_path
 from rfsetup.tui.state import StepState, migrations_state
+from rfsetup.tui.warmup import ensure_imported
 from rfsetup.tui.widgets.log_pane import LogPane
-from rfsetup.tui.widgets.sql_view import SqlView
+from rfsetup.tui.widgets.sql_view import SqlView, render_sql
 
 BASE = "<base>"
 #: highlight changes settle this long before a preview is rendered (arrow keys held down)
@@ -119,6 +120,12 @@ def marked_lines(preview: Any, findings: Sequence[Any]) -> set[int]:
             if f.line is not None and f.revision in offsets}
 
 
+def lint_note(findings: Sequence[Any], error: RfsetupError | None) -> str:
+    if error is not None:
+        return f"\n-- squawk: {error.message}"
+    return "" if findings else "\n-- squawk: no findings"
+
+
 def preview_note(preview: Any, move: Move) -> str:
     frm = ", ".join(preview.from_revisions) or "base"
     count = len(preview.steps)
@@ -190,6 +197,7 @@ class MigrationsScreen(StepScreen):
         if self.report is not None and self.report.database.name:
             return str(self.report.database.name)
         try:
+            ensure_imported()
             return str(self.settings.url().database)
         except RfsetupError:
             return "?"
@@ -210,6 +218,7 @@ class MigrationsScreen(StepScreen):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="migrate-history")
     def load_history(self, current: tuple[str, ...] | None) -> None:
+        ensure_imported()
         from rfsetup.core import migrations
 
         revisions = self.attempt("read the migration history",
@@ -305,7 +314,7 @@ class MigrationsScreen(StepScreen):
             return
         sql.show_message(f"rendering the SQL to {move.label}…")
         if self.live:
-            self.render_preview(move)
+            self.render_preview(move, sql.dark)
 
     def _show_choice(self) -> None:
         text = Text()
@@ -326,7 +335,8 @@ class MigrationsScreen(StepScreen):
             stamp_sql(move.target), note=f"-- {move.label}: no migration runs")
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="migrate-preview")
-    def render_preview(self, move: Move) -> None:
+    def render_preview(self, move: Move, dark: bool) -> None:
+        ensure_imported()
         from textual.worker import get_current_worker
 
         from rfsetup.core import migrations
@@ -338,7 +348,10 @@ class MigrationsScreen(StepScreen):
             if preview is None:
                 self.post_message(PreviewReady(None, move.label))
             return
-        self.post_message(PreviewReady(preview, move.label))
+        # highlighting thousands of lines is work for this thread, not the UI's
+        note = preview_note(preview, move)
+        self.post_message(PreviewReady(preview, move.label,
+                                       render_sql(preview.sql, note=note, dark=dark)))
         lint = _lint_function()
         findings: list[Any] = []
         error: RfsetupError | None = None
@@ -348,8 +361,12 @@ class MigrationsScreen(StepScreen):
             error = exc
         except Exception as exc:  # squawk is advisory: its failure must not hide the SQL
             error = RfsetupError(f"squawk failed: {type(exc).__name__}", kind="lint_failed")
-        if not worker.is_cancelled:
-            self.post_message(LintFinished(preview, findings, error))
+        if worker.is_cancelled:
+            return
+        note += lint_note(findings, error)
+        lines = render_sql(preview.sql, findings, note=note,
+                           marked=marked_lines(preview, findings), dark=dark)
+        self.post_message(LintFinished(preview, findings, error, lines))
 
     def on_preview_ready(self, message: PreviewReady) -> None:
         move = self.choice
@@ -359,13 +376,17 @@ class MigrationsScreen(StepScreen):
             return
         if move is None or message.label != move.label:
             return  # a stale preview for a move no longer chosen
-        self.show_preview(message.preview, move)
+        self.show_preview(message.preview, move, lines=message.lines)
 
-    def show_preview(self, preview: Any, move: Move, findings: Sequence[Any] = ()) -> None:
+    def show_preview(self, preview: Any, move: Move, findings: Sequence[Any] = (),
+                     lines: list[Any] | None = None) -> None:
         self.preview, self.preview_move, self.findings = preview, move, list(findings)
-        self.query_one("#mig-sql", SqlView).show(preview.sql, findings,
-                                                 note=preview_note(preview, move),
-                                                 marked=marked_lines(preview, findings))
+        view = self.query_one("#mig-sql", SqlView)
+        if lines is not None:
+            view.show_lines(lines, preview.sql, findings)
+        else:
+            view.show(preview.sql, findings, note=preview_note(preview, move),
+                      marked=marked_lines(preview, findings))
         if self._confirm_pending == move:
             self._confirm_pending = None
             if preview.steps:
@@ -382,13 +403,14 @@ class MigrationsScreen(StepScreen):
         if message.preview is not self.preview or self.preview_move is None:
             return
         self.findings = list(message.findings)
+        view = self.query_one("#mig-sql", SqlView)
+        if message.lines is not None:
+            view.show_lines(message.lines, self.preview.sql, self.findings)
+            return
         note = preview_note(self.preview, self.preview_move)
-        if message.error is not None:
-            note += f"\n-- squawk: {message.error.message}"
-        elif not message.findings:
-            note += "\n-- squawk: no findings"
-        self.query_one("#mig-sql", SqlView).show(self.preview.sql, self.findings, note=note,
-                                                 marked=marked_lines(self.preview, self.findings))
+        note += lint_note(message.findings, message.error)
+        view.show(self.preview.sql, self.findings, note=note,
+                  marked=marked_lines(self.preview, self.findings))
 
     # -- actions ----------------------------------------------------------------------------
     def _busy(self) -> bool:
@@ -478,9 +500,12 @@ class MigrationsScreen(StepScreen):
             else:
                 self.notify("cancelled: nothing was changed")
 
+        view = self.query_one("#mig-sql", SqlView)
+        lines = view.lines if view.sql == sql and sql else None
         self.app.push_screen(
             ConfirmModal(move.label[0].upper() + move.label[1:], summary, sql,
                          self.database_name, backup_note=note, findings=self.findings,
+                         lines=lines,
                          marked=marked_lines(self.preview, self.findings)
                          if self.preview is not None else None),
             confirmed)
@@ -497,6 +522,7 @@ class MigrationsScreen(StepScreen):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="migrate-run")
     def migrate(self, move: Move, cancel: threading.Event) -> None:
+        ensure_imported()
         from rfsetup.core import migrations
 
         def progress(line: str) -> None:

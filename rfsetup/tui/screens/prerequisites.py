@@ -16,6 +16,7 @@ from textual.widgets import DataTable, Static
 from rfsetup.tui.messages import CheckCompleted, ChecksCompleted
 from rfsetup.tui.screens.base import StepScreen
 from rfsetup.tui.state import StepState, checks_state
+from rfsetup.tui.warmup import ensure_imported
 from rfsetup.tui.widgets.check_table import CheckTable
 
 
@@ -71,6 +72,7 @@ class PrerequisitesScreen(StepScreen):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="doctor")
     def run_doctor(self) -> None:
+        ensure_imported()
         from rfsetup.core.prereqs import run_checks
 
         results = self.attempt("run the checks", lambda: run_checks(

@@ -18,6 +18,7 @@ from textual.widgets import DataTable, Static
 from rfsetup.tui.messages import OperationFailed, SeedApplied, SeedPlanned
 from rfsetup.tui.screens.base import StepScreen
 from rfsetup.tui.state import StepState, seed_state
+from rfsetup.tui.warmup import ensure_imported
 
 ACTIONS = {"inserted": ("+ insert", "green"), "updated": ("~ update", "yellow"),
            "unchanged": ("= unchanged", "dim")}
@@ -100,6 +101,7 @@ class SeedScreen(StepScreen):
     # -- workers ----------------------------------------------------------------------------
     @work(thread=True, exclusive=True, exit_on_error=False, group="seed")
     def plan(self) -> None:
+        ensure_imported()
         from rfsetup.core.seeding import load_plans, seed
 
         plans = self.attempt("read the seed file", load_plans)
@@ -112,6 +114,7 @@ class SeedScreen(StepScreen):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="seed")
     def apply(self) -> None:
+        ensure_imported()
         from rfsetup.core.seeding import load_plans, seed
 
         report = self.attempt("seed the plans", lambda: seed(self.settings))

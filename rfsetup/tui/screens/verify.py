@@ -19,6 +19,7 @@ from textual.widgets import DataTable, Label, Static
 from rfsetup.tui.messages import TableDescribed, TablesListed
 from rfsetup.tui.screens.base import StepScreen
 from rfsetup.tui.state import StepState, verify_state
+from rfsetup.tui.warmup import ensure_imported
 
 
 def expected_tables() -> list[str]:
@@ -107,6 +108,7 @@ class VerifyScreen(StepScreen):
     # -- workers ----------------------------------------------------------------------------
     @work(thread=True, exclusive=True, exit_on_error=False, group="verify-tables")
     def load_tables(self) -> None:
+        ensure_imported()
         from rfsetup.core.inspect import list_tables
 
         tables = self.attempt("list tables", lambda: list_tables(self.settings), silent=True)
@@ -115,6 +117,7 @@ class VerifyScreen(StepScreen):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="verify-describe")
     def describe(self, name: str) -> None:
+        ensure_imported()
         from rfsetup.core.inspect import describe_table
 
         desc = self.attempt(f"describe {name}", lambda: describe_table(self.settings, name))

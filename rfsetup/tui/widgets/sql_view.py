@@ -1,19 +1,25 @@
 """The SQL of a move, syntax highlighted and scrollable, with squawk's findings marked.
 
-Rendered with rich's Syntax (pygments) rather than TextArea(language="sql"), which needs
-tree-sitter; lines with a finding are highlighted and the findings are listed under the SQL.
+Highlighting (rich's Syntax over pygments; TextArea(language="sql") would need tree-sitter) is
+done once, by ``render_sql``, into lines that the widget only crops when it draws: a preview of
+hundreds of revisions is thousands of lines, and re-highlighting it on every layout pass would
+stall the UI. The preview worker calls ``render_sql`` in its thread; small texts (the provision
+plan, a stamp) are rendered in place.
 """
 
 from __future__ import annotations
 
+import io
 from collections.abc import Sequence
 from typing import Any
 
-from rich.console import Group
+from rich.console import Console, Group
+from rich.segment import Segment
 from rich.syntax import Syntax
 from rich.text import Text
-from textual.containers import ScrollableContainer
-from textual.widgets import Static
+from textual.geometry import Size
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
 
 LEVEL_SYMBOLS = {"error": "✗", "warning": "!", "warn": "!", "info": "i", "hint": "i"}
 
@@ -37,47 +43,98 @@ def findings_text(findings: Sequence[Any]) -> Text:
     return text
 
 
-class SqlView(ScrollableContainer, can_focus=True):
-    """Shows one SQL text; ``show`` replaces it. Scrolls both ways; focusable for the keys."""
+def render_sql(sql: str, findings: Sequence[Any] = (), *, note: str | None = None,
+               marked: set[int] | None = None, dark: bool = True) -> list[Strip]:
+    """Highlight ``sql`` into display lines (no wrapping: the view scrolls sideways), marking
+    the ``marked`` lines (1-based) and listing ``findings`` below. Safe to call in a worker."""
+    parts: list[Any] = []
+    if note:
+        parts.append(Text(note, style="italic"))
+    if sql.strip():
+        parts.append(Syntax(sql.rstrip("\n"), "sql", theme="monokai" if dark else "friendly",
+                            line_numbers=True, word_wrap=False, highlight_lines=set(marked or ()),
+                            background_color="default"))
+    else:
+        parts.append(Text("(no SQL: nothing to run)", style="dim"))
+    if findings:
+        parts.append(Text(f"\nsquawk: {len(findings)} finding(s)", style="bold"))
+        parts.append(findings_text(findings))
+    texts = [note or "", sql, *(f"[!] {f.revision} line {f.line} {f.rule}: {f.message}"
+                                for f in findings)]
+    width = max((len(line) for t in texts for line in t.splitlines()), default=20) + 10
+    console = Console(file=io.StringIO(), width=width, force_terminal=True,
+                      color_system="truecolor", legacy_windows=False)
+    lines = console.render_lines(Group(*parts), console.options.update(width=width), pad=False)
+    return [Strip(Segment.simplify(line)).simplify() for line in lines]
+
+
+def message_lines(message: str) -> list[Strip]:
+    console = Console(file=io.StringIO(), width=max(20, len(message) + 2), force_terminal=True,
+                      color_system="truecolor", legacy_windows=False)
+    return [Strip(line) for line in console.render_lines(Text(message, style="dim"),
+                                                          pad=False)]
+
+
+class SqlView(ScrollView, can_focus=True):
+    """Shows one pre-rendered SQL text; scrolls both ways; focusable for the arrow keys."""
+
+    DEFAULT_CSS = """
+    SqlView {
+        height: 1fr;
+        scrollbar-size-vertical: 1;
+        scrollbar-size-horizontal: 1;
+    }
+    """
 
     def __init__(self, placeholder: str = "", *, id: str | None = None) -> None:
         super().__init__(id=id)
-        self.placeholder = placeholder
         self.sql: str = ""
         self.findings: list[Any] = []
+        self.lines: list[Strip] = message_lines(placeholder) if placeholder else []
+        self.message: str = placeholder
+        self._set_size()
 
-    def compose(self):  # type: ignore[override]
-        yield Static(Text(self.placeholder, style="dim"), classes="sql-body")
-
-    def _theme(self) -> str:
+    @property
+    def dark(self) -> bool:
         try:
-            dark = self.app.current_theme.dark
-        except Exception:  # no app yet (rendering before mount)
-            dark = True
-        return "monokai" if dark else "friendly"
+            return bool(self.app.current_theme.dark)
+        except Exception:  # not mounted yet
+            return True
+
+    @property
+    def text(self) -> str:
+        """What is shown, as plain text (for tests and screen readers' copy)."""
+        return "\n".join(strip.text for strip in self.lines)
 
     def show(self, sql: str, findings: Sequence[Any] = (), *, note: str | None = None,
              marked: set[int] | None = None) -> None:
-        """Display ``sql`` (highlighted), marking ``marked`` lines (1-based, in ``sql``)."""
-        self.sql = sql
-        self.findings = list(findings)
-        marked = set(marked or ())
-        parts: list[Any] = []
-        if note:
-            parts.append(Text(note, style="italic"))
-        if sql.strip():
-            parts.append(Syntax(sql.rstrip("\n"), "sql", theme=self._theme(), line_numbers=True,
-                                word_wrap=False, highlight_lines=marked,
-                                background_color="default"))
-        else:
-            parts.append(Text("(no SQL: nothing to run)", style="dim"))
-        if self.findings:
-            parts.append(Text(f"\nsquawk: {len(self.findings)} finding(s)", style="bold"))
-            parts.append(findings_text(self.findings))
-        self.query_one(".sql-body", Static).update(Group(*parts))
-        self.scroll_home(animate=False)
+        """Highlight and display ``sql`` here and now (for small texts)."""
+        self.show_lines(render_sql(sql, findings, note=note, marked=marked, dark=self.dark),
+                        sql, findings)
+
+    def show_lines(self, lines: list[Strip], sql: str, findings: Sequence[Any] = ()) -> None:
+        """Display lines rendered elsewhere (by a worker) with ``render_sql``."""
+        self.sql, self.findings, self.message = sql, list(findings), ""
+        self.lines = lines
+        self._set_size()
+        self.scroll_to(0, 0, animate=False)
+        self.refresh()
 
     def show_message(self, message: str) -> None:
-        self.sql = ""
-        self.findings = []
-        self.query_one(".sql-body", Static).update(Text(message, style="dim"))
+        self.sql, self.findings, self.message = "", [], message
+        self.lines = message_lines(message)
+        self._set_size()
+        self.scroll_to(0, 0, animate=False)
+        self.refresh()
+
+    def _set_size(self) -> None:
+        width = max((strip.cell_length for strip in self.lines), default=0)
+        self.virtual_size = Size(width, len(self.lines))
+
+    def render_line(self, y: int) -> Strip:
+        scroll_x, scroll_y = self.scroll_offset
+        index = y + scroll_y
+        width = self.size.width
+        if index >= len(self.lines):
+            return Strip.blank(width, self.rich_style)
+        return self.lines[index].crop_extend(scroll_x, scroll_x + width, self.rich_style)

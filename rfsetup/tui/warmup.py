@@ -1,0 +1,48 @@
+"""Import the heavy libraries once, in one thread, before any worker uses them.
+
+Workers start together at launch (status, doctor, .env) and each would import sqlalchemy,
+alembic and psycopg2 lazily; two threads importing the same package tree at once can see a
+partially initialised module ("cannot import name ... most likely due to a circular import").
+Every worker (and the few UI-thread paths that parse a URL) calls ``ensure_imported`` first:
+the first caller imports everything under a lock, the others wait for it, then it is a no-op.
+"""
+
+from __future__ import annotations
+
+import importlib
+import threading
+
+HEAVY = (
+    "sqlalchemy",
+    "sqlalchemy.engine",
+    "sqlalchemy.sql",
+    "sqlalchemy.pool",
+    "psycopg2",
+    "psycopg2.extensions",
+    "psycopg2.errors",
+    "psycopg2.sql",
+    "redis",
+    "dotenv",
+    "alembic",
+    "alembic.config",
+    "alembic.script",
+    "alembic.util",
+    "rfsetup.core.connect",
+    "rfsetup.core.status",
+    "rfsetup.core.envfile",
+)
+
+_lock = threading.Lock()
+_done = False
+
+
+def ensure_imported() -> None:
+    """Block until the heavy modules are imported (by this thread or another)."""
+    global _done
+    if _done:
+        return
+    with _lock:
+        if not _done:
+            for name in HEAVY:
+                importlib.import_module(name)
+            _done = True
