@@ -23,6 +23,7 @@ import argparse
 import asyncio
 import json
 import os
+import signal
 import statistics
 import subprocess
 import sys
@@ -96,7 +97,7 @@ async def frame_gaps(settings, label: str) -> dict[str, float]:
     """Upgrade to head with the app's own key, measuring the UI loop's worst lateness."""
     from rfsetup.tui.app import RfsetupApp
 
-    app = RfsetupApp(settings, poll_interval=0.5)
+    app = RfsetupApp(settings)  # the default 2 s poll, as a user runs it
     late: list[float] = []
     tick = 0.010
     async with app.run_test(size=(80, 24)) as pilot:
@@ -150,6 +151,8 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--revisions", type=int, default=200)
     args = parser.parse_args()
+    # a SIGTERM (e.g. from `timeout`) must still stop the servers started below
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
 
     from rfsetup.core import migrations
     from rfsetup.core.settings import Settings

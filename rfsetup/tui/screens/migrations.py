@@ -44,6 +44,8 @@ from rfsetup.tui.widgets.sql_view import SqlView, render_sql
 BASE = "<base>"
 #: highlight changes settle this long before a preview is rendered (arrow keys held down)
 PREVIEW_DEBOUNCE = 0.15
+#: progress lines are written to the log pane in batches at most this often (seconds)
+LOG_FLUSH = 0.1
 
 
 @dataclass(frozen=True)
@@ -169,6 +171,8 @@ class MigrationsScreen(StepScreen):
         self._confirm_pending: Move | None = None
         self._debounce: Timer | None = None
         self._placed_cursor = False
+        self._pending_lines: list[str] = []
+        self._flush_scheduled = False
 
     def compose(self) -> ComposeResult:
         yield Static("", id="mig-move")
@@ -556,9 +560,21 @@ class MigrationsScreen(StepScreen):
             return None
 
     def on_migration_progressed(self, message: MigrationProgressed) -> None:
-        self.query_one("#mig-log", LogPane).write(message.line)
+        # lines arrive in bursts (hundreds of revisions): write them in batches, so the log
+        # is rendered at most every LOG_FLUSH seconds instead of once per line
+        self._pending_lines.append(message.line)
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            self.set_timer(LOG_FLUSH, self._flush_log)
+
+    def _flush_log(self) -> None:
+        self._flush_scheduled = False
+        if self._pending_lines:
+            lines, self._pending_lines = self._pending_lines, []
+            self.query_one("#mig-log", LogPane).write("\n".join(lines))
 
     def on_migration_applied(self, message: MigrationApplied) -> None:
+        self._flush_log()
         self.running = False
         result = message.result
         frm = ", ".join(result.from_revisions) or "base"
@@ -575,6 +591,7 @@ class MigrationsScreen(StepScreen):
         log.write(f"{'cancelled' if cancelled else 'done'}: the database is at {to}")
 
     def on_migration_failed(self, message: MigrationFailed) -> None:
+        self._flush_log()
         self.running = False
         where = "unknown (cannot connect)" if message.current is None else \
             (", ".join(message.current) or "base")

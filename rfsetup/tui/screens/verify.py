@@ -68,6 +68,7 @@ class VerifyScreen(StepScreen):
         self.expected: list[str] = []
         self.description: Any | None = None
         self._pending_table: str | None = None
+        self._stale = False
 
     def compose(self) -> ComposeResult:
         yield Static("The guide's \\dt and \\d TABLE: pick a table to describe it.",
@@ -100,7 +101,17 @@ class VerifyScreen(StepScreen):
         old = [t.name for t in previous.tables] if previous is not None and \
             previous.database.reachable else None
         if names != old and names is not None and self.live:
+            # only reload on screen; elsewhere (e.g. while a migration adds tables) once shown
+            if self.rf_app.current_step == self.STEP_ID or not self.tables:
+                self.load_tables()
+            else:
+                self._stale = True
+
+    def activated(self) -> None:
+        if self._stale and self.live:
+            self._stale = False
             self.load_tables()
+        super().activated()
 
     def action_reload(self) -> None:
         self.load_tables()

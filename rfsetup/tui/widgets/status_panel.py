@@ -13,6 +13,9 @@ from rich.text import Text
 from textual.containers import VerticalScroll
 from textual.widgets import Static
 
+#: the panel lists this many tables at most (RaptorFlow has 15; Verify lists them all)
+MAX_TABLES = 40
+
 
 def short_url(masked: str) -> str:
     """``user@host:port/database`` from a masked URL (the password is not shown at all)."""
@@ -76,10 +79,14 @@ def render_status(report: Any | None) -> Text:
         text.append(f"✗ {r.error}\n", style="red")
     if db.reachable:
         text.append(f"\nTables ({len(report.tables)})\n", style="bold")
-        width = max((len(t.name) for t in report.tables), default=0)
-        for table in report.tables:
+        shown = report.tables[:MAX_TABLES]
+        width = max((len(t.name) for t in shown), default=0)
+        for table in shown:
             text.append(f"{table.name:<{width}} ", style="")
             text.append(f"~{table.rows}\n", style="dim")
+        if len(report.tables) > MAX_TABLES:
+            text.append(f"… {len(report.tables) - MAX_TABLES} more: see 6 Verify\n",
+                        style="dim")
     text.rstrip()
     return text
 
@@ -91,14 +98,19 @@ class StatusPanel(VerticalScroll, can_focus=False):
         super().__init__(id=id)
         self.report: Any | None = None
         # kept, not queried: a report arriving while the app shuts down must not fail
-        self.body = Static(render_status(None), id="status-body")
+        self._shown = render_status(None)
+        self.body = Static(self._shown, id="status-body")
 
     def compose(self):  # type: ignore[override]
         yield self.body
 
     def show(self, report: Any) -> None:
         self.report = report
-        self.body.update(render_status(report))
+        text = render_status(report)
+        # most polls find nothing new: skip the re-layout then
+        if text != self._shown:
+            self._shown = text
+            self.body.update(text)
         db = report.database
         self.set_class(not db.reachable, "-unreachable")
 
@@ -114,5 +126,6 @@ class StatusPanel(VerticalScroll, can_focus=False):
         if self.report is not None:
             text.append("\nlast known:\n", style="dim")
             text.append_text(render_status(self.report))
+        self._shown = text
         self.body.update(text)
         self.set_class(True, "-unreachable")
