@@ -151,7 +151,7 @@ class MigrationsScreen(StepScreen):
                 tooltip="Stamp the selected revision without running SQL (confirm)"),
         Binding("r", "reload", "Reload", id="migrate-reload", show=False,
                 tooltip="Reload the migration history"),
-        Binding("x", "cancel", "Cancel", id="migrate-cancel", show=False,
+        Binding("x", "cancel", "Cancel", id="migrate-cancel",
                 tooltip="Cancel the running migration at the next revision boundary"),
     ]
 
@@ -192,6 +192,16 @@ class MigrationsScreen(StepScreen):
 
     def first_focus(self) -> Any:
         return self.query_one("#mig-history", DataTable)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        # the footer shows "x Cancel" only while a migration runs
+        if action == "cancel":
+            return self.running
+        return True
+
+    def _set_running(self, running: bool) -> None:
+        self.running = running
+        self.refresh_bindings()
 
     def step_state(self, report: Any | None) -> StepState:
         return migrations_state(report)
@@ -516,7 +526,7 @@ class MigrationsScreen(StepScreen):
 
     # -- running ----------------------------------------------------------------------------
     def start_migration(self, move: Move) -> None:
-        self.running = True
+        self._set_running(True)
         self.cancel_event = threading.Event()
         log = self.query_one("#mig-log", LogPane)
         log.write(f"── {move.label} ({self.database_name})")
@@ -575,7 +585,7 @@ class MigrationsScreen(StepScreen):
 
     def on_migration_applied(self, message: MigrationApplied) -> None:
         self._flush_log()
-        self.running = False
+        self._set_running(False)
         result = message.result
         frm = ", ".join(result.from_revisions) or "base"
         to = ", ".join(result.to_revisions) or "base"
@@ -592,7 +602,7 @@ class MigrationsScreen(StepScreen):
 
     def on_migration_failed(self, message: MigrationFailed) -> None:
         self._flush_log()
-        self.running = False
+        self._set_running(False)
         where = "unknown (cannot connect)" if message.current is None else \
             (", ".join(message.current) or "base")
         text = Text(f"✗ {message.operation} failed: {message.error.message}", style="bold red")
