@@ -97,9 +97,12 @@ class HistoryLoaded(Message):
 class PreviewReady(Message):
     """The SQL for a move was rendered (``preview`` is a migrations.Preview)."""
 
-    def __init__(self, preview: Any, label: str, lines: list[Any] | None = None) -> None:
+    def __init__(self, preview: Any, label: str, lines: list[Any] | None = None, *,
+                 error: RfsetupError | None = None) -> None:
         super().__init__()
+        #: None when it could not be rendered; then ``error`` says why
         self.preview = preview
+        self.error = error
         self.label = label
         #: the SQL already highlighted by the worker (widgets.sql_view.render_sql), if it did
         self.lines = lines

@@ -35,7 +35,7 @@ from rfsetup.tui.messages import (
     PreviewReady,
 )
 from rfsetup.tui.modals.confirm import ConfirmModal
-from rfsetup.tui.screens.base import StepScreen, display_path
+from rfsetup.tui.screens.base import StepScreen, display_path, unexpected_error
 from rfsetup.tui.state import StepState, migrations_state
 from rfsetup.tui.warmup import ensure_imported
 from rfsetup.tui.widgets.log_pane import LogPane
@@ -356,11 +356,14 @@ class MigrationsScreen(StepScreen):
         from rfsetup.core import migrations
 
         worker = get_current_worker()
-        preview = self.attempt(f"preview: {move.label}", lambda: migrations.preview(
-            self.settings, move.target, down=move.kind == "down"))
-        if preview is None or worker.is_cancelled:
-            if preview is None:
-                self.post_message(PreviewReady(None, move.label))
+        try:
+            preview = migrations.preview(self.settings, move.target, down=move.kind == "down")
+        except Exception as exc:  # shown in the SQL pane: a modal per highlighted row is noise
+            error = exc if isinstance(exc, RfsetupError) else unexpected_error(
+                f"preview: {move.label}", exc, self.rf_app.known_secrets())
+            self.post_message(PreviewReady(None, move.label, error=error))
+            return
+        if worker.is_cancelled:
             return
         # highlighting thousands of lines is work for this thread, not the UI's
         note = preview_note(preview, move)
@@ -385,7 +388,14 @@ class MigrationsScreen(StepScreen):
     def on_preview_ready(self, message: PreviewReady) -> None:
         move = self.choice
         if message.preview is None:
-            self.query_one("#mig-sql", SqlView).show_message("no preview (see the error)")
+            if move is not None and message.label == move.label:
+                error = message.error
+                text = f"✗ no SQL for {move.label}: {error.message if error else 'failed'}"
+                if error is not None and error.hint:
+                    text += f"\n  hint: {error.hint}"
+                self.query_one("#mig-sql", SqlView).show_message(text)
+                if self._confirm_pending == move and error is not None:
+                    self.post_message(OperationFailed(f"preview: {move.label}", error))
             self._confirm_pending = None
             return
         if move is None or message.label != move.label:
@@ -552,8 +562,6 @@ class MigrationsScreen(StepScreen):
             else:
                 result = migrations.stamp(self.settings, move.target)
         except Exception as exc:
-            from rfsetup.tui.screens.base import unexpected_error
-
             error = exc if isinstance(exc, RfsetupError) else \
                 unexpected_error(move.label, exc, self.rf_app.known_secrets())
             current = self._current_after_failure()

@@ -69,7 +69,8 @@ def render_sql(sql: str, findings: Sequence[Any] = (), *, note: str | None = Non
 
 
 def message_lines(message: str) -> list[Strip]:
-    console = Console(file=io.StringIO(), width=max(20, len(message) + 2), force_terminal=True,
+    width = max((len(line) for line in message.splitlines()), default=0) + 2
+    console = Console(file=io.StringIO(), width=max(20, width), force_terminal=True,
                       color_system="truecolor", legacy_windows=False)
     return [Strip(line) for line in console.render_lines(Text(message, style="dim"),
                                                           pad=False)]
