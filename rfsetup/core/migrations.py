@@ -580,7 +580,7 @@ def lint(preview: Preview, *, version_table_name: str = DEFAULT_VERSION_TABLE,
     exe = find_squawk()
     if exe is None:
         raise RfsetupError("squawk is not installed, so the SQL cannot be linted",
-                           hint="pip install 'rfsetup[lint]' (or: pip install squawk-cli)",
+                           hint="pip install squawk-cli (a dependency of rfsetup: reinstall it)",
                            kind="squawk_missing")
     table = version_table_name.rsplit(".", 1)[-1]
     with tempfile.TemporaryDirectory(prefix="rfsetup-lint-") as tmp:
