@@ -174,30 +174,31 @@ def _write_key(ctx: Settings, key: str, value: str, *, shown_new: str | None = N
         print(f"{key} already has that value; {path} left as it was")
         return int(ExitCode.OK)
     backup = save(path, new)
-    for changed_key, before, after in changes(doc, new):
-        after = shown_new if shown_new is not None and changed_key == key else after
-        print(f"{changed_key}: {before if before is not None else '(not set)'} -> {after}")
+    changed = changes(doc, new)
+    if shown_new is not None:  # a generated secret: say what it is rather than its mask
+        changed = [(k, before, shown_new if k == key else after) for k, before, after in changed]
+    _print_changes(changed)
     print(f"wrote {path}" + (f" (previous version: {backup})" if backup else " (new file, 0600)"))
     return int(ExitCode.OK)
 
 
+def _print_changes(changed: list[tuple[str, str | None, str | None]]) -> None:
+    """``KEY: old -> new`` per changed key (values as given: masked by the caller)."""
+    for key, before, after in changed:
+        print(f"{key}: {before if before is not None else '(not set)'} -> {after}")
+
+
 def env_set(args: argparse.Namespace, ctx: Settings) -> int:
     """Set KEY to VALUE (VALUE `-` reads it from standard input), keeping every other byte."""
-    from rfsetup.core.envfile import check_key_name, is_secret
+    from rfsetup.core.envfile import check_key_name, has_url_password, is_secret
 
     check_key_name(args.key)
     value = _read_value_from_stdin() if args.value == "-" else args.value
-    if args.value != "-" and (is_secret(args.key) or _has_url_password(value)):
+    if args.value != "-" and (is_secret(args.key) or has_url_password(value)):
         print(f"note: a secret on the command line is visible in the process list and shell "
               f"history; next time: rfsetup env set {args.key} -  (reads standard input)",
               file=sys.stderr)
     return _write_key(ctx, args.key, value)
-
-
-def _has_url_password(value: str) -> bool:
-    from rfsetup.core.envfile import mask_url_password
-
-    return "://" in value and mask_url_password(value) != value
 
 
 def env_generate_secret(args: argparse.Namespace, ctx: Settings) -> int:
@@ -249,43 +250,18 @@ def _prompt_password(prompt: str, *, confirm: bool) -> str:
 
 
 def _admin_url(args: argparse.Namespace, ctx: Settings) -> URL:
-    """--admin-url, else the sandbox's superuser, else DATABASE_URL's server as postgres."""
-    from sqlalchemy.engine import URL
-
-    from rfsetup.core.settings import normalize_database_url
+    """--admin-url, else provision.default_admin_url (the sandbox's superuser, else
+    DATABASE_URL's server as postgres, else localhost)."""
+    from rfsetup.core.provision import default_admin_url, parse_admin_url
 
     if args.admin_url:
-        url = normalize_database_url(_with_default_database(args.admin_url), name="--admin-url")
+        url = parse_admin_url(args.admin_url)
         if url.password is not None:
             print("note: a password inside --admin-url is visible in the process list; "
                   "PGPASSWORD in the environment (or the prompt) keeps it private",
                   file=sys.stderr)
         return url
-    if ctx.sandbox:
-        from rfsetup.core import sandbox
-
-        return normalize_database_url(sandbox.admin_url(ctx))
-    if ctx.database_url:
-        base = ctx.url()
-        # the app's password is not the admin's: pass none, so libpq falls back to PGPASSWORD
-        # or ~/.pgpass (and the prompt after that)
-        return URL.create(base.drivername, username="postgres", host=base.host,
-                          port=base.port, database="postgres", query=base.query)
-    return URL.create("postgresql+psycopg2", username="postgres", host="localhost", port=5432,
-                      database="postgres")
-
-
-def _with_default_database(raw: str) -> str:
-    """An admin URL may omit the database: connect to ``postgres`` then."""
-    from sqlalchemy.engine import make_url
-
-    try:
-        url = make_url(raw.strip())
-    except Exception:  # let normalize_database_url report it
-        return raw
-    if url.database:
-        return raw
-    return url.set(database="postgres").render_as_string(hide_password=False)
+    return default_admin_url(ctx)
 
 
 def _with_admin_password(admin: URL, attempt: Callable[[URL], T]) -> tuple[T, URL]:
@@ -324,19 +300,6 @@ def _as_admin_error(exc: RfsetupError, admin: URL) -> RfsetupError:
     message = exc.message.replace("DATABASE_URL", "the admin URL")
     return RfsetupError(f"admin connection: {message}", hint=hint, cause=exc.cause,
                         exit_code=exc.exit_code, kind=exc.kind)
-
-
-def _reusable_password(ctx: Settings, owner: str) -> str | None:
-    """The role's password from the current DATABASE_URL, when that URL is for this role."""
-    from sqlalchemy.engine import make_url
-
-    if not ctx.database_url:
-        return None
-    try:
-        url = make_url(ctx.database_url)
-    except Exception:
-        return None
-    return str(url.password) if url.username == owner and url.password else None
 
 
 def db_create(args: argparse.Namespace, ctx: Settings) -> int:
@@ -378,17 +341,13 @@ def db_create(args: argparse.Namespace, ctx: Settings) -> int:
             raise bad_input(f"role {owner!r} does not exist and needs a password",
                             hint="pass it on standard input: --password-stdin")
         password = _prompt_password(f"password for the new role {owner}: ", confirm=True)
-    if args.write_env and password is None:
-        password = _reusable_password(ctx, owner)
-        if password is None:
-            raise bad_input(
-                f"--write-env needs role {owner!r}'s password to write DATABASE_URL",
-                hint="give it with --password-stdin (it is then set on the role too)")
-        reused = True
-    else:
-        reused = False
+    env_password = None
+    if args.write_env:  # before anything is changed
+        env_password = prov.password_for_env(
+            ctx, owner, password,
+            hint="give it with --password-stdin (it is then set on the role too)")
 
-    result = prov.provision(admin, name, owner, None if reused else password)
+    result = prov.provision(admin, name, owner, password)
     for item in result.created:
         print(f"created  {item}")
     for item in result.existing:
@@ -397,25 +356,16 @@ def db_create(args: argparse.Namespace, ctx: Settings) -> int:
         print(f"changed  {item}")
     for warning in result.warnings:
         print(f"warning: {warning}", file=sys.stderr)
-    if state.role_exists and (password is None or reused):
+    if state.role_exists and password is None:
         print(f"         (role {owner}'s password left unchanged; --password-stdin sets it)")
     print(f"role URL {result.database_url}")
 
-    if args.write_env:
-        from rfsetup.core.envfile import EnvFile, changes, save
-
-        current = ctx.database_url if ctx.sources.get("DATABASE_URL") != "sandbox" else None
-        role_url = prov.role_url(admin, owner, password, name).render_as_string(
-            hide_password=False)
-        url = prov.url_for_env(role_url, current)
-        doc = EnvFile.load(ctx.env_file)
-        new = doc.set("DATABASE_URL", url)
-        if new is doc:
+    if env_password is not None:
+        written = prov.point_env_at(ctx, prov.role_url(admin, owner, env_password, name))
+        if not written:
             print(f"DATABASE_URL in {ctx.env_file} already points there")
         else:
-            save(ctx.env_file, new)
-            for key, before, after in changes(doc, new):
-                print(f"{key}: {before if before is not None else '(not set)'} -> {after}")
+            _print_changes(written)
             print(f"wrote {ctx.env_file}")
     return int(ExitCode.OK)
 

@@ -376,6 +376,11 @@ def mask(key: str, value: str | None) -> str:
     return value
 
 
+def has_url_password(value: str) -> bool:
+    """Whether ``value`` is a URL with a password in it (a secret, though its key is not)."""
+    return "://" in value and mask_url_password(value) != value
+
+
 def mask_url_password(url: str) -> str:
     """The URL with the password in its userinfo replaced by ``***``; never raises.
 

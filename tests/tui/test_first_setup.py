@@ -10,6 +10,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import psycopg2
+from sqlalchemy.engine import make_url
+from textual.widgets import Input
 
 from rfsetup.core import migrations
 from rfsetup.core.backups import list_backups
@@ -87,6 +89,8 @@ async def test_first_time_setup_then_roll_back_one(pg, redis_server, project_dir
                          password=ROLE_PASSWORD, dbname=role_name).close()
         written = load_settings(None, ALEMBIC_INI, environ={}, cwd=project_dir)
         assert written.url().username == role_name and written.url().database == role_name
+        # in the form the app reads: the guide's driver (no DATABASE_URL was there before)
+        assert make_url(written.database_url).drivername == "postgresql+asyncpg"
         await wait_for(pilot, lambda: app.report is not None and app.report.database.reachable
                        and app.report.database.name == role_name, what="the panel on the new db")
         assert steps.states["database"] is StepState.DONE
@@ -142,3 +146,51 @@ async def test_first_time_setup_then_roll_back_one(pg, redis_server, project_dir
         assert len(list_backups(written)) == 2  # the rollback took one first
         assert not isinstance(app.screen, ErrorModal)
         assert steps.states["migrations"] is StepState.ATTENTION
+
+
+async def test_database_step_keeps_the_apps_driver_and_reuses_the_password(
+        pg, project_dir: Path, role_name: str) -> None:
+    """Step 3 writes DATABASE_URL as `db create --write-env` does: the app's own driver and
+    query (the guide's postgresql+asyncpg) are kept, and a second run without a password keeps
+    the password the URL already holds for that role."""
+    old = (f"postgresql+asyncpg://{role_name}:old-pw@127.0.0.1:{pg.port}/{role_name}"
+           "?prepared_statement_cache_size=0")
+    (project_dir / ".env").write_text(f"DATABASE_URL={old}\n")
+    app = RfsetupApp(settings_for(project_dir, None), poll_interval=FAST_POLL)
+    async with app.run_test(size=(100, 32)) as pilot:
+        await pilot.press("3")
+        database = app.step_screen("database")
+        # the admin default is db create's: DATABASE_URL's server as postgres, no password
+        admin = app.query_one("#db-admin-url", Input)
+        assert admin.value == f"postgresql://postgres@127.0.0.1:{pg.port}/postgres"
+        assert app.query_one("#db-name", Input).value == role_name
+        await pilot.press("tab", "tab")
+        assert app.focused.id == "db-admin-password"
+        await type_into(pilot, pg.server.superuser_password)
+        await pilot.press("tab", "tab")
+        assert app.focused.id == "db-owner"
+        await type_into(pilot, role_name)
+        await pilot.press("tab")
+        await type_into(pilot, ROLE_PASSWORD)
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: database.result is not None
+                       or isinstance(app.screen, ErrorModal), what="provisioning")
+        assert not isinstance(app.screen, ErrorModal), app.screen.error
+        first = database.result
+        written = EnvFile.load(project_dir / ".env").get("DATABASE_URL")
+        url = make_url(written)
+        assert url.drivername == "postgresql+asyncpg"
+        assert dict(url.query) == {"prepared_statement_cache_size": "0"}
+        assert (url.username, url.password, url.database) == (role_name, ROLE_PASSWORD,
+                                                              role_name)
+
+        # again with the role's password field empty: nothing to change, nothing dropped
+        assert app.query_one("#db-password", Input).value == ""
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: database.result is not first
+                       or isinstance(app.screen, ErrorModal), what="the second run")
+        assert not isinstance(app.screen, ErrorModal), app.screen.error
+        assert f"role {role_name}" in database.result.existing
+        assert EnvFile.load(project_dir / ".env").get("DATABASE_URL") == written
+        psycopg2.connect(host="127.0.0.1", port=pg.port, user=role_name,
+                         password=ROLE_PASSWORD, dbname=role_name).close()

@@ -28,18 +28,14 @@ from rfsetup.tui.widgets.sql_view import SqlView
 DEFAULT_NAME = "raptorflow"
 
 
-def default_admin_url(settings: Any) -> str:
-    """DATABASE_URL's server, as user postgres on database postgres, without a password."""
-    try:
-        url = settings.url()
-    except RfsetupError:
-        return "postgresql://postgres@localhost:5432/postgres"
+def admin_fields(url: Any) -> tuple[str, str]:
+    """An admin URL as the form shows it: driver-neutral and without its password, which goes
+    to the masked password field."""
     from sqlalchemy.engine import URL
 
-    # URL.set() ignores None, so build the admin URL afresh: no password may carry over
-    admin = URL.create("postgresql", username="postgres", host=url.host, port=url.port,
-                       database="postgres", query=url.query)
-    return admin.render_as_string(hide_password=True)
+    shown = URL.create("postgresql", username=url.username, host=url.host, port=url.port,
+                       database=url.database, query=url.query)
+    return shown.render_as_string(hide_password=False), str(url.password or "")
 
 
 def result_text(result: Any, env_written: str | None) -> Text:
@@ -109,13 +105,20 @@ class DatabaseScreen(StepScreen):
         super().activated()
 
     def _fill_defaults(self) -> None:
+        from rfsetup.core.provision import default_admin_url, local_admin_url
+
+        try:
+            default = default_admin_url(self.settings)
+        except RfsetupError:  # a malformed DATABASE_URL (step 2 says why) or a stopped sandbox
+            default = local_admin_url()
+        shown, password = admin_fields(default)
         admin = self.query_one("#db-admin-url", Input)
         with admin.prevent(Input.Changed):
-            admin.value = default_admin_url(self.settings) if self.settings.database_url \
-                else "postgresql://postgres@localhost:5432/postgres"
-        pgpassword = os.environ.get("PGPASSWORD")
-        if pgpassword:
-            self.query_one("#db-admin-password", Input).value = pgpassword
+            admin.value = shown
+        password = password or os.environ.get("PGPASSWORD", "")
+        if password:
+            self.rf_app.remember_secret(password)
+            self.query_one("#db-admin-password", Input).value = password
         if self.settings.database_url:
             try:
                 name = self.settings.url().database
@@ -156,7 +159,8 @@ class DatabaseScreen(StepScreen):
     # -- create -----------------------------------------------------------------------------
     def action_create(self) -> None:
         from rfsetup.core.errors import bad_input
-        from rfsetup.core.settings import normalize_database_url
+        from rfsetup.core.provision import parse_admin_url
+        from rfsetup.tui.app import reload_settings
         from rfsetup.tui.messages import OperationFailed
 
         ensure_imported()
@@ -168,44 +172,59 @@ class DatabaseScreen(StepScreen):
         for secret in (admin_password, password):
             self.rf_app.remember_secret(secret)
         try:
-            admin = normalize_database_url(admin_text)
+            admin = parse_admin_url(admin_text, name="the admin URL")
             if admin_password:
                 admin = admin.set(password=admin_password)
             if admin.password:
                 self.rf_app.remember_secret(str(admin.password))
             if not name or not owner:
                 raise bad_input("the database and role names are required")
+            # the .env as it is now: a run a moment ago may have pointed DATABASE_URL at the
+            # role before the app's next status read reloads its settings
+            settings = reload_settings(self.settings)
         except RfsetupError as exc:
             self.post_message(OperationFailed("create the database", exc))
             return
         write_env = self.query_one("#db-write-env", Checkbox).value
         self.query_one("#db-result", Static).update(Text("creating…", style="italic"))
-        self.create(admin, name, owner, password, write_env)
+        self.create(settings, admin, name, owner, password, write_env)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="db-create")
-    def create(self, admin: Any, name: str, owner: str, password: str | None,
+    def create(self, settings: Any, admin: Any, name: str, owner: str, password: str | None,
                write_env: bool) -> None:
+        """As `db create [--write-env]`: the admin connection checked first, then the role's
+        password for DATABASE_URL (before anything is changed), provision(), and DATABASE_URL
+        pointed at the role by provision.point_env_at."""
         ensure_imported()
-        from rfsetup.core.provision import provision
+        from rfsetup.core.provision import (
+            inspect_server,
+            password_for_env,
+            point_env_at,
+            provision,
+            role_url,
+        )
 
-        result = self.attempt("create the database", lambda: provision(
+        operation = "create the database"
+        if self.attempt(operation, lambda: inspect_server(admin, name, owner)) is None:
+            return
+        env_password = None
+        if write_env:
+            env_password = self.attempt(operation, lambda: password_for_env(
+                settings, owner, password, hint="type the role's password (it is then set on "
+                                                "the role too), or untick “Point DATABASE_URL”"))
+            if env_password is None:
+                return
+        result = self.attempt(operation, lambda: provision(
             admin, name, owner, password,
             on_progress=lambda line: self.post_message(MigrationProgressed(line))))
         if result is None:
             return
         written = None
-        if write_env:
-            written = self.attempt("write DATABASE_URL to the .env",
-                                   lambda: self._write_env(result.real_database_url()))
+        if env_password is not None:
+            changed = self.attempt("write DATABASE_URL to the .env", lambda: point_env_at(
+                settings, role_url(admin, owner, env_password, name)))
+            written = settings.env_file if changed else None
         self.post_message(DatabaseProvisioned(result, written))
-
-    def _write_env(self, url: str) -> Any:
-        from rfsetup.core import envfile
-
-        path = self.settings.env_file
-        doc = envfile.EnvFile.load(path).set("DATABASE_URL", url)
-        envfile.save(path, doc)
-        return path
 
     def on_migration_progressed(self, message: MigrationProgressed) -> None:
         message.stop()

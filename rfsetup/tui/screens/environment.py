@@ -26,12 +26,6 @@ from rfsetup.tui.state import StepState, env_state
 from rfsetup.tui.warmup import ensure_imported
 
 
-def _has_url_password(value: str) -> bool:
-    from rfsetup.core.envfile import mask_url_password
-
-    return "://" in value and mask_url_password(value) != value
-
-
 def problems_text(problems: list[Any]) -> Text:
     text = Text()
     for problem in problems:
@@ -183,7 +177,7 @@ class EnvironmentScreen(StepScreen):
 
     def _check(self, key: str) -> None:
         """Validate one field as typed, with the rest of the form as context."""
-        from rfsetup.core.envfile import mask, validate
+        from rfsetup.core.envfile import has_url_password, mask, validate
 
         ensure_imported()  # DATABASE_URL is parsed by sqlalchemy (a no-op once loaded)
         field = self.query_one(f"#env-{key}", Input)
@@ -192,7 +186,7 @@ class EnvironmentScreen(StepScreen):
         found = validate(key, value, context) if value else []
         self.problems[key] = found
         hint = problems_text(found)
-        if value and "://" in value and _has_url_password(value):
+        if value and has_url_password(value):
             # the URL's password is hidden in the field; show where it points
             if not self.revealed:
                 field.password = True
@@ -207,11 +201,13 @@ class EnvironmentScreen(StepScreen):
 
     # -- actions ----------------------------------------------------------------------------
     def action_toggle_reveal(self) -> None:
+        from rfsetup.core.envfile import has_url_password
+
         self.revealed = not self.revealed
         for keys in self.groups.values():
             for key in keys:
                 field = self.query_one(f"#env-{key}", Input)
-                masked = self._masked_by_default(key) or _has_url_password(field.value)
+                masked = self._masked_by_default(key) or has_url_password(field.value)
                 field.password = masked and not self.revealed
         self.notify("secrets shown" if self.revealed else "secrets hidden")
 
