@@ -8,6 +8,7 @@ until ``stop()``: a sandbox started by one ``rfsetup`` command is used by the ne
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import shutil
@@ -48,6 +49,25 @@ def _port_is_free(port: int) -> bool:
             sock.bind(("127.0.0.1", port))
         except OSError:
             return False
+        return True
+
+
+def pid_alive(pid: int | None) -> bool:
+    """Whether process ``pid`` exists and has not exited (a zombie, exited but not yet reaped
+    by its parent, counts as gone: it serves nothing)."""
+    if pid is None:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, owned by another user (e.g. the server's own)
+        return True
+    try:
+        # "pid (comm) state …": comm may hold blanks and parentheses, the state follows the last
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        return stat.rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):  # no /proc (macOS, Windows): signal 0 is all we know
         return True
 
 
@@ -193,16 +213,7 @@ class EmbeddedPostgres:
         return proc.stdout
 
     def is_running(self) -> bool:
-        pid = self.pid()
-        if pid is None:
-            return False
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return False
-        except PermissionError:
-            return True
-        return True
+        return pid_alive(self.pid())
 
     def pid(self) -> int | None:
         pidfile = self.pgdata / "postmaster.pid"
@@ -275,20 +286,17 @@ class EmbeddedRedis:
         return f"redis://127.0.0.1:{self.port}/0"
 
     def pid(self) -> int | None:
+        """The running server's pid: its pidfile's, else that of a server still serving this
+        data dir on the recorded port (its pidfile deleted, e.g. by a killed benchmark's
+        cleanup); None when none runs."""
         try:
-            return int(self.pidfile.read_text().strip())
+            pid: int | None = int(self.pidfile.read_text().strip())
         except (OSError, ValueError):
-            return None
+            pid = None
+        return pid if pid_alive(pid) else self._orphan_pid()
 
     def is_running(self) -> bool:
-        pid = self.pid()
-        if pid is None:
-            return False
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return False
-        return True
+        return self.pid() is not None
 
     def start(self) -> None:
         """Start redis-server (RDB snapshots in data_dir) and wait for it to answer PING."""
@@ -334,9 +342,13 @@ class EmbeddedRedis:
                            kind="sandbox_failed")
 
     def stop(self) -> None:
-        """SHUTDOWN SAVE, so data survives; wait until the process is gone."""
+        """SHUTDOWN SAVE, so data survives; wait until the process is gone.
+
+        A server whose pidfile is gone is found on the recorded port (``pid``) and stopped too,
+        but only when it says it serves this data dir.
+        """
         pid = self.pid()
-        if pid is None or not self.is_running():
+        if pid is None:
             return
         import redis
         from redis.backoff import NoBackoff
@@ -348,5 +360,26 @@ class EmbeddedRedis:
             redis.Redis(host="127.0.0.1", port=self.port or 0,
                         retry=Retry(NoBackoff(), 0)).shutdown(save=True)
         except redis.RedisError:
-            os.kill(pid, signal.SIGTERM)
-        self._wait(lambda: not self.is_running(), "redis-server did not stop")
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
+        self._wait(lambda: not pid_alive(pid), "redis-server did not stop")
+
+    def _orphan_pid(self) -> int | None:
+        """The pid of a redis-server serving this data dir on the recorded port, when one
+        answers there (CONFIG GET dir is this data dir); None otherwise."""
+        if self.port is None:
+            return None
+        import redis
+
+        client = redis.Redis(host="127.0.0.1", port=self.port, socket_connect_timeout=0.5,
+                             socket_timeout=2)
+        try:
+            served = client.config_get("dir").get("dir")
+            pid = client.info("server").get("process_id")
+        except redis.RedisError:  # nothing there, or not a Redis we may ask
+            return None
+        finally:
+            client.close()
+        if not served or os.path.realpath(served) != os.path.realpath(self.data_dir):
+            return None  # another data dir's server took the port: not ours to stop
+        return int(pid) if pid else None

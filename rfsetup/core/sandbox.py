@@ -121,11 +121,9 @@ def stop(settings: Settings) -> SandboxInfo:
     if not root.is_dir():
         return status(settings)
     with _locked(root):
-        pg, redis = _postgres(settings), _redis(settings)
-        if pg.is_running():
-            pg.stop()
-        if redis.is_running():
-            redis.stop()
+        # each a no-op when not running; Redis is stopped even without its pidfile
+        _postgres(settings).stop()
+        _redis(settings).stop()
     return status(settings)
 
 

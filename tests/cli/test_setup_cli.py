@@ -19,7 +19,7 @@ from psycopg2 import sql
 from sqlalchemy.engine import make_url
 
 from rfsetup.cli import main
-from rfsetup.core.embedded import EmbeddedRedis, free_port
+from rfsetup.core.embedded import EmbeddedRedis, free_port, pid_alive
 from tests.conftest import ALEMBIC_INI, PgTestServer
 from tests.core.test_prereqs import GOOD_ENV
 
@@ -273,17 +273,6 @@ def test_db_create_refusals(pg: PgTestServer, tmp_path: Path) -> None:
 
 # -- sandbox ---------------------------------------------------------------------------------
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
-    except OSError:
-        return True
-
-
 def test_sandbox_commands_and_doctor_all_green(tmp_path: Path) -> None:
     """A bare machine: no .env, no servers. `rfsetup --sandbox doctor` passes (the missing .env
     is an honest warning), migrate up works, stop leaves no process, data survives."""
@@ -319,7 +308,7 @@ def test_sandbox_commands_and_doctor_all_green(tmp_path: Path) -> None:
                         .split()[0])
         stop = rfsetup("sandbox", "stop", cwd=tmp_path)
         assert stop.returncode == 0 and "data kept" in stop.stdout
-        assert not any(_alive(pid) for pid in [*pids, redis_pid])
+        assert not any(pid_alive(pid) for pid in [*pids, redis_pid])
         assert "stopped" in rfsetup("sandbox", "status", cwd=tmp_path).stdout
 
         start = rfsetup("sandbox", "start", cwd=tmp_path)

@@ -3,7 +3,6 @@ the data still there."""
 
 from __future__ import annotations
 
-import os
 import stat
 import subprocess
 import sys
@@ -15,21 +14,8 @@ from sqlalchemy.engine import make_url
 
 from rfsetup.core import sandbox
 from rfsetup.core.connect import connect
+from rfsetup.core.embedded import pid_alive
 from rfsetup.core.settings import load_settings
-
-
-def _alive(pid: int | None) -> bool:
-    if pid is None:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    # a zombie is not running either (reaped later by its parent)
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
-    except OSError:
-        return True
 
 
 def test_start_use_stop_start_keeps_data_and_leaves_no_process(tmp_path: Path) -> None:
@@ -69,7 +55,7 @@ def test_start_use_stop_start_keeps_data_and_leaves_no_process(tmp_path: Path) -
         stopped = sandbox.stop(settings)
         assert not stopped.running and not stopped.postgres_running
         assert not stopped.redis_running
-        assert not any(_alive(pid) for pid in pids)
+        assert not any(pid_alive(pid) for pid in pids)
         assert sandbox.stop(settings).running is False  # stopping twice is fine
 
         again = sandbox.start(settings)
@@ -85,7 +71,7 @@ def test_start_use_stop_start_keeps_data_and_leaves_no_process(tmp_path: Path) -
     finally:
         final = sandbox.stop(settings)
     assert not final.running
-    assert not _alive(final.postgres_pid)
+    assert not pid_alive(final.postgres_pid)
 
 
 def test_status_of_a_sandbox_never_started(tmp_path: Path) -> None:
