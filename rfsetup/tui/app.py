@@ -184,6 +184,8 @@ class RfsetupApp(App[int]):
             self.show_step(event.option.id)
 
     def refresh_step_states(self) -> None:
+        if not self.is_running:  # shutting down (see on_status_refreshed)
+            return
         steps = self.query_one(StepList)
         for screen in self.step_screens():
             steps.set_state(screen.STEP_ID, screen.step_state(self.report))
@@ -225,6 +227,10 @@ class RfsetupApp(App[int]):
             self.post_message(StatusRefreshed(report, settings=settings))
 
     def on_status_refreshed(self, message: StatusRefreshed) -> None:
+        if not self.is_running:
+            # shutting down: the widgets are being removed while late worker messages still
+            # arrive (querying them would raise NoMatches)
+            return
         if message.settings is not None:
             self.settings = message.settings
         previous, self.report = self.report, message.report
@@ -272,6 +278,8 @@ class RfsetupApp(App[int]):
         self.refresh_step_states()
 
     def on_operation_failed(self, message: OperationFailed) -> None:
+        if not self.is_running:  # shutting down (see on_status_refreshed)
+            return
         if message.operation == "read the status":
             self.query_one(StatusPanel).show_failure(message.error)
         if not message.silent:
