@@ -68,22 +68,31 @@ class PgTestServer:
 
     def create_database(self, name: str | None = None) -> str:
         name = name or f"t_{uuid.uuid4().hex[:12]}"
-        # not `with conn`: psycopg2's connection context opens a transaction block, which
-        # CREATE DATABASE refuses even in autocommit mode
-        conn = self.admin_connect()
-        try:
-            with conn.cursor() as cur:
-                cur.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-        finally:
-            conn.close()
+        self._admin_execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+        return name
+
+    def clone_database(self, template: str) -> str:
+        """A copy of ``template`` (which must have no open connections); returns its name."""
+        name = f"t_{uuid.uuid4().hex[:12]}"
+        self._admin_execute(sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
+            sql.Identifier(name), sql.Identifier(template)))
         return name
 
     def drop_database(self, name: str) -> None:
+        self._admin_execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
+            sql.Identifier(name)))
+
+    def drop_role(self, name: str) -> None:
+        """Drop a role a test made (drop the databases it owns first)."""
+        self._admin_execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(name)))
+
+    def _admin_execute(self, statement: sql.Composable) -> None:
+        # not `with conn`: psycopg2's connection context opens a transaction block, which
+        # CREATE/DROP DATABASE refuse even in autocommit mode
         conn = self.admin_connect()
         try:
             with conn.cursor() as cur:
-                cur.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
-                    sql.Identifier(name)))
+                cur.execute(statement)
         finally:
             conn.close()
 
@@ -121,6 +130,16 @@ def fresh_db(pg: PgTestServer) -> Iterator[str]:
         yield pg.url(name)
     finally:
         pg.drop_database(name)
+
+
+@pytest.fixture
+def names(pg: PgTestServer) -> Iterator[tuple[str, str]]:
+    """A unique (database, role) pair whose names need quoting; both dropped afterwards."""
+    tag = uuid.uuid4().hex[:8]
+    db, role = f"raptor db {tag}", f'Raptor "Ops" {tag}'
+    yield db, role
+    pg.drop_database(db)
+    pg.drop_role(role)
 
 
 @pytest.fixture

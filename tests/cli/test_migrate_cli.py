@@ -16,7 +16,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -24,28 +24,13 @@ import pytest
 from rfsetup.cli import main
 from rfsetup.core import locking, migrations
 from rfsetup.core.embedded import free_port
+from tests.cli.conftest import Run
 from tests.conftest import ALEMBIC_INI
 from tests.helpers.alembic_project import SyntheticProject, make_project
 from tests.helpers.db import query, settings_for, tables, version
 
 RFSETUP = str(Path(sys.executable).parent / "rfsetup")
 REAL_HEADS = ("0004_production_indexes",)
-Run = Callable[..., tuple[int, str, str]]
-
-
-@pytest.fixture
-def run(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
-        project_dir: Path) -> Run:
-    """rfsetup in-process: run(url, *argv, ini=...) -> (exit code, stdout, stderr)."""
-
-    def _run(url: str, *argv: str, ini: Path = ALEMBIC_INI) -> tuple[int, str, str]:
-        monkeypatch.setenv("DATABASE_URL", url)
-        code = main(["-c", str(ini), *argv])
-        out, err = capsys.readouterr()
-        assert "Traceback" not in err
-        return code, out, err
-
-    return _run
 
 
 @pytest.fixture(scope="module")

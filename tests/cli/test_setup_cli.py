@@ -9,13 +9,11 @@ import stat
 import subprocess
 import sys
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg2
 import pytest
 from dotenv import dotenv_values
-from psycopg2 import sql
 from sqlalchemy.engine import make_url
 
 from rfsetup.cli import main
@@ -154,21 +152,6 @@ def test_env_set_value_from_stdin(project_dir: Path) -> None:
 
 # -- db create -------------------------------------------------------------------------------
 
-@pytest.fixture
-def names(pg: PgTestServer) -> Iterator[tuple[str, str]]:
-    tag = uuid.uuid4().hex[:8]
-    db, role = f"rf cli {tag}", f'Raptor "Ops" {tag}'
-    yield db, role
-    conn = pg.admin_connect()
-    try:
-        with conn.cursor() as cur:
-            cur.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
-                sql.Identifier(db)))
-            cur.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(role)))
-    finally:
-        conn.close()
-
-
 def test_db_create_write_env_then_migrate_up_as_the_role(
         pg: PgTestServer, names: tuple[str, str], tmp_path: Path) -> None:
     db, role = names
@@ -234,10 +217,7 @@ def test_db_create_defaults_from_database_url(pg: PgTestServer, tmp_path: Path) 
         assert f"created  database {name} (owner {name})" in proc.stdout
     finally:
         pg.drop_database(name)
-        conn = pg.admin_connect()
-        with conn.cursor() as cur:
-            cur.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(name)))
-        conn.close()
+        pg.drop_role(name)
 
 
 def test_db_create_refusals(pg: PgTestServer, tmp_path: Path) -> None:

@@ -18,18 +18,13 @@ from pathlib import Path
 from urllib.parse import quote
 
 import pytest
+from alembic import command
 from psycopg2 import sql
 
-from alembic import command
 from rfsetup.core.embedded import postgres_bin_dir
 from tests.conftest import ALEMBIC_INI, REPO_ROOT, PgTestServer
-from tests.core.test_schema import (
-    GUIDE_COLUMNS,
-    alembic_config,
-    connect_url,
-    dump_schema,
-    user_objects,
-)
+from tests.core.test_schema import GUIDE_COLUMNS, connect_url, dump_schema, user_objects
+from tests.helpers.db import alembic_config
 
 HEAD = "0004_production_indexes"
 
@@ -122,10 +117,9 @@ def escaped_role(pg: PgTestServer) -> Iterator[tuple[str, str, str]]:
                 sql.Identifier(role), sql.Identifier(role)))
         yield role, password, role
     finally:
-        pg.drop_database(role)
-        with conn.cursor() as cur:
-            cur.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(role)))
         conn.close()
+        pg.drop_database(role)
+        pg.drop_role(role)
 
 
 def test_a_password_needing_escapes_migrates(pg: PgTestServer, escaped_role) -> None:

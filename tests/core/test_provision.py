@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import io
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg2
@@ -20,22 +19,6 @@ from rfsetup.core.settings import load_settings
 from tests.conftest import ALEMBIC_INI, PgTestServer
 
 TRICKY_PASSWORD = "p' \" \\ $1 ${X} %s; -- ünïcødé ☃ @:/?#"
-
-
-@pytest.fixture
-def names(pg: PgTestServer) -> Iterator[tuple[str, str]]:
-    """A unique (database, role) pair that needs quoting; both dropped afterwards."""
-    tag = uuid.uuid4().hex[:8]
-    db, role = f"raptor db {tag}", f'Raptor "Ops" {tag}'
-    yield db, role
-    conn = pg.admin_connect()
-    try:
-        with conn.cursor() as cur:
-            cur.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
-                sql.Identifier(db)))
-            cur.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(role)))
-    finally:
-        conn.close()
 
 
 def _admin(pg: PgTestServer):  # -> URL
@@ -141,9 +124,8 @@ def test_password_never_reaches_the_server_log(pg: PgTestServer, names: tuple[st
         assert TRICKY_PASSWORD not in log
         assert "ünïcødé" not in log
     finally:
-        with conn.cursor() as cur:
-            cur.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(admin)))
         conn.close()
+        pg.drop_role(admin)
 
 
 def test_existing_database_owned_by_postgres_gets_schema_grants(
@@ -203,9 +185,8 @@ def test_admin_without_privileges_gets_a_clear_error(pg: PgTestServer,
         assert "CREATE ROLE" in (info.value.cause or "")
         assert "weakpw" not in str(info.value.to_dict())
     finally:
-        with conn.cursor() as cur:
-            cur.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(weak)))
         conn.close()
+        pg.drop_role(weak)
 
 
 def test_unreachable_admin_is_exit_3() -> None:

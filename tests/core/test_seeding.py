@@ -13,13 +13,11 @@ from pathlib import Path
 import psycopg2
 import pytest
 
-from alembic import command
 from rfsetup.core import seeding
 from rfsetup.core.errors import ExitCode, RfsetupError
 from rfsetup.core.seeding import SeedReport, apply_seed, load_plans, plan_seed, seed
 from rfsetup.core.settings import load_settings
 from tests.conftest import REPO_ROOT, PgTestServer
-from tests.core.test_schema import alembic_config, clone_database
 
 # The guide's "Seed Data" step, verbatim: the seed must produce exactly what this produces.
 GUIDE_INSERT = """
@@ -32,21 +30,10 @@ VALUES
 PLAN_IDS = ["free", "pro", "enterprise"]
 
 
-@pytest.fixture(scope="module")
-def head_template(pg: PgTestServer) -> Iterator[str]:
-    """Migrated to head once; never connected to afterwards, so it can be copied."""
-    name = pg.create_database()
-    command.upgrade(alembic_config(pg.url(name)), "head")
-    try:
-        yield name
-    finally:
-        pg.drop_database(name)
-
-
 @pytest.fixture
 def migrated(pg: PgTestServer, head_template: str) -> Iterator[str]:
     """A fresh database at head; yields its psycopg2 URL."""
-    name = clone_database(pg, head_template)
+    name = pg.clone_database(head_template)
     try:
         yield pg.url(name)
     finally:
@@ -90,7 +77,7 @@ def test_seed_file_holds_the_guides_plans_and_equals_the_guides_sql(
     assert report == SeedReport(inserted=PLAN_IDS)
     seeded = _plans(conn)
 
-    by_guide = clone_database(pg, head_template)
+    by_guide = pg.clone_database(head_template)
     try:
         guide_conn = pg.admin_connect(by_guide)
         try:

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import io
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import psycopg2
+from alembic.config import Config
 
 from rfsetup.core.settings import Settings, load_settings
+from tests.conftest import ALEMBIC_INI
 
 
 def libpq(url: str) -> str:
@@ -69,3 +72,11 @@ def catalog(url: str) -> set[tuple[str, str, str]]:
 def settings_for(ini: Path, url: str, cwd: Path) -> Settings:
     """Settings as the CLI would build them, pointed at ``url`` and working in ``cwd``."""
     return load_settings(None, ini, environ={"DATABASE_URL": url}, cwd=cwd)
+
+
+def alembic_config(url: str) -> Config:
+    """An in-process Alembic config for the repo's project, pointed at ``url``, output captured."""
+    cfg = Config(str(ALEMBIC_INI), stdout=io.StringIO())
+    cfg.attributes["database_url"] = url
+    cfg.attributes["rfsetup"] = True  # leave logging alone, as rfsetup itself does
+    return cfg

@@ -7,9 +7,9 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
-from psycopg2 import sql
 
 from rfsetup.core.settings import Settings
 from tests.conftest import ALEMBIC_INI, PgTestServer
@@ -26,6 +26,14 @@ async def wait_for(pilot, predicate: Callable[[], object], timeout: float = 30.0
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {what}")
         await pilot.pause(0.05)
+
+
+async def open_migrations(pilot, app) -> Any:
+    """Press 4 and wait for the history: the Migrations screen, ready for its keys."""
+    await pilot.press("4")
+    mig = app.step_screen("migrations")
+    await wait_for(pilot, lambda: mig.history_loaded, what="the history")
+    return mig
 
 
 async def type_into(pilot, text: str) -> None:
@@ -49,14 +57,8 @@ def role_name(pg: PgTestServer) -> Iterator[str]:
     """A unique role (and database) name, dropped afterwards with everything it owns."""
     name = f"tui_{uuid.uuid4().hex[:10]}"
     yield name
-    conn = pg.admin_connect()
-    try:
-        with conn.cursor() as cur:
-            cur.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
-                sql.Identifier(name)))
-            cur.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(name)))
-    finally:
-        conn.close()
+    pg.drop_database(name)
+    pg.drop_role(name)
 
 
 def run(coro):  # pragma: no cover - convenience for debugging a test by hand

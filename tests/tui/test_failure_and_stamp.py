@@ -10,7 +10,7 @@ from rfsetup.tui.app import RfsetupApp
 from rfsetup.tui.modals.confirm import ConfirmModal
 from rfsetup.tui.modals.error import ErrorModal
 from tests.helpers.alembic_project import make_project
-from tests.tui.conftest import FAST_POLL, settings_for, type_into, wait_for
+from tests.tui.conftest import FAST_POLL, open_migrations, settings_for, type_into, wait_for
 
 
 async def test_failing_revision_names_where_the_database_is(fresh_db: str, project_dir: Path,
@@ -19,9 +19,7 @@ async def test_failing_revision_names_where_the_database_is(fresh_db: str, proje
     settings = settings_for(project_dir, fresh_db, alembic_ini=project.ini)
     app = RfsetupApp(settings, poll_interval=FAST_POLL)
     async with app.run_test(size=(80, 24)) as pilot:
-        await pilot.press("4")
-        mig = app.step_screen("migrations")
-        await wait_for(pilot, lambda: mig.history_loaded, what="the history")
+        mig = await open_migrations(pilot, app)
         await pilot.press("u")
         await wait_for(pilot, lambda: isinstance(app.screen, ErrorModal), what="the error")
         last_good = project.ids[1]
@@ -42,9 +40,7 @@ async def test_stamp_asks_for_the_name_then_stamps(fresh_db: str, project_dir: P
     database = settings.url().database
     app = RfsetupApp(settings, poll_interval=FAST_POLL)
     async with app.run_test(size=(80, 24)) as pilot:
-        await pilot.press("4")
-        mig = app.step_screen("migrations")
-        await wait_for(pilot, lambda: mig.history_loaded, what="the history")
+        mig = await open_migrations(pilot, app)
         await pilot.press("home")  # the newest revision
         assert mig.selected_revision() == project.ids[-1]
         await pilot.press("s")
@@ -64,9 +60,7 @@ async def test_cancel_stops_at_a_revision_boundary(fresh_db: str, project_dir: P
     settings = settings_for(project_dir, fresh_db, alembic_ini=project.ini)
     app = RfsetupApp(settings, poll_interval=FAST_POLL)
     async with app.run_test(size=(80, 24)) as pilot:
-        await pilot.press("4")
-        mig = app.step_screen("migrations")
-        await wait_for(pilot, lambda: mig.history_loaded, what="the history")
+        mig = await open_migrations(pilot, app)
         assert not app.screen.active_bindings.get("x") or \
             not app.screen.active_bindings["x"].enabled
         await pilot.press("u")

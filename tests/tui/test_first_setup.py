@@ -25,7 +25,7 @@ from rfsetup.tui.modals.error import ErrorModal
 from rfsetup.tui.state import StepState
 from rfsetup.tui.widgets.step_list import StepList
 from tests.conftest import ALEMBIC_INI
-from tests.tui.conftest import FAST_POLL, settings_for, type_into, wait_for
+from tests.tui.conftest import FAST_POLL, open_migrations, settings_for, type_into, wait_for
 
 ROLE_PASSWORD = "p@ss w'rd\"$ü"  # needs quoting and URL-escaping everywhere
 
@@ -97,9 +97,8 @@ async def test_first_time_setup_then_roll_back_one(pg, redis_server, project_dir
         assert ROLE_PASSWORD not in app.query_one("#status-body").render().plain
 
         # -- 4 Migrations: u upgrades to head (backup first) ----------------------------------
-        await pilot.press("escape", "escape", "4")
-        mig = app.step_screen("migrations")
-        await wait_for(pilot, lambda: mig.history_loaded, what="the history")
+        await pilot.press("escape", "escape")
+        mig = await open_migrations(pilot, app)
         await pilot.press("u")
         await wait_for(pilot, lambda: app.report.at_head and not mig.running, what="head")
         heads = tuple(migrations.heads(written))

@@ -22,6 +22,14 @@ def _app(project: Path, **kw) -> RfsetupApp:
     return RfsetupApp(settings_for(project, CLOSED), autoload=False, **kw)
 
 
+async def _open_environment(pilot, app: RfsetupApp) -> None:
+    """Press 2 and load the .env into the form (nothing loads by itself: autoload=False)."""
+    await pilot.press("2")
+    env = app.step_screen("environment")
+    env.load()
+    await wait_for(pilot, lambda: env.document is not None, what="the .env")
+
+
 async def test_every_binding_has_an_id_and_a_palette_entry(project_dir: Path) -> None:
     app = _app(project_dir)
     async with app.run_test(size=(80, 24)):
@@ -80,10 +88,7 @@ async def test_invalid_env_value_is_refused_with_an_error_modal(project_dir: Pat
     before = env_path.read_bytes()
     app = _app(project_dir)
     async with app.run_test(size=(80, 24)) as pilot:
-        await pilot.press("2")
-        env = app.step_screen("environment")
-        env.load()
-        await wait_for(pilot, lambda: env.document is not None, what="the .env")
+        await _open_environment(pilot, app)
         field = app.query_one("#env-SECRET_KEY", Input)
         assert field.password and field.has_class("-invalid")  # validated as loaded
         await pilot.press("ctrl+s")
@@ -102,10 +107,7 @@ async def test_reveal_toggles_secrets_and_url_passwords(project_dir: Path) -> No
     (project_dir / ".env").write_text(f"DATABASE_URL={CLOSED}\nRAZORPAY_KEY_SECRET=abcdefgh12\n")
     app = _app(project_dir)
     async with app.run_test(size=(80, 24)) as pilot:
-        await pilot.press("2")
-        env = app.step_screen("environment")
-        env.load()
-        await wait_for(pilot, lambda: env.document is not None, what="the .env")
+        await _open_environment(pilot, app)
         url = app.query_one("#env-DATABASE_URL", Input)
         secret = app.query_one("#env-RAZORPAY_KEY_SECRET", Input)
         hint = str(app.query_one("#env-hint-DATABASE_URL").render())
