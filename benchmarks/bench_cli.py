@@ -23,19 +23,17 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
+# first: puts the repo on sys.path for the imports below
+from _common import REPO, create_db, servers
 
-from rfsetup.core.embedded import EmbeddedPostgres, EmbeddedRedis  # noqa: E402
-from tests.helpers.alembic_project import make_project  # noqa: E402
+from rfsetup.core.embedded import EmbeddedPostgres
+from tests.helpers.alembic_project import make_project
 
 BIN = Path(sys.executable).parent
-FAST = {"fsync": "off", "synchronous_commit": "off", "full_page_writes": "off"}
 
 
 @dataclass
@@ -67,23 +65,10 @@ def _env(url: str, redis_url: str) -> dict[str, str]:
     return env
 
 
-def _create_db(server: EmbeddedPostgres) -> str:
-    import psycopg2
-
-    name = f"b_{uuid.uuid4().hex[:10]}"
-    conn = psycopg2.connect(host="127.0.0.1", port=server.port, user="postgres",
-                            password=server.superuser_password, dbname="postgres")
-    conn.autocommit = True
-    with conn.cursor() as cur:
-        cur.execute(f'CREATE DATABASE "{name}"')
-    conn.close()
-    return server.url(name)
-
-
 def bench_project(label: str, ini: Path, server: EmbeddedPostgres, redis_url: str,
                   rounds: int, work: Path) -> list[Pair]:
     rfsetup, alembic = str(BIN / "rfsetup"), str(BIN / "alembic")
-    migrated = _create_db(server)
+    migrated = create_db(server, "b")
     _timed([alembic, "-c", str(ini), "upgrade", "head"], _env(migrated, redis_url), work)
     # warm the OS page cache and Python's bytecode caches once, untimed
     for argv in ([rfsetup, "-c", str(ini), "status", "--json"],
@@ -102,7 +87,7 @@ def bench_project(label: str, ini: Path, server: EmbeddedPostgres, redis_url: st
                                              env, work))
             else:
                 status.alembic.append(_timed([alembic, "-c", str(ini), "current"], env, work))
-        fresh = {0: _create_db(server), 1: _create_db(server)}
+        fresh = {0: create_db(server, "b"), 1: create_db(server, "b")}
         random.shuffle(order)
         for which in order:
             env = _env(fresh[which], redis_url)
@@ -127,11 +112,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     with tempfile.TemporaryDirectory(prefix="rfsetup-bench-") as tmp:
         root = Path(tmp)
-        server = EmbeddedPostgres(root / "pg", server_settings=FAST | {"max_connections": "40"})
-        redis = EmbeddedRedis(root / "redis")
-        server.start()
-        redis.start()
-        try:
+        with servers(root, max_connections="40") as (server, redis):
             work = root / "work"
             work.mkdir()
             projects = []
@@ -146,9 +127,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             pairs: list[Pair] = []
             for label, ini in projects:
                 pairs += bench_project(label, ini, server, redis.url(), args.rounds, work)
-        finally:
-            redis.stop()
-            server.destroy()
 
     print(f"\n{'project':<36} {'comparison':<48} {'rfsetup':>9} {'alembic':>9} "
           f"{'ratio':>6} {'goal':>6}")

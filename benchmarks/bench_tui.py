@@ -23,22 +23,17 @@ import argparse
 import asyncio
 import json
 import os
-import signal
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
+# first: puts the repo on sys.path for the imports below
+from _common import REPO, create_db, servers
 
-from rfsetup.core.embedded import EmbeddedPostgres, EmbeddedRedis  # noqa: E402
-from tests.helpers.alembic_project import make_project  # noqa: E402
-
-FAST = {"fsync": "off", "synchronous_commit": "off", "full_page_writes": "off"}
+from tests.helpers.alembic_project import make_project
 
 # The child: what `rfsetup` does (settings from the environment and -c, then the app), with two
 # marks printed as wall-clock times: the first painted frame, and the first report on screen
@@ -133,37 +128,17 @@ async def frame_gaps(settings, label: str) -> dict[str, float]:
             "p99_gap_ms": 1000 * (late[int(len(late) * 0.99)] + tick) if late else 0.0}
 
 
-def create_db(server: EmbeddedPostgres) -> str:
-    import psycopg2
-
-    name = f"bench_{uuid.uuid4().hex[:8]}"
-    conn = psycopg2.connect(host="127.0.0.1", port=server.port, user="postgres",
-                            password=server.superuser_password, dbname="postgres")
-    conn.autocommit = True
-    with conn.cursor() as cur:
-        cur.execute(f'CREATE DATABASE "{name}"')
-    conn.close()
-    return server.url(name)
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--revisions", type=int, default=200)
     args = parser.parse_args()
-    # a SIGTERM (e.g. from `timeout`) must still stop the servers started below
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-
     from rfsetup.core import migrations
     from rfsetup.core.settings import Settings
 
     with tempfile.TemporaryDirectory(prefix="rfsetup-bench-tui-") as tmp:
         root = Path(tmp)
-        server = EmbeddedPostgres(root / "pg", server_settings=FAST)
-        redis = EmbeddedRedis(root / "redis")
-        server.start()
-        redis.start()
-        try:
+        with servers(root) as (server, redis):
             project = root / "project"
             project.mkdir()
             ini = REPO / "alembic.ini"
@@ -186,9 +161,6 @@ def main() -> int:
                          database_url=create_db(server), redis_url=redis.url(),
                          state_dir=project / ".rfsetup"),
                 f"generated history ({len(generated.revisions)} revisions, backup first)")))
-        finally:
-            server.destroy()
-            redis.stop()
 
     def line(name: str, values: list[float], goal: float) -> str:
         med = statistics.median(values)
