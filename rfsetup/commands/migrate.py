@@ -87,12 +87,17 @@ def _interrupt_cancels(cancel: threading.Event) -> Iterator[None]:
         psycopg2.extensions.set_wait_callback(previous_wait)
 
 
-def _plan_text(p: migrations.Preview, database: str) -> str:
+def _move_text(p: migrations.Preview, database: str) -> str:
+    """``upgrade database D from A to B (N revisions)``: what a plan or preview will do."""
     verb = "upgrade" if p.direction == "up" else "downgrade"
+    count = len(p.steps)
+    return (f"{verb} database {database} from {migrations.describe_revisions(p.from_revisions)} "
+            f"to {p.target} ({count} revision{'s' if count != 1 else ''})")
+
+
+def _plan_text(p: migrations.Preview, database: str) -> str:
     revs = "".join(f"\n  {s.revision}  {s.message}" for s in p.steps)
-    start = migrations.describe_revisions(p.from_revisions)
-    return (f"this will {verb} database {database} from {start} "
-            f"to {p.target} ({len(p.steps)} revision{'s' if len(p.steps) != 1 else ''}):{revs}")
+    return f"this will {_move_text(p, database)}:{revs}"
 
 
 # -- migrate history -------------------------------------------------------------------------------
@@ -142,9 +147,7 @@ def preview(args: argparse.Namespace, ctx: Settings) -> int:
         _say(f"-- nothing to {verb}: database {database} is at "
              f"{migrations.describe_revisions(p.from_revisions)}")
         return 0
-    _say(f"-- rfsetup migrate preview: {verb} database {database} from "
-         f"{migrations.describe_revisions(p.from_revisions)} to {p.target} "
-         f"({len(p.steps)} revision{'s' if len(p.steps) != 1 else ''}); nothing was executed")
+    _say(f"-- rfsetup migrate preview: {_move_text(p, database)}; nothing was executed")
     sys.stdout.write(p.sql if p.sql.endswith("\n") else p.sql + "\n")
     if args.lint:
         _print_lint(p)
@@ -171,12 +174,19 @@ def _print_lint(p: migrations.Preview) -> None:
 
 
 # -- migrate up / down / stamp ---------------------------------------------------------------------
-def up(args: argparse.Namespace, ctx: Settings) -> int:
+def _run_migration(move: Callable[..., migrations.MigrationResult], args: argparse.Namespace,
+                   ctx: Settings) -> int:
+    """``migrations.upgrade`` or ``downgrade`` to --target, progress streamed, Ctrl-C wired to
+    cancel (``_interrupt_cancels``); 130 when it stopped early."""
     cancel = threading.Event()
     with _interrupt_cancels(cancel):
-        result = migrations.upgrade(ctx, args.target, backup=not args.no_backup,
-                                    on_progress=_say, cancel=cancel)
+        result = move(ctx, args.target, backup=not args.no_backup, on_progress=_say,
+                      cancel=cancel)
     return INTERRUPTED if result.cancelled else 0
+
+
+def up(args: argparse.Namespace, ctx: Settings) -> int:
+    return _run_migration(migrations.upgrade, args, ctx)
 
 
 def down(args: argparse.Namespace, ctx: Settings) -> int:
@@ -189,11 +199,7 @@ def down(args: argparse.Namespace, ctx: Settings) -> int:
     if not _confirm(args, database, f"downgrading database {database}", details):
         _say(f"nothing to do: database {database} is already at the target")
         return 0
-    cancel = threading.Event()
-    with _interrupt_cancels(cancel):
-        result = migrations.downgrade(ctx, args.target, backup=not args.no_backup,
-                                      on_progress=_say, cancel=cancel)
-    return INTERRUPTED if result.cancelled else 0
+    return _run_migration(migrations.downgrade, args, ctx)
 
 
 def stamp(args: argparse.Namespace, ctx: Settings) -> int:
