@@ -12,9 +12,8 @@ convention produces, so the downgrade and later revisions can refer to them by n
 from collections.abc import Sequence
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql
-
 from alembic import op
+from sqlalchemy.dialects import postgresql
 
 revision: str = "0001_auth"
 down_revision: str | Sequence[str] | None = None

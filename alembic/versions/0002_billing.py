@@ -13,9 +13,8 @@ invoices RESTRICT its deletion because they are accounting records that must be 
 from collections.abc import Sequence
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql
-
 from alembic import op
+from sqlalchemy.dialects import postgresql
 
 revision: str = "0002_billing"
 down_revision: str | Sequence[str] | None = "0001_auth"

@@ -12,9 +12,8 @@ tenant table gets its org_id index here; the guide's "production" indexes come i
 from collections.abc import Sequence
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql
-
 from alembic import op
+from sqlalchemy.dialects import postgresql
 
 revision: str = "0003_intel"
 down_revision: str | Sequence[str] | None = "0002_billing"
