@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from textual.binding import Binding
+from textual.command import CommandList, CommandPalette
 from textual.widgets import Input
 
 from rfsetup.core.errors import ExitCode
@@ -51,7 +52,17 @@ async def test_palette_runs_a_step_action(project_dir: Path) -> None:
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.press("ctrl+p")
         await type_into(pilot, "Go to 6 Verify")
-        await pilot.pause(0.3)
+
+        def best_match() -> str:
+            # the palette searches in the background: wait for its answer, not for a clock
+            if not isinstance(app.screen, CommandPalette):
+                return ""
+            hits = app.screen.query_one(CommandList)
+            if hits.highlighted is None:
+                return ""
+            return str(hits.get_option_at_index(hits.highlighted).prompt)
+
+        await wait_for(pilot, lambda: "Go to 6 Verify" in best_match(), what="the palette's hit")
         await pilot.press("enter")
         await wait_for(pilot, lambda: app.current_step == "verify", what="the palette")
 
