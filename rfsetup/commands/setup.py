@@ -202,15 +202,13 @@ def env_set(args: argparse.Namespace, ctx: Settings) -> int:
 
 
 def env_generate_secret(args: argparse.Namespace, ctx: Settings) -> int:
-    """Write 32 random bytes as hex (secrets.token_hex) to KEY (default SECRET_KEY).
+    """Write 32 random bytes as hex (envfile.new_secret) to KEY (default SECRET_KEY).
 
     A key that already holds a valid secret is replaced only with --force: rotating a live
     SECRET_KEY invalidates every session and signed token of the running application. A
     placeholder (the guide's literal ``$(openssl rand -hex 32)``, a too-short value) is replaced.
     """
-    import secrets
-
-    from rfsetup.core.envfile import validate
+    from rfsetup.core.envfile import new_secret, validate
 
     existing = read_env_values(ctx.env_file).get(args.key)
     valid = existing and not any(p.level == "error" for p in validate(args.key, existing))
@@ -220,7 +218,7 @@ def env_generate_secret(args: argparse.Namespace, ctx: Settings) -> int:
             hint=f"rfsetup env generate-secret {args.key} --force replaces it (the old file "
                  "is kept as .env.bak)",
         )
-    return _write_key(ctx, args.key, secrets.token_hex(32),
+    return _write_key(ctx, args.key, new_secret(),
                       shown_new="a new random 64-character hex value (hidden)")
 
 

@@ -355,6 +355,13 @@ def _fsync_dir(directory: Path) -> None:
 # -- secrets ---------------------------------------------------------------------------------
 
 
+def new_secret() -> str:
+    """A fresh SECRET_KEY: 32 random bytes as hex (the guide's ``openssl rand -hex 32``)."""
+    import secrets
+
+    return secrets.token_hex(32)
+
+
 def is_secret(key: str) -> bool:
     """Whether the whole value of ``key`` is a secret (URLs only hide their password)."""
     if key in _SECRET_KEYS:

@@ -8,7 +8,6 @@ untouched.
 
 from __future__ import annotations
 
-import secrets
 from pathlib import Path
 from typing import Any
 
@@ -212,9 +211,11 @@ class EnvironmentScreen(StepScreen):
         self.notify("secrets shown" if self.revealed else "secrets hidden")
 
     def action_generate_secret(self) -> None:
-        # the same 32 random bytes as hex that `rfsetup env generate-secret` writes
+        from rfsetup.core.envfile import new_secret
+
+        # what `rfsetup env generate-secret` writes
         field = self.query_one("#env-SECRET_KEY", Input)
-        field.value = secrets.token_hex(32)
+        field.value = new_secret()
         self.notify("SECRET_KEY generated: Ctrl+S to save it")
 
     def edits(self) -> dict[str, str]:
