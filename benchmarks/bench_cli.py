@@ -24,7 +24,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 # first: puts the repo on sys.path for the imports below
@@ -43,25 +43,47 @@ class Pair:
     goal: float
     rfsetup: list[float]
     alembic: list[float]
+    #: peak resident memory of each run, KiB
+    rfsetup_rss: list[int] = field(default_factory=list)
+    alembic_rss: list[int] = field(default_factory=list)
 
     @property
     def ratio(self) -> float:
         return statistics.median(r / a for r, a in zip(self.rfsetup, self.alembic, strict=True))
 
+    @property
+    def rss_ratio(self) -> float:
+        return statistics.median(r / a for r, a in zip(self.rfsetup_rss, self.alembic_rss,
+                                                        strict=True))
 
-def _timed(argv: Sequence[str], env: dict[str, str], cwd: Path) -> float:
-    start = time.perf_counter()
-    proc = subprocess.run(list(argv), env=env, cwd=cwd, capture_output=True, text=True,
-                          check=False)
-    elapsed = time.perf_counter() - start
-    if proc.returncode != 0:
-        raise SystemExit(f"{' '.join(argv)} failed ({proc.returncode}):\n{proc.stderr[-2000:]}")
-    return elapsed
+    def record(self, which: int, measured: tuple[float, int]) -> None:
+        seconds, rss = measured
+        (self.rfsetup if which == 0 else self.alembic).append(seconds)
+        (self.rfsetup_rss if which == 0 else self.alembic_rss).append(rss)
+
+
+def _timed(argv: Sequence[str], env: dict[str, str], cwd: Path) -> tuple[float, int]:
+    """Wall time and peak RSS (KiB, from the child's own rusage) of one run."""
+    with tempfile.TemporaryFile() as err:
+        start = time.perf_counter()
+        proc = subprocess.Popen(list(argv), env=env, cwd=cwd, stdout=subprocess.DEVNULL,
+                                stderr=err)
+        _pid, status, usage = os.wait4(proc.pid, 0)
+        elapsed = time.perf_counter() - start
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        if proc.returncode != 0:
+            err.seek(0)
+            raise SystemExit(f"{' '.join(argv)} failed ({proc.returncode}):\n"
+                             f"{err.read().decode(errors='replace')[-2000:]}")
+    return elapsed, int(usage.ru_maxrss)
 
 
 def _env(url: str, redis_url: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
-    env.update(DATABASE_URL=url, REDIS_URL=redis_url, PYTHONDONTWRITEBYTECODE="0")
+    # Bytecode caching on, as on a user's machine (any non-empty PYTHONDONTWRITEBYTECODE, even
+    # "0", turns it off and makes both tools recompile every revision file on every run).
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("DATABASE_URL", "REDIS_URL", "PYTHONDONTWRITEBYTECODE")}
+    env.update(DATABASE_URL=url, REDIS_URL=redis_url)
     return env
 
 
@@ -82,21 +104,16 @@ def bench_project(label: str, ini: Path, server: EmbeddedPostgres, redis_url: st
         order = [0, 1]
         random.shuffle(order)
         for which in order:
-            if which == 0:
-                status.rfsetup.append(_timed([rfsetup, "-c", str(ini), "status", "--json"],
-                                             env, work))
-            else:
-                status.alembic.append(_timed([alembic, "-c", str(ini), "current"], env, work))
+            argv = ([rfsetup, "-c", str(ini), "status", "--json"] if which == 0 else
+                    [alembic, "-c", str(ini), "current"])
+            status.record(which, _timed(argv, env, work))
         fresh = {0: create_db(server, "b"), 1: create_db(server, "b")}
         random.shuffle(order)
         for which in order:
             env = _env(fresh[which], redis_url)
-            if which == 0:
-                up.rfsetup.append(_timed([rfsetup, "-c", str(ini), "migrate", "up",
-                                          "--no-backup"], env, work))
-            else:
-                up.alembic.append(_timed([alembic, "-c", str(ini), "upgrade", "head"], env,
-                                         work))
+            argv = ([rfsetup, "-c", str(ini), "migrate", "up", "--no-backup"] if which == 0
+                    else [alembic, "-c", str(ini), "upgrade", "head"])
+            up.record(which, _timed(argv, env, work))
         print(f"  {label}: round {n + 1}/{rounds} done", file=sys.stderr, flush=True)
     return [status, up]
 
@@ -129,15 +146,18 @@ def main(argv: Sequence[str] | None = None) -> int:
                 pairs += bench_project(label, ini, server, redis.url(), args.rounds, work)
 
     print(f"\n{'project':<36} {'comparison':<48} {'rfsetup':>9} {'alembic':>9} "
-          f"{'ratio':>6} {'goal':>6}")
+          f"{'ratio':>6} {'goal':>6}       {'peak RSS rfsetup / alembic':>28}")
     failed = False
     for p in pairs:
         ok = p.ratio <= p.goal
         failed |= not ok
         print(f"{p.project:<36} {p.name:<48} {statistics.median(p.rfsetup):>8.3f}s "
               f"{statistics.median(p.alembic):>8.3f}s {p.ratio:>6.2f} "
-              f"{'<=' if ok else '> '}{p.goal:<4} {'ok' if ok else 'MISSED'}")
-    print(f"(median of {args.rounds} paired runs; ratio = median of rfsetup/alembic per round)")
+              f"{'<=' if ok else '> '}{p.goal:<4} {'ok' if ok else 'MISSED':<6} "
+              f"{statistics.median(p.rfsetup_rss) / 1024:>7.1f} / "
+              f"{statistics.median(p.alembic_rss) / 1024:>5.1f} MiB ({p.rss_ratio:.2f})")
+    print(f"(median of {args.rounds} paired runs; ratio = median of rfsetup/alembic per "
+          "round; peak RSS from each child's rusage)")
     return 1 if failed else 0
 
 
