@@ -48,7 +48,7 @@ from rfsetup.tui.screens.prerequisites import PrerequisitesScreen
 from rfsetup.tui.screens.seed import SeedScreen
 from rfsetup.tui.screens.verify import VerifyScreen
 from rfsetup.tui.state import STEP_IDS, STEPS
-from rfsetup.tui.warmup import ensure_imported
+from rfsetup.tui.warmup import ensure_imported, ensure_migration_imported
 from rfsetup.tui.widgets.status_panel import StatusPanel
 from rfsetup.tui.widgets.step_list import StepList
 
@@ -226,6 +226,11 @@ class RfsetupApp(App[int]):
         if not worker.is_cancelled:
             self.post_message(StatusRefreshed(report, settings=settings))
 
+    @work(thread=True, exclusive=True, exit_on_error=False, group="warmup")
+    def _warm_migrations(self) -> None:
+        # after the first frame and the first status: nothing the user waits for is delayed
+        ensure_migration_imported()
+
     def on_status_refreshed(self, message: StatusRefreshed) -> None:
         if not self.is_running:
             # shutting down: the widgets are being removed while late worker messages still
@@ -234,6 +239,8 @@ class RfsetupApp(App[int]):
         if message.settings is not None:
             self.settings = message.settings
         previous, self.report = self.report, message.report
+        if previous is None:
+            self._warm_migrations()
         self.query_one(StatusPanel).show(message.report)
         for screen in self.step_screens():
             screen.status_changed(message.report, previous)

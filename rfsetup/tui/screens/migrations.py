@@ -37,7 +37,7 @@ from rfsetup.tui.messages import (
 from rfsetup.tui.modals.confirm import ConfirmModal
 from rfsetup.tui.screens.base import StepScreen, display_path, unexpected_error
 from rfsetup.tui.state import StepState, migrations_state
-from rfsetup.tui.warmup import ensure_imported
+from rfsetup.tui.warmup import ensure_imported, ensure_migration_imported
 from rfsetup.tui.widgets.log_pane import LogPane
 from rfsetup.tui.widgets.sql_view import SqlView, render_sql
 
@@ -350,7 +350,7 @@ class MigrationsScreen(StepScreen):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="migrate-preview")
     def render_preview(self, move: Move, dark: bool) -> None:
-        ensure_imported()
+        ensure_migration_imported()
         from textual.worker import get_current_worker
 
         from rfsetup.core import migrations
@@ -546,7 +546,7 @@ class MigrationsScreen(StepScreen):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="migrate-run")
     def migrate(self, move: Move, cancel: threading.Event) -> None:
-        ensure_imported()
+        ensure_migration_imported()
         from rfsetup.core import migrations
 
         def progress(line: str) -> None:
