@@ -18,7 +18,7 @@ from pathlib import Path
 
 from rfsetup.commands.common import print_json
 from rfsetup.core import backups, migrations
-from rfsetup.core.errors import RfsetupError, bad_input
+from rfsetup.core.errors import ExitCode, RfsetupError, bad_input
 from rfsetup.core.settings import Settings
 
 INTERRUPTED = 130
@@ -104,7 +104,18 @@ def _plan_text(p: migrations.Preview, database: str) -> str:
 def history(args: argparse.Namespace, ctx: Settings) -> int:
     cfg = migrations.load_config(ctx)
     script = migrations.script_directory(cfg)
-    current = migrations.current_revisions(ctx, cfg)
+    try:
+        current = migrations.current_revisions(ctx, cfg)
+    except RfsetupError as exc:
+        # During an outage the scripts are still worth reading (alembic history needs no
+        # database either): print them unmarked, then the diagnosis, and keep exit 3.
+        if args.json or exc.exit_code != ExitCode.CONNECT:
+            raise
+        for info in migrations.history_of(script, ()):
+            parents = ", ".join(info.down_revisions) or "base"
+            _say(f"? {info.revision}  {info.message}  <- {parents}")
+        _say("legend: ? the database's revision is unknown (it cannot be reached)")
+        raise
     infos = migrations.history_of(script, current)
     if args.json:
         print_json([info.to_json() for info in infos])

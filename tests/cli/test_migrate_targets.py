@@ -35,3 +35,20 @@ def test_good_targets_pass_the_check(target: str, fresh_db: str, monkeypatch, ca
     argv = ["migrate", direction, target, "--no-backup"] + (["--yes"] if direction == "down"
                                                             else [])
     assert main(["-c", str(ALEMBIC_INI), *argv]) == 0, capsys.readouterr().err
+
+
+def test_history_during_an_outage_shows_the_scripts_and_exits_3(monkeypatch, capsys) -> None:
+    from rfsetup.core.embedded import free_port
+
+    monkeypatch.setenv("DATABASE_URL", f"postgresql://u:secret@127.0.0.1:{free_port()}/db")
+    code = main(["-c", str(ALEMBIC_INI), "migrate", "history"])
+    captured = capsys.readouterr()
+    assert code == 3
+    for rev in ("0001_auth", "0002_billing", "0003_intel", "0004_production_indexes"):
+        assert rev in captured.out
+    assert "unknown" in captured.out
+    assert "no PostgreSQL server is accepting connections" in captured.err
+    assert "secret" not in captured.out + captured.err
+    # scripts reading JSON get the error alone, never a history that looks current
+    assert main(["-c", str(ALEMBIC_INI), "migrate", "history", "--json"]) == 3
+    assert capsys.readouterr().out == ""
