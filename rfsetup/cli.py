@@ -167,6 +167,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if handler is None or handler == "tui":
         return _run_tui(args)
     module, func = handler.split(":")
+    ctx = None
     try:
         from rfsetup.commands.common import context_from_args
 
@@ -184,6 +185,31 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return int(ExitCode.OK)
+    except Exception as exc:
+        import os
+
+        if os.environ.get("RFSETUP_DEBUG"):
+            raise
+        from rfsetup.core.errors import unexpected
+
+        err = unexpected(f"rfsetup {args.command}", exc, _known_secrets(ctx))
+        print_error(err)
+        return int(err.exit_code)
+
+
+def _known_secrets(ctx: object) -> list[str]:
+    """Passwords inside the URLs in play, so an unexpected error never prints them."""
+    from sqlalchemy.engine import make_url
+
+    secrets: list[str] = []
+    for raw in (getattr(ctx, "database_url", None), getattr(ctx, "redis_url", None)):
+        try:
+            password = make_url(raw).password if raw else None
+        except Exception:
+            continue
+        if password:
+            secrets.append(str(password))
+    return secrets
 
 
 def _run_tui(args: argparse.Namespace) -> int:

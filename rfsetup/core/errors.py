@@ -55,3 +55,21 @@ class RfsetupError(Exception):
 def bad_input(message: str, *, hint: str | None = None, cause: str | None = None) -> RfsetupError:
     """A usage or input error: nothing was changed (exit 2)."""
     return RfsetupError(message, hint=hint, cause=cause, exit_code=ExitCode.USAGE, kind="bad_input")
+
+
+def unexpected(operation: str, exc: BaseException, secrets: list[str]) -> RfsetupError:
+    """An exception no core function classified (a bug, or a failure nobody foresaw), as one
+    error value scrubbed of every secret the caller knows: what the CLI prints and the TUI shows
+    instead of a traceback."""
+    if isinstance(exc, ImportError):
+        return RfsetupError(f"{operation}: a module it needs is missing ({exc.name})",
+                            hint="reinstall rfsetup: pip install -e '.[sandbox]'",
+                            kind="missing_module")
+    cause = f"{type(exc).__name__}: {exc}"
+    for secret in secrets:
+        if secret:
+            cause = cause.replace(secret, "***")
+    return RfsetupError(f"{operation} failed unexpectedly", cause=cause[:500],
+                        hint="this is a bug in rfsetup; please report it with the cause above "
+                             "(RFSETUP_DEBUG=1 shows the traceback)",
+                        kind="unexpected")

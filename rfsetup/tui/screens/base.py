@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from textual.containers import Vertical
 
 from rfsetup.core.errors import RfsetupError
+from rfsetup.core.errors import unexpected as unexpected_error  # one mechanism, CLI and TUI
 from rfsetup.tui.messages import OperationFailed
 from rfsetup.tui.state import StepState, step
 
@@ -32,21 +33,6 @@ def display_path(path: Path) -> str:
         return str(path.resolve().relative_to(Path.cwd().resolve()))
     except ValueError:
         return str(path)
-
-
-def unexpected_error(operation: str, exc: BaseException, secrets: list[str]) -> RfsetupError:
-    """An exception the core did not classify, scrubbed of every secret the app knows."""
-    if isinstance(exc, ImportError):
-        return RfsetupError(f"{operation}: a module it needs is missing ({exc.name})",
-                            hint="reinstall rfsetup: pip install -e '.[sandbox]'",
-                            kind="missing_module")
-    cause = f"{type(exc).__name__}: {exc}"
-    for secret in secrets:
-        if secret:
-            cause = cause.replace(secret, "***")
-    return RfsetupError(f"{operation} failed unexpectedly", cause=cause[:500],
-                        hint="this is a bug in rfsetup; please report it with the cause above",
-                        kind="unexpected")
 
 
 class StepScreen(Vertical):
