@@ -65,12 +65,6 @@ _RULES: tuple[_Rule, ...] = (
         "scram-sha-256') and reload PostgreSQL (SELECT pg_reload_conf();)",
     ),
     _rule(
-        "ssl_required",
-        r"(?!)",  # never matched from text: decided by the sslmode=require probe in connect()
-        "the server accepts only SSL connections from {target}",
-        "add ?sslmode=require to DATABASE_URL",
-    ),
-    _rule(
         "ssl_unsupported",
         r"server does not support SSL",
         "the server does not support SSL but the URL requires it",
@@ -154,8 +148,7 @@ _RULES: tuple[_Rule, ...] = (
 def diagnose(exc: BaseException, url: URL) -> RfsetupError:
     """Turn a failed connection attempt into a classified, password-free error (exit 3)."""
     raw = _scrub(str(getattr(exc, "orig", None) or exc), url)
-    host = url.host or "localhost (socket)"
-    target = f"{host}:{url.port or 5432}"
+    host, target = _target(url)
     sslmode = url.query.get("sslmode", "require")
     fmt = {"target": target, "host": host, "user": url.username or "(default)",
            "db": url.database or "(default)",
@@ -227,11 +220,16 @@ def _ssl_would_pass(params: dict[str, Any]) -> bool:
 
 
 def _ssl_required(url: URL, plain: RfsetupError) -> RfsetupError:
-    rule = next(r for r in _RULES if r.kind == "ssl_required")
-    host = url.host or "localhost (socket)"
-    target = f"{host}:{url.port or 5432}"
-    return RfsetupError(rule.message.format(target=target), hint=rule.hint, cause=plain.cause,
+    # not a text rule: the server's words are those of a plain pg_hba rejection
+    return RfsetupError(f"the server accepts only SSL connections from {_target(url)[1]}",
+                        hint="add ?sslmode=require to DATABASE_URL", cause=plain.cause,
                         exit_code=ExitCode.CONNECT, kind="ssl_required")
+
+
+def _target(url: URL) -> tuple[str, str]:
+    """The host as shown to the user, and host:port."""
+    host = url.host or "localhost (socket)"
+    return host, f"{host}:{url.port or 5432}"
 
 
 def make_engine(url: URL, *, timeout: int = DEFAULT_CONNECT_TIMEOUT) -> Engine:

@@ -8,7 +8,7 @@ cached on disk so a long history is not re-executed on every poll).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from rfsetup.core.errors import RfsetupError
@@ -75,8 +75,6 @@ class StatusReport:
     redis: RedisStatus
     #: a problem reading the migration scripts (e.g. no alembic.ini), shown, not raised
     scripts_error: RfsetupError | None = None
-    version_table_present: bool = False
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def at_head(self) -> bool:
@@ -108,7 +106,7 @@ class StatusReport:
 
 
 def _database_status(settings: Settings, vt: str
-                     ) -> tuple[DatabaseStatus, tuple[str, ...], bool, list[dict[str, Any]]]:
+                     ) -> tuple[DatabaseStatus, tuple[str, ...], list[dict[str, Any]]]:
     from rfsetup.core.backups import select_revisions
     from rfsetup.core.connect import connection
 
@@ -116,7 +114,7 @@ def _database_status(settings: Settings, vt: str
     try:
         url = settings.url()
     except RfsetupError as exc:
-        return DatabaseStatus(False, mask_url(raw) if raw else None, error=exc), (), False, []
+        return DatabaseStatus(False, mask_url(raw) if raw else None, error=exc), (), []
     masked = mask_url(url)
     try:
         with connection(url, timeout=3, autocommit=True) as conn, conn.cursor() as cur:
@@ -124,10 +122,10 @@ def _database_status(settings: Settings, vt: str
             version, version_num, name, has_vt, tables = cur.fetchone()
             current = select_revisions(cur, vt) if has_vt else ()
     except RfsetupError as exc:
-        return DatabaseStatus(False, masked, error=exc), (), False, []
+        return DatabaseStatus(False, masked, error=exc), (), []
     db = DatabaseStatus(True, masked, server_version=version.split(" ")[0],
                         server_version_num=version_num, name=name)
-    return db, current, bool(has_vt), tables
+    return db, current, tables
 
 
 def redis_status(settings: Settings, timeout: float = 1.0) -> RedisStatus:
@@ -181,7 +179,7 @@ def collect_status(settings: Settings) -> StatusReport:
         graph = load_graph(cfg, settings.state_dir / "cache")
     except RfsetupError as exc:
         scripts_error = exc
-    db, current, has_version_table, tables = _database_status(settings, vt)
+    db, current, tables = _database_status(settings, vt)
     pending = graph.pending(current) if graph is not None and db.reachable else None
     unknown = tuple(r for r in current if r not in graph.parents) if graph is not None else ()
     if unknown:
@@ -197,5 +195,4 @@ def collect_status(settings: Settings) -> StatusReport:
         tables=tuple(TableInfo(t["name"], int(t["rows"])) for t in tables),
         redis=redis_status(settings),
         scripts_error=scripts_error,
-        version_table_present=has_version_table,
     )

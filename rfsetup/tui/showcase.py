@@ -96,7 +96,7 @@ def status_report(current: tuple[str, ...] = ("0003_intel",), *, reachable: bool
     return StatusReport(
         DatabaseStatus(True, masked, server_version="16.2", server_version_num=160002,
                        name="raptorflow"),
-        current, heads, pending, tables, redis, version_table_present=True)
+        current, heads, pending, tables, redis)
 
 
 def _applied(current: tuple[str, ...]) -> list[str]:
