@@ -160,7 +160,6 @@ class DatabaseScreen(StepScreen):
     def action_create(self) -> None:
         from rfsetup.core.errors import bad_input
         from rfsetup.core.provision import parse_admin_url
-        from rfsetup.tui.app import reload_settings
         from rfsetup.tui.messages import OperationFailed
 
         ensure_imported()
@@ -179,18 +178,15 @@ class DatabaseScreen(StepScreen):
                 self.rf_app.remember_secret(str(admin.password))
             if not name or not owner:
                 raise bad_input("the database and role names are required")
-            # the .env as it is now: a run a moment ago may have pointed DATABASE_URL at the
-            # role before the app's next status read reloads its settings
-            settings = reload_settings(self.settings)
         except RfsetupError as exc:
             self.post_message(OperationFailed("create the database", exc))
             return
         write_env = self.query_one("#db-write-env", Checkbox).value
         self.query_one("#db-result", Static).update(Text("creating…", style="italic"))
-        self.create(settings, admin, name, owner, password, write_env)
+        self.create(admin, name, owner, password, write_env)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="db-create")
-    def create(self, settings: Any, admin: Any, name: str, owner: str, password: str | None,
+    def create(self, admin: Any, name: str, owner: str, password: str | None,
                write_env: bool) -> None:
         """As `db create [--write-env]`: the admin connection checked first, then the role's
         password for DATABASE_URL (before anything is changed), provision(), and DATABASE_URL
@@ -203,8 +199,14 @@ class DatabaseScreen(StepScreen):
             provision,
             role_url,
         )
+        from rfsetup.tui.app import reload_settings
 
         operation = "create the database"
+        # the .env as it is now (read here, off the UI thread): a run a moment ago may have
+        # pointed DATABASE_URL at the role before the app's next status read reloads settings
+        settings = self.attempt(operation, lambda: reload_settings(self.settings))
+        if settings is None:
+            return
         if self.attempt(operation, lambda: inspect_server(admin, name, owner)) is None:
             return
         env_password = None
