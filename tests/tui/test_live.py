@@ -60,7 +60,12 @@ async def test_panel_shows_the_diagnosis_and_recovers(tmp_path: Path, project_di
                            and app.report.database.reachable, what="the first status")
             assert "PostgreSQL 16" in text()
             server.stop()
-            await wait_for(pilot, lambda: not app.report.database.reachable, what="the outage")
+            # a poll that began while the server was shutting down may still arrive ("the
+            # database system is shutting down"): wait for the settled diagnosis
+            await wait_for(pilot, lambda: not app.report.database.reachable
+                           and app.report.database.error is not None
+                           and app.report.database.error.kind == "server_down",
+                           what="the outage")
             error = app.report.database.error
             assert error is not None and error.kind == "server_down"
             assert "unreachable" in text() and error.message in text()
