@@ -106,6 +106,9 @@ def build_parser() -> argparse.ArgumentParser:
                     help="a revision, head, heads or +N (default: head)")
     up.add_argument("--no-backup", action="store_true",
                     help="skip the pg_dump backup taken before the first change")
+    up.add_argument("--from", dest="from_revision", metavar="REV",
+                    help="run only if the database is at REV now (base, or a,b for two "
+                         "heads); otherwise exit 1 with nothing done")
     up.set_defaults(**_handler("rfsetup.commands.migrate", "up"))
     down = mig_sub.add_parser("down", help="downgrade (default: -1), backup first")
     down.add_argument("target", nargs="?", default="-1", metavar="TARGET",
@@ -113,10 +116,16 @@ def build_parser() -> argparse.ArgumentParser:
     down.add_argument("--yes", action="store_true", help="do not ask for the database name")
     down.add_argument("--no-backup", action="store_true",
                       help="skip the pg_dump backup taken before the first change")
+    down.add_argument("--from", dest="from_revision", metavar="REV",
+                    help="run only if the database is at REV now (base, or a,b for two "
+                         "heads); otherwise exit 1 with nothing done")
     down.set_defaults(**_handler("rfsetup.commands.migrate", "down"))
     stamp = mig_sub.add_parser("stamp", help="set the revision without running migrations")
     stamp.add_argument("revision", metavar="REV", help="a revision, head or base")
     stamp.add_argument("--yes", action="store_true", help="do not ask for the database name")
+    stamp.add_argument("--from", dest="from_revision", metavar="REV",
+                    help="run only if the database is at REV now (base, or a,b for two "
+                         "heads); otherwise exit 1 with nothing done")
     stamp.set_defaults(**_handler("rfsetup.commands.migrate", "stamp"))
 
     seed = sub.add_parser("seed", help="insert or update the plans (idempotent)")

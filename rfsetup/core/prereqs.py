@@ -389,11 +389,10 @@ def check_env(settings: Settings) -> CheckResult:
 
 def check_alembic(settings: Settings) -> CheckResult:
     """The Alembic config loads and its scripts have exactly one head."""
-    from rfsetup.core.migrations import load_config
-    from rfsetup.core.revgraph import load_graph
+    from rfsetup.core.alembic import load
 
     try:
-        graph = load_graph(load_config(settings), settings.state_dir / "cache")
+        graph = load(settings).graph()
         heads, count = graph.heads, len(graph.parents)
     except RfsetupError as exc:
         detail = f"{exc.message} ({exc.cause})" if exc.cause else exc.message

@@ -1,0 +1,1 @@
+"""What is particular to one kind of project: RaptorFlow's profile, and a generic one."""
