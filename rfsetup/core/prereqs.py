@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Literal
 
 from rfsetup.core.errors import RfsetupError
-from rfsetup.core.settings import Settings, mask_url
+from rfsetup.core.settings import DEFAULT_REDIS_URL, Settings, mask_url
 
 Status = Literal["ok", "warn", "fail"]
 MIN_PYTHON = (3, 11)
@@ -50,10 +50,6 @@ class CheckResult:
     status: Status
     detail: str
     remedy: str | None = None
-
-    def to_json(self) -> dict[str, str | None]:
-        return {"name": self.name, "status": self.status, "detail": self.detail,
-                "remedy": self.remedy}
 
 
 # -- remedies: the guide's Prerequisites, per OS ---------------------------------------------
@@ -333,7 +329,6 @@ def check_client_tool(tool: str, server_major: int | None,
 
 
 def check_redis(settings: Settings, os_name: str | None = None) -> CheckResult:
-    from rfsetup.core.envfile import DEFAULT_REDIS_URL
     from rfsetup.core.status import redis_status
 
     status = redis_status(settings, timeout=2.0)
@@ -341,7 +336,7 @@ def check_redis(settings: Settings, os_name: str | None = None) -> CheckResult:
     where = f"{status.url} ({'from ' + source if source else 'REDIS_URL unset: the default'})"
     if status.reachable:
         return CheckResult("redis", "ok", f"Redis {status.version} at {where}")
-    refused = "not running" in (status.error or "") or "refused" in (status.error or "")
+    refused = status.error_kind == "server_down"
     remedy = remedy_for("redis", os_name) if refused or not settings.redis_url else \
         f"check REDIS_URL (e.g. rfsetup env set REDIS_URL {DEFAULT_REDIS_URL})"
     if refused:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -54,12 +54,8 @@ class SeedReport:
         return bool(self.inserted or self.updated)
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "inserted": list(self.inserted),
-            "updated": list(self.updated),
-            "unchanged": list(self.unchanged),
-            "changed": self.changed,
-        }
+        """``asdict`` plus ``changed`` (the `seed --json` document)."""
+        return {**asdict(self), "changed": self.changed}
 
 
 def seeds_dir() -> Path:
