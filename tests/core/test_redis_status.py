@@ -3,6 +3,7 @@ a password rejected, a password missing, a malformed URL; doctor's fix follows t
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -70,3 +71,17 @@ def test_a_malformed_url_is_bad_url(tmp_path: Path) -> None:
     status = redis_status(_settings(tmp_path, "redis://:pw-hidden@127.0.0.1:99999/0"))
     assert (status.reachable, status.error_kind) == (False, "bad_url")
     assert "pw-hidden" not in (status.error or "")
+
+
+def test_a_server_that_never_answers_is_timeout(tmp_path: Path) -> None:
+    """Something accepts the connection (the kernel's backlog) and says nothing."""
+    silent = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(1)
+    try:
+        port = silent.getsockname()[1]
+        status = redis_status(_settings(tmp_path, f"redis://127.0.0.1:{port}/0"), timeout=0.3)
+        assert (status.reachable, status.error_kind) == (False, "timeout")
+        assert status.error == "Redis did not answer within 0.3s"
+    finally:
+        silent.close()
