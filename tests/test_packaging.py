@@ -4,6 +4,7 @@ itself (not from the source checkout an editable install points at)."""
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 import tomllib
@@ -38,8 +39,14 @@ def test_every_package_under_rfsetup_is_declared() -> None:
 
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A wheel built from a copy of the sources (pip builds in the tree it is given, and a
+    stale build/ there could carry files the sources no longer have)."""
     out = tmp_path_factory.mktemp("wheel")
-    proc = subprocess.run([sys.executable, "-m", "pip", "wheel", str(REPO), "--no-deps",
+    src = out / "src"
+    shutil.copytree(REPO, src, ignore=shutil.ignore_patterns(
+        ".git", ".venv*", "build", "dist", "*.egg-info", "__pycache__", ".*_cache", ".rfsetup",
+        ".hypothesis", "screenshots"))
+    proc = subprocess.run([sys.executable, "-m", "pip", "wheel", str(src), "--no-deps",
                            "--quiet", "-w", str(out)],
                           capture_output=True, text=True, timeout=300, check=False)
     assert proc.returncode == 0, proc.stderr[-2000:]
@@ -53,6 +60,7 @@ def test_the_wheel_holds_the_packages_and_data(wheel: Path) -> None:
         assert f"{package.replace('.', '/')}/__init__.py" in names, package
     assert {"rfsetup/seeds/plans.json", "rfsetup/tui/app.tcss", "rfsetup/py.typed"} <= names
     assert not any(name.startswith(("tests/", "seeds/")) for name in names)
+    assert "rfsetup/tui/showcase.py" not in names  # fixture data lives in tests/
 
 
 def test_the_plans_load_from_the_installed_wheel(wheel: Path, tmp_path: Path) -> None:
