@@ -5,8 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from rfsetup.cli import print_error
-from rfsetup.commands.common import print_json
+from rfsetup.commands.common import print_error, print_json
 from rfsetup.core.errors import ExitCode
 from rfsetup.core.settings import Settings
 from rfsetup.core.status import StatusReport, collect_status

@@ -30,6 +30,7 @@ DEFAULT_ENV_FILES = (Path(".env"), Path("backend/.env"))
 DEFAULT_ALEMBIC_INI = Path("alembic.ini")
 #: where rfsetup keeps its own state (backups, sandbox data), relative to the working directory
 STATE_DIR = Path(".rfsetup")
+DEFAULT_REDIS_URL = "redis://localhost:6379/0"
 
 _POSTGRES_SCHEMES = {
     "postgresql",
@@ -272,3 +273,12 @@ def ini_database_url(ini: Path) -> str | None:
     if not raw or raw.startswith("driver://"):
         return None
     return raw
+
+
+def reload_settings(settings: Settings) -> Settings:
+    """Re-read the .env after it changed, keeping the sandbox's URLs when they came from it."""
+    fresh = load_settings(settings.env_file, settings.alembic_ini, sandbox=settings.sandbox,
+                          cwd=settings.state_dir.parent)
+    if settings.sources.get("DATABASE_URL") == "sandbox":
+        return fresh.with_urls(settings.database_url, settings.redis_url, "sandbox")
+    return fresh

@@ -12,13 +12,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from rfsetup.core.errors import RfsetupError
-from rfsetup.core.settings import Settings, mask_url
+from rfsetup.core.settings import DEFAULT_REDIS_URL, Settings, mask_url
 
 if TYPE_CHECKING:
     from rfsetup.core.alembic.project import AlembicProject
     from rfsetup.core.revgraph import RevisionGraph
 
-DEFAULT_REDIS_URL = "redis://localhost:6379/0"
 
 # One round trip for everything but the revision, which needs a second query only when the
 # version table exists (a query naming a missing table fails at parse time, and query_to_xml
@@ -64,6 +63,9 @@ class RedisStatus:
     url: str | None
     version: str | None = None
     error: str | None = None
+    #: what went wrong, from the exception's type: server_down, auth_failed, password_missing,
+    #: timeout, bad_url or failed (None when reachable)
+    error_kind: str | None = None
 
 
 @dataclass(frozen=True)
@@ -160,17 +162,34 @@ def redis_status(settings: Settings, timeout: float = 1.0) -> RedisStatus:
         finally:
             client.close()
     except (redis.RedisError, ValueError, OSError) as exc:
-        return RedisStatus(False, masked, error=_redis_error(exc, raw))
+        kind, message = _redis_error(exc, raw, timeout)
+        return RedisStatus(False, masked, error=message, error_kind=kind)
     return RedisStatus(True, masked, version=str(info.get("redis_version")))
 
 
-def _redis_error(exc: BaseException, raw: str) -> str:
-    text = str(exc)
-    if "Connection refused" in text or "Error 111" in text:
-        return "Redis is not running (connection refused); start it: redis-server"
-    if "invalid password" in text.lower() or "WRONGPASS" in text or "NOAUTH" in text:
-        return "Redis rejected the password in REDIS_URL"
-    return text.replace(raw, mask_url(raw))
+def _redis_error(exc: BaseException, raw: str, timeout: float) -> tuple[str, str]:
+    """(kind, message) for a failed Redis probe, decided by the exception's type (redis-py
+    keeps the socket's own error as the cause of its ConnectionError)."""
+    import socket
+
+    import redis
+
+    if isinstance(exc, redis.AuthenticationError):  # WRONGPASS, NOAUTH, invalid password
+        from urllib.parse import urlsplit
+
+        if urlsplit(raw).password:
+            return "auth_failed", "Redis rejected the password in REDIS_URL"
+        return "password_missing", ("Redis requires a password and REDIS_URL has none "
+                                    "(redis://:PASSWORD@HOST:6379/0)")
+    cause = exc.__cause__ or exc.__context__
+    if isinstance(exc, ConnectionRefusedError) or isinstance(cause, ConnectionRefusedError):
+        return "server_down", "Redis is not running (connection refused); start it: redis-server"
+    if isinstance(exc, redis.TimeoutError | socket.timeout):
+        return "timeout", f"Redis did not answer within {timeout:g}s"
+    text = str(exc).replace(raw, mask_url(raw))
+    if isinstance(exc, ValueError):  # redis-py's URL parsing
+        return "bad_url", f"REDIS_URL is not valid: {text}"
+    return "failed", text
 
 
 def collect_status(settings: Settings) -> StatusReport:
