@@ -81,8 +81,9 @@ def build_parser() -> argparse.ArgumentParser:
     create = db_sub.add_parser("create", help="create role and database (idempotent)")
     create.add_argument("--admin-url", metavar="URL",
                         help="an admin connection (default: DATABASE_URL's server as postgres)")
-    create.add_argument("--name", help="database name (default: raptorflow)")
-    create.add_argument("--owner", metavar="ROLE", help="role name (default: raptorflow)")
+    create.add_argument("--name", help="database name (default: raptorflow; another project: app)")
+    create.add_argument("--owner", metavar="ROLE",
+                        help="role name (default: raptorflow; another project: app)")
     create.add_argument("--password-stdin", action="store_true",
                         help="read the role's password from standard input")
     create.add_argument("--write-env", action="store_true",

@@ -28,7 +28,7 @@ T = TypeVar("T")
 
 def db_create(args: argparse.Namespace, ctx: Settings) -> int:
     """Create the role and database (idempotent); optionally point DATABASE_URL at them."""
-    name, owner = _names(args)
+    name, owner = _names(args, ctx)
     if args.dry_run:
         _print_dry_run(args, ctx, name, owner)
         return int(ExitCode.OK)
@@ -52,11 +52,11 @@ def db_create(args: argparse.Namespace, ctx: Settings) -> int:
 # -- the steps -------------------------------------------------------------------------------
 
 
-def _names(args: argparse.Namespace) -> tuple[str, str]:
-    """--name and --owner (default: the guide's), refused before anything when PostgreSQL
-    would not store them as given."""
-    name = args.name if args.name is not None else prov.DEFAULT_NAME
-    owner = args.owner if args.owner is not None else prov.DEFAULT_OWNER
+def _names(args: argparse.Namespace, ctx: Settings) -> tuple[str, str]:
+    """--name and --owner (default: the project profile's; RaptorFlow's raptorflow), refused
+    before anything when PostgreSQL would not store them as given."""
+    name = args.name if args.name is not None else ctx.profile.default_database
+    owner = args.owner if args.owner is not None else ctx.profile.default_role
     return prov.check_identifier(name, "database"), prov.check_identifier(owner, "role")
 
 

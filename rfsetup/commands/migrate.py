@@ -19,6 +19,7 @@ from pathlib import Path
 from rfsetup.commands.common import print_json
 from rfsetup.core import alembic as migrations
 from rfsetup.core import backups
+from rfsetup.core.alembic.planning import count_text
 from rfsetup.core.errors import ExitCode, RfsetupError, bad_input
 from rfsetup.core.settings import Settings
 
@@ -187,7 +188,7 @@ def _print_lint(p: migrations.Preview) -> None:
     from rfsetup.core.locking import session_timeouts
 
     findings = migrations.lint(p)
-    _say(f"-- lint (squawk): {len(findings)} finding{'s' if len(findings) != 1 else ''}")
+    _say(f"-- lint (squawk): {count_text(len(findings), 'finding')}")
     messages = {s.revision: s.message for s in p.steps}
     for step in p.steps:
         mine = [f for f in findings if f.revision == step.revision]
@@ -258,11 +259,11 @@ def stamp(args: argparse.Namespace, ctx: Settings) -> int:
 
 # -- seed ------------------------------------------------------------------------------------------
 def seed(args: argparse.Namespace, ctx: Settings) -> int:
-    try:
-        from rfsetup.core import seeding
-    except ImportError as exc:
-        raise RfsetupError("seeding is not available in this installation",
-                           cause=str(exc), kind="seeding_missing") from None
+    from rfsetup.core import seeding
+
+    if not ctx.profile.has_seeds:
+        raise bad_input(f"this project ({ctx.alembic_ini}) has no seeds: rfsetup seeds "
+                        "RaptorFlow's plans only", hint="run it in RaptorFlow's repository")
     report = seeding.seed(ctx)
     if args.json:
         print_json(report.to_json())

@@ -129,6 +129,10 @@ def run_checks(settings: Settings, on_result: Callable[[CheckResult], None] | No
         (".env", lambda: check_env(settings)),
         ("alembic", lambda: check_alembic(settings)),
     ]
+    profile = settings.profile
+    if not (profile.uses_redis or settings.redis_url):
+        # a project without Redis: nothing to check (REDIS_URL set brings the check back)
+        checks = [c for c in checks if c[0] != "redis"]
     for name, check in checks:
         emit(_guarded(name, check))
     return results
@@ -246,7 +250,8 @@ def check_sandbox_extras(requirements: Sequence[str] | None = None) -> CheckResu
 
 def check_postgresql(settings: Settings, os_name: str | None = None,
                      version_out: list[int] | None = None) -> CheckResult:
-    """DATABASE_URL reachable (diagnosed when not) and PostgreSQL 15 or newer."""
+    """DATABASE_URL reachable (diagnosed when not) and as new as the profile needs (RaptorFlow:
+    PostgreSQL 15 or newer)."""
     from rfsetup.core.connect import connection
 
     name = "postgresql"
@@ -272,8 +277,9 @@ def check_postgresql(settings: Settings, os_name: str | None = None,
     if version_out is not None:
         version_out.append(major)
     detail = f"PostgreSQL {str(version).split(' ')[0]} at {where}"
-    if major < MIN_POSTGRES:
-        return CheckResult(name, "fail", f"{detail}; the guide needs {MIN_POSTGRES} or newer",
+    minimum = settings.profile.min_postgres
+    if minimum is not None and major < minimum:
+        return CheckResult(name, "fail", f"{detail}; the guide needs {minimum} or newer",
                            remedy_for(name, os_name))
     return CheckResult(name, "ok", detail)
 
@@ -380,6 +386,8 @@ def check_env(settings: Settings) -> CheckResult:
     from rfsetup.core.envfile import REQUIRED_KEYS, EnvFile, validate_all
 
     path = settings.env_file
+    if settings.profile.env_schema != "raptorflow":
+        return _check_generic_env(settings)
     soft: Status = "warn" if settings.sandbox else "fail"
     remedy = remedy_for(".env")
     if not path.is_file():
@@ -406,6 +414,33 @@ def check_env(settings: Settings) -> CheckResult:
         return CheckResult(".env", soft, detail, remedy)
     if warnings:
         return CheckResult(".env", "warn", detail, remedy)
+    return CheckResult(".env", "ok", detail)
+
+
+def _check_generic_env(settings: Settings) -> CheckResult:
+    """A project with no particular .env keys: the file is optional; DATABASE_URL must come
+    from somewhere (the environment, the .env or alembic.ini) and what is set must be valid."""
+    from rfsetup.core.envfile import EnvFile, validate
+
+    path = settings.env_file
+    source = settings.sources.get("DATABASE_URL")
+    values: dict[str, str | None] = {}
+    if path.is_file():
+        try:
+            values = EnvFile.load(path).values()
+        except OSError as exc:
+            return CheckResult(".env", "fail", f"cannot read {path}: {exc.strerror}", None)
+    if not settings.database_url:
+        return CheckResult(".env", "fail", "DATABASE_URL is set nowhere (environment, .env, "
+                           "alembic.ini)", "rfsetup env set DATABASE_URL "
+                           "postgresql+psycopg2://USER@HOST:5432/DB")
+    errors = [f"{key}: {p.message}" for key in ("DATABASE_URL", "REDIS_URL")
+              if values.get(key) for p in validate(key, str(values[key]), values)
+              if p.level == "error"]
+    where = f"{path}" if path.is_file() else f"no .env at {path} (optional here)"
+    detail = f"{where}; DATABASE_URL from {source}"
+    if errors:
+        return CheckResult(".env", "fail", "; ".join([detail, *errors]), remedy_for(".env"))
     return CheckResult(".env", "ok", detail)
 
 

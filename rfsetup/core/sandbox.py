@@ -10,6 +10,7 @@ next uses them; ``stop`` shuts both down and keeps the data. The sandbox comes w
 from __future__ import annotations
 
 import contextlib
+import json
 import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -27,10 +28,34 @@ from rfsetup.core.provision import DEFAULT_NAME, DEFAULT_OWNER, inspect_server, 
 from rfsetup.core.settings import Settings, mask_url
 
 #: the guide's database and role, as ``db create`` makes them by default
+#: RaptorFlow's names; another project's sandbox uses its profile's (``names``)
 DATABASE = DEFAULT_NAME
 ROLE = DEFAULT_OWNER
-_PASSWORD_FILE = "raptorflow.password"
-_PROVISIONED = "raptorflow.provisioned"
+
+
+def names(settings: Settings) -> tuple[str, str]:
+    """The sandbox's database and role for this project: its profile's defaults when the
+    sandbox has them, else the ones it was first provisioned with (``sandbox status`` run
+    outside the project still finds RaptorFlow's)."""
+    wanted = (settings.profile.default_database, settings.profile.default_role)
+    root = settings.sandbox_dir
+    made = sorted(root.glob("*.provisioned")) if root.is_dir() else []
+    if not made or _provisioned(root, wanted[0]).is_file():
+        return wanted
+    try:
+        doc = json.loads(made[0].read_text())
+        return str(doc["database"]), str(doc["role"])
+    except (OSError, ValueError, KeyError, TypeError):  # an older marker: plain text
+        name = made[0].name.removesuffix(".provisioned")
+        return name, name
+
+
+def _password_file(root: Path, role: str) -> Path:
+    return root / f"{role}.password"
+
+
+def _provisioned(root: Path, database: str) -> Path:
+    return root / f"{database}.provisioned"
 _LOCK_FILE = ".lock"
 
 
@@ -89,8 +114,8 @@ def admin_url(settings: Settings) -> str:
 
 
 def start(settings: Settings) -> SandboxInfo:
-    """Start (creating on first use) PostgreSQL and Redis, and make sure the raptorflow
-    database and role exist. Idempotent; returns where they listen."""
+    """Start (creating on first use) PostgreSQL and Redis, and make sure the project's
+    database and role exist (RaptorFlow's: raptorflow). Idempotent; returns where they listen."""
     require_extras()
     root = settings.sandbox_dir
     _prepare_dir(root)
@@ -98,20 +123,23 @@ def start(settings: Settings) -> SandboxInfo:
         pg, redis = _postgres(settings), _redis(settings)
         pg.start()
         redis.start()
-        password, fresh = _role_password(root)
-        if fresh or not (root / _PROVISIONED).is_file():
-            _provision(pg, password, set_password=fresh)
-            (root / _PROVISIONED).write_text("raptorflow database and role created\n")
+        database, role = names(settings)
+        password, fresh = _role_password(_password_file(root, role))
+        if fresh or not _provisioned(root, database).is_file():
+            _provision(pg, database, role, password, set_password=fresh)
+            _provisioned(root, database).write_text(
+                json.dumps({"database": database, "role": role}) + "\n")
     return status(settings)
 
 
-def _provision(pg: EmbeddedPostgres, password: str, *, set_password: bool) -> None:
+def _provision(pg: EmbeddedPostgres, database: str, role: str, password: str, *,
+               set_password: bool) -> None:
     from sqlalchemy.engine import make_url
 
     admin = make_url(pg.url("postgres"))
-    state = inspect_server(admin, DATABASE, ROLE)
+    state = inspect_server(admin, database, role)
     # a password file made just now must reach the role, even if the role survived an older one
-    provision(admin, DATABASE, ROLE,
+    provision(admin, database, role,
               password if set_password or not state.role_exists else None)
 
 
@@ -135,9 +163,10 @@ def status(settings: Settings) -> SandboxInfo:
     pg, redis = _postgres(settings), _redis(settings)
     pg_up, redis_up = pg.is_running(), redis.is_running()
     database_url = None
-    password_file = root / _PASSWORD_FILE
+    database, role = names(settings)
+    password_file = _password_file(root, role)
     if pg.port is not None and password_file.is_file():
-        database_url = pg.url(DATABASE, ROLE, password_file.read_text().strip())
+        database_url = pg.url(database, role, password_file.read_text().strip())
     return SandboxInfo(
         database_url=database_url,
         redis_url=redis.url() if redis.port is not None else None,
@@ -167,9 +196,8 @@ def _prepare_dir(root: Path) -> None:
         ignore.write_text("# rfsetup's sandbox data: never commit\n*\n")
 
 
-def _role_password(root: Path) -> tuple[str, bool]:
-    """The raptorflow role's password from its 0600 file, generating it on first use."""
-    path = root / _PASSWORD_FILE
+def _role_password(path: Path) -> tuple[str, bool]:
+    """The role's password from its 0600 file, generating it on first use."""
     if path.is_file():
         return path.read_text().strip(), False
     from rfsetup.core.envfile import atomic_write

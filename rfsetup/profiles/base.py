@@ -25,10 +25,20 @@ class Profile:
     min_postgres: int | None = None
     #: it has seeds (``rfsetup seed``)
     has_seeds: bool = False
-    #: the tables a migrated database has (Verify marks missing ones); empty: not known
-    expected_tables: tuple[str, ...] = ()
+    #: the module whose ``metadata`` defines the tables a migrated database has (Verify marks
+    #: missing ones); imported only when asked, as it loads the ORM
+    schema_module: str | None = None
     #: defaults for ``db create`` and the sandbox
     default_database: str = "app"
     default_role: str = "app"
     #: the .env keys it needs (their checks live in the env schema of the same name)
     env_schema: str = "generic"
+
+    def expected_tables(self) -> tuple[str, ...]:
+        """The tables the project's models define (empty when it names none)."""
+        if self.schema_module is None:
+            return ()
+        import importlib
+
+        metadata = importlib.import_module(self.schema_module).metadata
+        return tuple(sorted(table.name for table in metadata.sorted_tables))

@@ -116,7 +116,7 @@ from rfsetup.core import sandbox
 from rfsetup.core.embedded import EmbeddedPostgres
 
 EmbeddedPostgres(root / "postgres").init()
-sandbox._role_password(root)
+sandbox._role_password(sandbox._password_file(root, "raptorflow"))
 print(json.dumps(seen))
 """
 

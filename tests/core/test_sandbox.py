@@ -19,10 +19,12 @@ from rfsetup.core.dbcreate import default_admin_url
 from rfsetup.core.embedded import pid_alive
 from rfsetup.core.errors import RfsetupError
 from rfsetup.core.settings import load_settings
+from tests.conftest import ALEMBIC_INI
 
 
 def test_start_use_stop_start_keeps_data_and_leaves_no_process(tmp_path: Path) -> None:
-    settings = load_settings(cwd=tmp_path, environ={})
+    # RaptorFlow's project (its profile names the sandbox's database and role)
+    settings = load_settings(alembic_ini=ALEMBIC_INI, cwd=tmp_path, environ={})
     assert sandbox.status(settings).running is False
     # `--sandbox db create` and the TUI's Database step: the sandbox's superuser, once started
     with pytest.raises(RfsetupError) as stopped:

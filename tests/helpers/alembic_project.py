@@ -250,6 +250,8 @@ def _write_revision(versions: Path, rev: Revision) -> None:
         if rev.fail:
             body.append("op.execute('SELECT 1 / 0')  # fails: division by zero")
         down_body = [f"op.drop_table({rev.table!r})"]
+        if rev.sleep:  # slow both ways: a downgrade can be raced too
+            down_body.insert(0, f"op.execute('SELECT pg_sleep({rev.sleep})')")
         if rev.record:
             down_body.append(f"op.drop_table({SESSION_TABLE!r})")
     else:

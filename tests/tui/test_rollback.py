@@ -70,3 +70,28 @@ async def test_rollback_at_base_says_there_is_nothing_to_undo(fresh_db: str, pro
         assert not isinstance(app.screen, ConfirmModal) and not mig.running
         assert "nothing to roll back" in str(app.query_one("#mig-result").render())
         assert migrations.current_revisions(settings) == ()
+
+
+async def test_a_rollback_confirmed_after_a_colleague_moved_runs_nothing(
+        fresh_db: str, project_dir: Path) -> None:
+    """The confirmation showed 0004 → 0003; a colleague rolled back meanwhile: under the lock
+    the database is no longer at 0004, so nothing runs and the modal says so."""
+    settings = settings_for(project_dir, fresh_db)
+    migrations.upgrade(settings, backup=False)
+    database = settings.url().database
+    app = RfsetupApp(settings, rollback=True, poll_interval=60)  # no refresh meanwhile
+    async with app.run_test(size=(80, 24)) as pilot:
+        mig = app.step_screen("migrations")
+        await wait_for(pilot, lambda: mig.preview is not None, what="the rollback SQL")
+        assert mig.preview.from_revisions == ("0004_production_indexes",)
+        await pilot.press("d")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmModal), what="the modal")
+        migrations.downgrade(settings, backup=False)  # the colleague, from another terminal
+        await pilot.press(*database, "enter")
+        await wait_for(pilot, lambda: not mig.running and "moved" in str(
+            app.query_one("#mig-result").render()), what="the refusal")
+        result = str(app.query_one("#mig-result").render())
+        assert "0004_production_indexes to 0003_intel since this was confirmed" in result
+        assert "nothing was done" in result
+    assert migrations.current_revisions(settings) == ("0003_intel",)  # one step, not two
+    assert list_backups(settings) == []

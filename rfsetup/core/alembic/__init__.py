@@ -135,9 +135,7 @@ def preview(settings: Settings, target: str | None = None, *, down: bool = False
     with reading(settings, project) as r:
         current, seen = r.current, r.observation
     _, steps = planning.make_plan(project, kind, target, current)
-    return render(project, kind, target, current, steps,
-                  per_migration=seen.transaction_per_migration,
-                  version_table=seen.version_table.qualified)
+    return render(project, kind, target, current, steps, observation=seen)
 
 
 def stamp_preview(settings: Settings, revision: str) -> Preview:
@@ -158,32 +156,35 @@ def _default_target(kind: planning.Kind, target: str | None) -> str:
 
 def upgrade(settings: Settings, target: str = "head", *, backup: bool = True,
             on_progress: Progress | None = None, cancel: threading.Event | None = None,
-            plan: Plan | None = None, expect_from: tuple[str, ...] | None = None
-            ) -> MigrationResult:
+            plan: Plan | None = None, expect_from: tuple[str, ...] | None = None,
+            confirmed_from: tuple[str, ...] | None = None) -> MigrationResult:
     """Upgrade to ``target`` (default head) under the migration lock, backing up first."""
-    return run(settings, "up", target, plan=plan, expect_from=expect_from, backup=backup,
-               on_progress=on_progress, cancel=cancel)
+    return run(settings, "up", target, plan=plan, expect_from=expect_from,
+               confirmed_from=confirmed_from, backup=backup, on_progress=on_progress,
+               cancel=cancel)
 
 
 def downgrade(settings: Settings, target: str = "-1", *, backup: bool = True,
               on_progress: Progress | None = None, cancel: threading.Event | None = None,
-              plan: Plan | None = None, expect_from: tuple[str, ...] | None = None
-              ) -> MigrationResult:
+              plan: Plan | None = None, expect_from: tuple[str, ...] | None = None,
+              confirmed_from: tuple[str, ...] | None = None) -> MigrationResult:
     """Downgrade to ``target`` (default one step) under the migration lock, backing up first."""
-    return run(settings, "down", target, plan=plan, expect_from=expect_from, backup=backup,
-               on_progress=on_progress, cancel=cancel)
+    return run(settings, "down", target, plan=plan, expect_from=expect_from,
+               confirmed_from=confirmed_from, backup=backup, on_progress=on_progress,
+               cancel=cancel)
 
 
 def stamp(settings: Settings, revision: str, *, plan: Plan | None = None,
           expect_from: tuple[str, ...] | None = None,
+          confirmed_from: tuple[str, ...] | None = None,
           on_progress: Progress | None = None) -> MigrationResult:
     """Record ``revision`` as current without running any migration (under the lock).
 
     When the version table holds revisions this project does not know, they are replaced
     (Alembic's purge): that is the situation stamp exists to repair.
     """
-    return run(settings, "stamp", revision, plan=plan, expect_from=expect_from, backup=False,
-               on_progress=on_progress)
+    return run(settings, "stamp", revision, plan=plan, expect_from=expect_from,
+               confirmed_from=confirmed_from, backup=False, on_progress=on_progress)
 
 
 def parse_revisions(text: str) -> tuple[str, ...]:

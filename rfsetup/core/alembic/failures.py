@@ -61,6 +61,8 @@ class RunFacts:
     committed: int | None
     per_migration: bool
     backup_path: str | None
+    #: revisions that ran statements in an autocommit block (never rolled back)
+    autocommitted: tuple[str, ...] = ()
 
 
 def run_failure(exc: BaseException, facts: RunFacts, *, interrupted: bool,
@@ -93,8 +95,12 @@ def run_failure(exc: BaseException, facts: RunFacts, *, interrupted: bool,
     else:
         together = ", ".join([*rolled_back, facts.failing])
         story = (f"env.py runs the range in one transaction: {together} were rolled back "
-                 f"together, but {', '.join(committed)} had already committed (at an "
-                 "autocommit block)")
+                 f"together, but {', '.join(committed)} had already committed (an autocommit "
+                 "block commits what ran before it)")
+    kept = [r for r in facts.autocommitted if r not in committed]
+    if kept and facts.now is not None:
+        story += (f"; what {', '.join(dict.fromkeys(kept))} ran in an autocommit block stays "
+                  "applied although the version table does not record it")
     return RfsetupError(f"revision {facts.failing}{doc} {what}; {story}; database "
                         f"{facts.database} is at {now}", cause=cause, hint=hint, kind=kind)
 

@@ -185,10 +185,14 @@ class Watch:
         return seen
 
 
-def run_env(project: AlembicProject, fn: Callable[..., Any], watch: Watch, **kw: Any) -> None:
+def run_env(project: AlembicProject, fn: Callable[..., Any], watch: Watch, *,
+            force: dict[str, Any] | None = None, **kw: Any) -> None:
     """Run the project's env.py with ``fn`` as the work function, instrumented by ``watch``.
 
-    A refusal raised inside env.py comes out as its RfsetupError.
+    ``force`` overrides what env.py passes to ``context.configure`` (the preview uses it to
+    render offline what the online run really does: the version table and transaction mode env.py
+    configures online, which its offline branch may not repeat). A refusal raised inside env.py
+    comes out as its RfsetupError.
     """
     from alembic.runtime.environment import EnvironmentContext
 
@@ -199,16 +203,44 @@ def run_env(project: AlembicProject, fn: Callable[..., Any], watch: Watch, **kw:
     def checked_configure(*args: Any, **kwargs: Any) -> None:
         # an instance attribute: Alembic's ``context`` proxy binds getattr(ctx, "configure")
         watch.check(kwargs.get("connection", args[0] if args else None))
-        configure(*args, **kwargs)
+        configure(*args, **{**kwargs, **(force or {})})
 
     ctx.configure = checked_configure  # type: ignore[method-assign]
     try:
-        with ALEMBIC_LOCK, ctx:
+        with ALEMBIC_LOCK, logging_restored(), ctx:
             script.run_env()
     except Refused as stop:
         raise stop.error from None
     if watch.refused is not None:  # env.py caught and replaced our refusal
         raise watch.refused
+
+
+@contextlib.contextmanager
+def logging_restored() -> Iterator[None]:
+    """Give the process its logging back after env.py: a stock env.py calls
+    ``logging.config.fileConfig``, which replaces the root handlers and disables every existing
+    logger (in rfsetup's process: the TUI's, the test harness's)."""
+    import logging
+
+    root = logging.getLogger()
+    saved_root = (root.level, root.handlers[:])
+    loggers = {name: (lg.level, lg.handlers[:], lg.disabled, lg.propagate)
+               for name, lg in logging.Logger.manager.loggerDict.items()
+               if isinstance(lg, logging.Logger)}
+    try:
+        yield
+    finally:
+        root.setLevel(saved_root[0])
+        root.handlers[:] = saved_root[1]
+        for name, lg in logging.Logger.manager.loggerDict.items():
+            if not isinstance(lg, logging.Logger):
+                continue
+            if name in loggers:
+                lg.level, handlers, lg.disabled, lg.propagate = loggers[name]
+                lg.handlers[:] = handlers
+            else:  # a logger env.py's config made: leave it silent and handler-less
+                lg.handlers[:] = []
+                lg.propagate = True
 
 
 @contextlib.contextmanager

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from rfsetup.core.alembic import planning
-from rfsetup.core.alembic.observe import Watch, project_env_py, run_env
+from rfsetup.core.alembic.observe import Observation, Watch, project_env_py, run_env
 from rfsetup.core.alembic.project import AlembicProject
 from rfsetup.core.errors import RfsetupError
 from rfsetup.core.versiontable import describe_revisions
@@ -91,9 +91,11 @@ class _Offline:
 
 
 def render(project: AlembicProject, kind: planning.Kind, target: str,
-           current: tuple[str, ...], steps: list[Any], *, per_migration: bool = True,
-           version_table: str = "alembic_version") -> Preview:
-    """The offline SQL of ``steps`` from ``current`` (no database needed)."""
+           current: tuple[str, ...], steps: list[Any], *,
+           observation: Observation | None = None) -> Preview:
+    """The offline SQL of ``steps`` from ``current`` (no database needed), with the version
+    table and transaction mode env.py was observed to use online."""
+    force = _forced(observation)
     to = planning.heads_after(project, kind, current, steps)
     pieces: list[str] = []
     out: list[PreviewStep] = []
@@ -101,7 +103,7 @@ def render(project: AlembicProject, kind: planning.Kind, target: str,
     index = 0
     while index < len(steps):
         chunk = steps[index:]
-        text, marks, failed, exc = _run_offline(project, kind, chunk, heads, target)
+        text, marks, failed, exc = _run_offline(project, kind, chunk, heads, target, force)
         bounds = [*marks[1:], len(text)]
         done = len(marks) if failed is None else failed
         if marks:
@@ -128,11 +130,20 @@ def render(project: AlembicProject, kind: planning.Kind, target: str,
         heads = planning.heads_after(project, kind, heads, chunk[:failed + 1])
         index += failed + 1
     return Preview(kind, tuple(current), describe_revisions(to), out, "".join(pieces), to,
-                   per_migration, version_table)
+                   force.get("transaction_per_migration", True),
+                   observation.version_table.qualified if observation else "alembic_version")
+
+
+def _forced(observation: Observation | None) -> dict[str, Any]:
+    if observation is None:
+        return {}
+    return {"version_table": observation.version_table.name,
+            "version_table_schema": observation.version_table.schema,
+            "transaction_per_migration": observation.transaction_per_migration}
 
 
 def render_stamp(project: AlembicProject, revision: str, current: tuple[str, ...],
-                 observation: Any) -> Preview:
+                 observation: Observation) -> Preview:
     """What a stamp writes, as Alembic's offline stamp renders it for env.py's version table.
 
     Offline mode cannot start from revisions the scripts lack (the purge case), so then the
@@ -149,7 +160,8 @@ def render_stamp(project: AlembicProject, revision: str, current: tuple[str, ...
     elif not steps:
         text = ""
     else:
-        text, _marks, _failed, exc = _run_offline(project, "stamp", steps, current, revision)
+        text, _marks, _failed, exc = _run_offline(project, "stamp", steps, current, revision,
+                                                  _forced(observation))
         if exc is not None:
             raise RfsetupError("generating the stamp SQL failed (offline mode of env.py)",
                                cause=f"{type(exc).__name__}: {_first_line(str(exc))}",
@@ -161,14 +173,14 @@ def render_stamp(project: AlembicProject, revision: str, current: tuple[str, ...
 
 
 def _run_offline(project: AlembicProject, kind: planning.Kind, steps: Sequence[Any],
-                 heads: tuple[str, ...], target: str
+                 heads: tuple[str, ...], target: str, force: dict[str, Any]
                  ) -> tuple[str, list[int], int | None, BaseException | None]:
     """One offline run: (text, marks, index of the failing step or None, the exception)."""
     buffer = io.StringIO()
     runner = _Offline(steps, buffer)
     project.config.output_buffer = buffer
     try:
-        run_env(project, runner, Watch(project_env_py(project)), as_sql=True,
+        run_env(project, runner, Watch(project_env_py(project)), force=force, as_sql=True,
                 starting_rev=list(heads) or None, destination_rev=target)
     except RfsetupError:
         raise

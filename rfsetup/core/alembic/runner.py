@@ -115,6 +115,8 @@ class _Steps:
     running: Any = None
     cancelled: bool = False
     per_migration: bool = True
+    #: revisions that entered an autocommit block (what ran there is never rolled back)
+    autocommitted: list[str] = field(default_factory=list)
 
     def __call__(self, heads: Any, context: Any) -> Iterator[Any]:
         seen = self.watch.observe(context)
@@ -131,7 +133,19 @@ class _Steps:
             raise Refused(moved_error(self.project.database, self.start, heads))
         if not heads and not context.as_sql and self.kind != "down":
             context._ensure_version_table()  # what Alembic skipped (dont_mutate) until now
+        self._watch_autocommit(context)
         return self._iterate()
+
+    def _watch_autocommit(self, context: Any) -> None:
+        """Note which revision enters an autocommit block (op.get_context() is ``context``)."""
+        block = context.autocommit_block
+
+        def noted() -> Any:
+            if self.running is not None and self.kind != "stamp":
+                self.autocommitted.append(self.running.revision.revision)
+            return block()
+
+        context.autocommit_block = noted
 
     def _iterate(self) -> Iterator[Any]:
         for step in self.steps:
@@ -155,12 +169,14 @@ class _Steps:
 
 def run(settings: Settings, kind: planning.Kind, target: str, *,
         plan: planning.Plan | None = None, expect_from: tuple[str, ...] | None = None,
-        backup: bool = True, on_progress: Progress | None = None,
+        confirmed_from: tuple[str, ...] | None = None, backup: bool = True,
+        on_progress: Progress | None = None,
         cancel: threading.Event | None = None) -> MigrationResult:
     """Move the database to ``target`` under the migration lock (see the module docstring).
 
-    ``plan`` (what was confirmed) or ``expect_from`` (what a runbook expects to find) make the
-    move compare-and-swap: under the lock, a database elsewhere is refused, nothing done.
+    ``plan`` or ``confirmed_from`` (what was confirmed, e.g. the revision a screen showed) or
+    ``expect_from`` (what a runbook expects to find) make the move compare-and-swap: under the
+    lock, a database elsewhere is refused, nothing done.
     """
     log = _Log(on_progress)
     project = AlembicProject.load(settings)
@@ -171,9 +187,11 @@ def run(settings: Settings, kind: planning.Kind, target: str, *,
         seen = _observation(project, session)
         vt = seen.version_table
         current = _read_before(session, vt, database)
-        expected = plan.from_revisions if plan is not None else expect_from
+        confirmed = plan.from_revisions if plan is not None else confirmed_from
+        expected = confirmed if confirmed is not None else expect_from
         if expected is not None and set(current) != set(expected):
-            raise moved_error(database, tuple(expected), current, confirmed=plan is not None)
+            raise moved_error(database, tuple(expected), current,
+                              confirmed=confirmed is not None)
         new_plan, steps = planning.make_plan(project, kind, target, current)
         if plan is not None and new_plan.steps != plan.steps:
             raise RfsetupError("the migration scripts changed since this was confirmed; "
@@ -287,6 +305,7 @@ def _failure(exc: BaseException, project: AlembicProject, session: Session, runn
         failing_message=(step.revision.doc or "").strip() if step is not None and
         runner.kind != "stamp" else "",
         committed=committed, per_migration=runner.per_migration,
+        autocommitted=tuple(runner.autocommitted),
         backup_path=str(info.path) if info is not None else None)
     interrupted = isinstance(exc, KeyboardInterrupt) or "due to user request" in str(exc)
     return failures.run_failure(exc, facts, interrupted=interrupted,

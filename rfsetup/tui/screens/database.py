@@ -19,7 +19,6 @@ from textual.containers import VerticalScroll
 from textual.widgets import Checkbox, Input, Label, Static
 
 from rfsetup.core.errors import RfsetupError
-from rfsetup.core.provision import DEFAULT_NAME, DEFAULT_OWNER
 from rfsetup.tui.messages import DatabaseProvisioned, MigrationProgressed
 from rfsetup.tui.screens.base import StepScreen, display_path
 from rfsetup.tui.state import StepState, database_state
@@ -81,9 +80,9 @@ class DatabaseScreen(StepScreen):
             yield Label("Admin password (or PGPASSWORD)", classes="env-key")
             yield Input(id="db-admin-password", compact=True, password=True)
             yield Label("Database name", classes="env-key")
-            yield Input(DEFAULT_NAME, id="db-name", compact=True)
+            yield Input(self.settings.profile.default_database, id="db-name", compact=True)
             yield Label("Role (owner) name", classes="env-key")
-            yield Input(DEFAULT_OWNER, id="db-owner", compact=True)
+            yield Input(self.settings.profile.default_role, id="db-owner", compact=True)
             yield Label("Role password (empty: keep an existing role's)", classes="env-key")
             yield Input(id="db-password", compact=True, password=True)
             yield Checkbox("Point DATABASE_URL in the .env at it", True, id="db-write-env",

@@ -518,13 +518,13 @@ class MigrationsScreen(StepScreen):
             if move.kind == "up":
                 result = migrations.upgrade(self.settings, move.target, backup=True,
                                             on_progress=progress, cancel=cancel,
-                                            expect_from=shown)
+                                            confirmed_from=shown)
             elif move.kind == "down":
                 result = migrations.downgrade(self.settings, move.target, backup=True,
                                               on_progress=progress, cancel=cancel,
-                                              expect_from=shown)
+                                              confirmed_from=shown)
             else:
-                result = migrations.stamp(self.settings, move.target, expect_from=shown)
+                result = migrations.stamp(self.settings, move.target, confirmed_from=shown)
         except Exception as exc:
             error = exc if isinstance(exc, RfsetupError) else \
                 unexpected_error(move.label, exc, self.rf_app.known_secrets())
@@ -564,8 +564,7 @@ class MigrationsScreen(StepScreen):
         cancelled = getattr(result, "cancelled", False)
         text = Text("! stopped: " if cancelled else "✓ ", style="bold yellow" if cancelled
                     else "bold green")
-        count = len(result.applied)
-        text.append(f"{frm} → {to} ({count} revision{'s' * (count != 1)})", style="bold")
+        text.append(f"{frm} → {to} ({count_text(len(result.applied))})", style="bold")
         if result.backup is not None:
             text.append(f"  backup: {display_path(Path(result.backup.path))}", style="dim")
         self.query_one("#mig-result", Static).update(text)

@@ -22,15 +22,6 @@ from rfsetup.tui.state import StepState, verify_state
 from rfsetup.tui.warmup import ensure_imported
 
 
-def expected_tables() -> list[str]:
-    """The tables RaptorFlow's models define (empty when the models cannot be imported)."""
-    try:
-        from rfsetup.schema import metadata
-    except Exception:  # the schema package is optional for inspecting any database
-        return []
-    return sorted(t.name for t in metadata.sorted_tables)
-
-
 def description_text(desc: Any) -> Text:
     """Indexes, constraints and referencing foreign keys, psql's ``\\d`` footer."""
     text = Text()
@@ -124,7 +115,7 @@ class VerifyScreen(StepScreen):
 
         tables = self.attempt("list tables", lambda: list_tables(self.settings), silent=True)
         if tables is not None:
-            self.post_message(TablesListed(tables, expected_tables()))
+            self.post_message(TablesListed(tables, list(self.settings.profile.expected_tables())))
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="verify-describe")
     def describe(self, name: str) -> None:
