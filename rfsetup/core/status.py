@@ -12,9 +12,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from rfsetup.core.errors import RfsetupError
-from rfsetup.core.settings import Settings, mask_url
+from rfsetup.core.settings import DEFAULT_REDIS_URL, Settings, mask_url
 
-DEFAULT_REDIS_URL = "redis://localhost:6379/0"
 DEFAULT_VERSION_TABLE = "alembic_version"
 
 # One round trip for everything but the revision, which needs a second query only when the
