@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from rfsetup.core import migrations
+from rfsetup.core import alembic as migrations
 from rfsetup.core.embedded import free_port
 from tests.conftest import ALEMBIC_INI
 from tests.helpers.db import settings_for, tables, version

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from rfsetup.core import backups, locking, migrations
+from rfsetup.core import alembic as migrations
+from rfsetup.core import backups, locking
 from rfsetup.core.errors import ExitCode, RfsetupError
 from rfsetup.core.settings import normalize_database_url
 from tests.helpers.alembic_project import SyntheticProject, make_project
