@@ -85,13 +85,11 @@ def env_show(args: argparse.Namespace, ctx: Settings) -> int:
 def _displayed(value: str) -> str:
     """A value on one line of the listing: quoted with escapes when it is empty, spans lines
     or has blanks at either end, which bare text would hide or break the layout with; every
-    other non-printable character escaped (``\\x1b``), bytes that were not UTF-8 as ``\\xNN``."""
+    non-printable character escaped (``\\x1b``), bytes that were not UTF-8 as ``\\xNN``."""
     from rfsetup.core.redact import printable
 
     if value == "" or value != value.strip() or any(ch < " " or ch == "\x7f" for ch in value):
-        import json
-
-        return printable(json.dumps(value, ensure_ascii=False))
+        return '"' + printable(value.replace("\\", "\\\\").replace('"', '\\"')) + '"'
     return printable(value)
 
 
