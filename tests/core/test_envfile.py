@@ -113,9 +113,11 @@ def _dotenv(text: str) -> dict[str, str | None]:
     import tempfile
 
     with tempfile.NamedTemporaryFile("wb", suffix=".env", delete=False) as handle:
-        handle.write(text.encode("utf-8"))
+        handle.write(text.encode("utf-8", "surrogateescape"))
     try:
-        return dict(dotenv_values(handle.name, interpolate=False, encoding="utf-8"))
+        # as dotenv opens a file (universal newlines), keeping bytes that are not UTF-8
+        with open(handle.name, encoding="utf-8", errors="surrogateescape") as stream:
+            return dict(dotenv_values(stream=stream, interpolate=False))
     finally:
         os.unlink(handle.name)
 
