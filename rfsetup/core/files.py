@@ -240,8 +240,8 @@ def _replace(target: Path, previous: bytes | None, data: bytes, *, allow_readonl
     mode = stat.S_IMODE(st.st_mode) & 0o777
     if not mode & stat.S_IWUSR and not allow_readonly:
         raise bad_input(f"{target} is read-only (mode {mode:04o}); nothing was written",
-                        hint="make it writable (chmod u+w) or pass --force to write it anyway "
-                             "(its mode is kept)")
+                        hint="make it writable (chmod u+w), or write it anyway with --force "
+                             "(rfsetup env set --force; its mode is kept)")
     if os.name != "nt" and os.geteuid() != 0 and not os.access(target, os.W_OK) and \
             mode & stat.S_IWUSR:
         raise _os_error("write", target, PermissionError(errno.EACCES, "Permission denied"))
