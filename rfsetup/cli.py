@@ -66,13 +66,16 @@ def build_parser() -> argparse.ArgumentParser:
     setp.add_argument("key", help="the variable, e.g. DATABASE_URL")
     setp.add_argument("value", help="its value; - reads it from standard input (keeps a secret "
                       "out of the process list and shell history)")
+    setp.add_argument("--force", action="store_true",
+                      help="write even a read-only .env (e.g. mode 0400; its mode is kept)")
     setp.set_defaults(**_handler("rfsetup.commands.setup", "env_set"))
     gen = env_sub.add_parser("generate-secret", help="write 32 random bytes as hex")
     gen.add_argument("key", nargs="?", default="SECRET_KEY",
                      help="the variable to set (default: SECRET_KEY)")
     gen.add_argument("--force", action="store_true",
                      help="replace a valid secret already there (rotating SECRET_KEY logs "
-                          "every user out; the old file is kept as .env.bak)")
+                          "every user out; the old file is kept as .env.bak), and write "
+                          "even a read-only .env")
     gen.set_defaults(**_handler("rfsetup.commands.setup", "env_generate_secret"))
 
     db = sub.add_parser("db", help="create the database and its role")
@@ -200,17 +203,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _known_secrets(ctx: object) -> list[str]:
-    """Passwords inside the URLs in play, so an unexpected error never prints them."""
-    from sqlalchemy.engine import make_url
+    """Secrets inside the URLs in play (a userinfo or ?password= password), so an unexpected
+    error never prints them."""
+    from rfsetup.core.redact import url_secrets
 
     secrets: list[str] = []
     for raw in (getattr(ctx, "database_url", None), getattr(ctx, "redis_url", None)):
-        try:
-            password = make_url(raw).password if raw else None
-        except Exception:
-            continue
-        if password:
-            secrets.append(str(password))
+        if raw:
+            secrets.extend(url_secrets(raw))
     return secrets
 
 

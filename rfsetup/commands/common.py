@@ -58,6 +58,10 @@ def read_value_from_stdin() -> str:
 
 
 def print_changes(changed: list[tuple[str, str | None, str | None]]) -> None:
-    """``KEY: old -> new`` per changed key (values as given: masked by the caller)."""
+    """``KEY: old -> new`` per changed key (values masked by the caller; control characters
+    escaped here, so a value cannot drive the terminal)."""
+    from rfsetup.core.redact import printable
+
     for key, before, after in changed:
-        print(f"{key}: {before if before is not None else '(not set)'} -> {after}")
+        old = printable(before) if before is not None else "(not set)"
+        print(f"{printable(key)}: {old} -> {printable(after or '')}")

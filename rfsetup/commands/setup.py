@@ -1,7 +1,9 @@
 """Headless `.env` editing: `env show|set|generate-secret`.
 
 Thin: each function reads its flags, calls the core and prints. Secrets are masked in every
-line printed unless `env show --reveal` asks otherwise. (`doctor`, `db create` and `sandbox …`
+line printed unless `env show --reveal` asks otherwise, and names and values are printed with
+control characters escaped. Writes go through envfile.update: under the file's writer lock, on
+the file as it is then. (`doctor`, `db create` and `sandbox …`
 live in rfsetup.commands.doctor, .db and .sandbox.)
 """
 
@@ -9,20 +11,27 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from rfsetup.commands.common import print_changes as _print_changes
 from rfsetup.commands.common import print_json
 from rfsetup.commands.common import read_value_from_stdin as _read_value_from_stdin
 from rfsetup.commands.common import symbols as _symbols
 from rfsetup.core.errors import ExitCode, bad_input
-from rfsetup.core.settings import Settings, read_env_values
+from rfsetup.core.settings import Settings
+
+if TYPE_CHECKING:
+    from rfsetup.core.envfile import EnvFile
 
 # -- env -------------------------------------------------------------------------------------
 
 
 def env_show(args: argparse.Namespace, ctx: Settings) -> int:
-    """The .env's values by the guide's groups, secrets masked unless --reveal."""
+    """The .env's values by the guide's groups, secrets masked unless --reveal; names and
+    values with control characters escaped (redact.printable), so none reaches the terminal."""
     from rfsetup.core.envfile import GROUPS, KNOWN_KEYS, REQUIRED_KEYS, EnvFile, mask, validate_all
+    from rfsetup.core.redact import printable
 
     path = ctx.env_file
     doc = EnvFile.load(path)
@@ -48,7 +57,8 @@ def env_show(args: argparse.Namespace, ctx: Settings) -> int:
         })
         return int(ExitCode.OK)
 
-    print(f"{path}" + ("" if path.is_file() else "  (not found: `rfsetup env set` creates it)"))
+    print(printable(str(path)) +
+          ("" if path.is_file() else "  (not found: `rfsetup env set` creates it)"))
     for line in unparsed:
         print(f"{_symbols()['warn']} line {line} cannot be parsed (an unterminated quote?); "
               "dotenv, and so the app, skip it")
@@ -56,14 +66,14 @@ def env_show(args: argparse.Namespace, ctx: Settings) -> int:
     groups = dict(GROUPS)
     if others:
         groups["Other"] = others
-    width = max(len(k) for keys in groups.values() for k in keys)
+    width = max(len(printable(k)) for keys in groups.values() for k in keys)
     symbols = _symbols()
     for group, keys in groups.items():
         print(f"\n{group}")
         for key in keys:
             value = shown(key)
             text = "(not set)" if value is None else _displayed(value)
-            print(f"  {key:<{width}}  {text}")
+            print(f"  {printable(key):<{width}}  {text}")
             for problem in problems.get(key, []):
                 mark = symbols["fail"] if problem.level == "error" else symbols["warn"]
                 print(f"  {'':<{width}}  {mark} {problem.message}")
@@ -74,49 +84,70 @@ def env_show(args: argparse.Namespace, ctx: Settings) -> int:
 
 def _displayed(value: str) -> str:
     """A value on one line of the listing: quoted with escapes when it is empty, spans lines
-    or has blanks at either end, which bare text would hide or break the layout with."""
+    or has blanks at either end, which bare text would hide or break the layout with; every
+    non-printable character escaped (``\\x1b``), bytes that were not UTF-8 as ``\\xNN``."""
+    from rfsetup.core.redact import printable
+
     if value == "" or value != value.strip() or any(ch < " " or ch == "\x7f" for ch in value):
-        import json
-
-        return json.dumps(value, ensure_ascii=False)
-    return value
+        return '"' + printable(value.replace("\\", "\\\\").replace('"', '\\"')) + '"'
+    return printable(value)
 
 
-def _write_key(ctx: Settings, key: str, value: str, *, shown_new: str | None = None) -> int:
-    """Validate, set and atomically save one key; print what changed (masked)."""
-    from rfsetup.core.envfile import EnvFile, changes, check_key_name, save, validate
+def _write_key(ctx: Settings, key: str, value: str | Callable[[EnvFile], str], *,
+               shown_new: str | None = None, force: bool = False) -> int:
+    """Validate, set and atomically save one key; print what changed (masked, escaped).
+
+    The file is read again under its writer lock (envfile.update), so concurrent `env set`s of
+    different keys all survive; ``value`` may be computed from that document. ``force``
+    writes a read-only file.
+    """
+    from rfsetup.core.envfile import changes, check_key_name, update, validate
+    from rfsetup.core.redact import printable
 
     check_key_name(key)
     path = ctx.env_file
     if not path.parent.is_dir():
         # a mistyped --env-file must not create directories on the way
-        raise bad_input(f"{path.parent} does not exist; nothing was written",
+        what = "is not a directory" if path.parent.exists() else "does not exist"
+        raise bad_input(f"{printable(str(path.parent))} {what}; nothing was written",
                         hint="check --env-file, or create the directory first")
-    doc = EnvFile.load(path)
-    context = dict(doc.values())
-    context[key] = value
-    problems = validate(key, value, context)
-    errors = [p.message for p in problems if p.level == "error"]
-    if errors:
-        raise bad_input(f"{key}: {errors[0]}", cause="; ".join(errors[1:]) or None,
-                        hint=f"nothing was written to {path}")
-    for problem in problems:
-        print(f"warning: {key}: {problem.message}", file=sys.stderr)
-    new = doc.set(key, value)
-    if new is doc:
-        print(f"{key} already has that value; {path} left as it was")
+    warnings: list[str] = []
+
+    def edit(doc: EnvFile) -> EnvFile:
+        new_value = value(doc) if callable(value) else value
+        context = dict(doc.values())
+        context[key] = new_value
+        problems = validate(key, new_value, context)
+        errors = [p.message for p in problems if p.level == "error"]
+        if errors:
+            raise bad_input(f"{key}: {errors[0]}", cause="; ".join(errors[1:]) or None,
+                            hint=f"nothing was written to {path}")
+        warnings[:] = [p.message for p in problems]
+        return doc.set(key, new_value)
+
+    result = update(path, edit, force=force)
+    for message in warnings:
+        print(f"warning: {key}: {message}", file=sys.stderr)
+    shown_path = printable(str(path))
+    if not result.written:
+        print(f"{key} already has that value; {shown_path} left as it was")
         return int(ExitCode.OK)
-    backup = save(path, new)
-    changed = changes(doc, new)
+    changed = changes(result.before, result.after)
     if shown_new is not None:  # a generated secret: say what it is rather than its mask
         changed = [(k, before, shown_new if k == key else after) for k, before, after in changed]
     _print_changes(changed)
-    print(f"wrote {path}" + (f" (previous version: {backup})" if backup else " (new file, 0600)"))
+    mode = result.mode or 0
+    print(f"wrote {shown_path}" + (f" (previous version: {printable(str(result.backup))})"
+                                   if result.backup else f" (new file, {mode:04o})"))
+    if mode & 0o004:
+        print(f"note: {shown_path} is readable by every user (mode {mode:04o}; rfsetup keeps "
+              f"the mode it found): chmod 600 {shown_path}", file=sys.stderr)
     return int(ExitCode.OK)
 
 
 def env_set(args: argparse.Namespace, ctx: Settings) -> int:
-    """Set KEY to VALUE (VALUE `-` reads it from standard input), keeping every other byte."""
+    """Set KEY to VALUE (VALUE `-` reads it from standard input), keeping every other byte;
+    --force writes a read-only .env (its mode kept)."""
     from rfsetup.core.envfile import check_key_name, has_url_password, is_secret
 
     check_key_name(args.key)
@@ -125,7 +156,7 @@ def env_set(args: argparse.Namespace, ctx: Settings) -> int:
         print(f"note: a secret on the command line is visible in the process list and shell "
               f"history; next time: rfsetup env set {args.key} -  (reads standard input)",
               file=sys.stderr)
-    return _write_key(ctx, args.key, value)
+    return _write_key(ctx, args.key, value, force=bool(getattr(args, "force", False)))
 
 
 def env_generate_secret(args: argparse.Namespace, ctx: Settings) -> int:
@@ -134,16 +165,22 @@ def env_generate_secret(args: argparse.Namespace, ctx: Settings) -> int:
     A key that already holds a valid secret is replaced only with --force: rotating a live
     SECRET_KEY invalidates every session and signed token of the running application. A
     placeholder (the guide's literal ``$(openssl rand -hex 32)``, a too-short value) is replaced.
+    --force also writes a read-only .env. Decided on the file as it is under the writer lock.
     """
     from rfsetup.core.envfile import new_secret, validate
 
-    existing = read_env_values(ctx.env_file).get(args.key)
-    valid = existing and not any(p.level == "error" for p in validate(args.key, existing))
-    if valid and not getattr(args, "force", False):
-        raise bad_input(
-            f"{args.key} already has a value in {ctx.env_file}; nothing was written",
-            hint=f"rfsetup env generate-secret {args.key} --force replaces it (the old file "
-                 "is kept as .env.bak)",
-        )
-    return _write_key(ctx, args.key, new_secret(),
+    force = bool(getattr(args, "force", False))
+
+    def generated(doc: EnvFile) -> str:
+        existing = doc.get(args.key)
+        valid = existing and not any(p.level == "error" for p in validate(args.key, existing))
+        if valid and not force:
+            raise bad_input(
+                f"{args.key} already has a value in {ctx.env_file}; nothing was written",
+                hint=f"rfsetup env generate-secret {args.key} --force replaces it (the old file "
+                     "is kept as .env.bak)",
+            )
+        return new_secret()
+
+    return _write_key(ctx, args.key, generated, force=force,
                       shown_new="a new random 64-character hex value (hidden)")

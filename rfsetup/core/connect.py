@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from rfsetup.core import redact
 from rfsetup.core.errors import ExitCode, RfsetupError
 from rfsetup.core.settings import libpq_params, mask_url
 
@@ -172,9 +173,8 @@ def diagnose(exc: BaseException, url: URL) -> RfsetupError:
 
 
 def _scrub(text: str, url: URL) -> str:
-    if url.password:
-        text = text.replace(str(url.password), "***")
-    return text
+    """``text`` without the URL's secrets (its password, from the userinfo or the query)."""
+    return redact.scrub(text, url)
 
 
 def _first_line(text: str) -> str:

@@ -1,32 +1,33 @@
-""".env editing that keeps every byte it does not mean to change, validation and masking.
+""".env documents that keep every byte they do not mean to change, and the file they live in.
 
-The file is parsed with python-dotenv's own parser (``dotenv.parser.parse_stream``), which hands
-back each binding's original text, so a document is just that list of originals: writing one key
-rewrites the value inside one binding and nothing else. Comments, order, blank lines, quoting,
-``export`` prefixes, CRLF line endings, multi-line values, unknown and duplicate keys, a byte-order
-mark and a missing final newline all survive. Values are read with dotenv's semantics (the last
-binding of a key wins) and without ``${VAR}`` interpolation, as ``rfsetup.core.settings`` reads
+The text is parsed once with python-dotenv's own parser (``dotenv.parser.parse_stream``), which
+hands back each binding's original text, so a document is that list of originals: setting one
+key rewrites the value inside one binding (or appends one) and nothing else. Comments, order,
+blank lines, quoting, ``export`` prefixes, CRLF line endings, multi-line values, unknown and
+duplicate keys, a byte-order mark, a missing final newline and bytes that are not UTF-8 (kept as
+``surrogateescape`` surrogates) all survive. Values are read with dotenv's semantics (the last
+binding of a key wins), without ``${VAR}`` interpolation, as ``rfsetup.core.settings`` reads
 them.
 
-Writes are atomic (a 0600 temp file in the same directory, fsync, rename) and keep the previous
-file as ``<name>.bak``.
+An edit costs the size of the binding it changes (plus copying the list): the rewritten binding
+is parsed on its own and checked to read back as exactly the value set, and the whole document
+is parsed again only when a line before the change cannot be parsed (an unterminated quote there
+could swallow the new text).
+
+Files: ``load`` / ``update`` / ``save`` go through ``rfsetup.core.files`` (regular files only,
+1 MiB, atomic, locked, owner and mode kept, the previous file kept as ``<name>.bak``). What a
+key means (groups, validation, secrets) is the schema's (``rfsetup.profiles``); the names kept
+here (``GROUPS``, ``validate``, ``mask``…) are RaptorFlow's schema by default.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
-import contextlib
 import io
-import json
 import os
 import re
-import tempfile
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
-from urllib.parse import urlsplit
 
 from dotenv.parser import (
     Binding,
@@ -40,29 +41,32 @@ from dotenv.parser import (
     parse_value,
 )
 
-from rfsetup.core.errors import RfsetupError, bad_input
+from rfsetup.core import files
+from rfsetup.core.envcheck import (
+    GROUPS,
+    KNOWN_KEYS,
+    REQUIRED_KEYS,
+    changes,
+    has_url_password,
+    is_secret,
+    mask,
+    mask_url_password,
+    new_secret,
+    validate,
+    validate_all,
+)
+from rfsetup.core.errors import bad_input
+from rfsetup.core.files import atomic_write
+from rfsetup.core.settings import DEFAULT_REDIS_URL
+from rfsetup.profiles.envschema import Problem
 
-#: The guide's keys, grouped as its .env example groups them (REDIS_URL is rfsetup's addition).
-GROUPS: dict[str, list[str]] = {
-    "Database": ["DATABASE_URL", "REDIS_URL"],
-    "Supabase": ["SUPABASE_URL", "SUPABASE_ANON_KEY", "SUPABASE_SERVICE_KEY",
-                 "SUPABASE_JWT_SECRET"],
-    "Razorpay": ["RAZORPAY_KEY_ID", "RAZORPAY_KEY_SECRET", "RAZORPAY_WEBHOOK_SECRET"],
-    "Application": ["SECRET_KEY"],
-}
-KNOWN_KEYS: tuple[str, ...] = tuple(key for keys in GROUPS.values() for key in keys)
-#: the keys the guide's .env sets; REDIS_URL is optional (it defaults to a local Redis)
-REQUIRED_KEYS: tuple[str, ...] = tuple(key for key in KNOWN_KEYS if key != "REDIS_URL")
-DEFAULT_REDIS_URL = "redis://localhost:6379/0"
+__all__ = [
+    "DEFAULT_REDIS_URL", "GROUPS", "KNOWN_KEYS", "REQUIRED_KEYS", "EnvFile", "EnvUpdate",
+    "Problem", "atomic_write", "backup_path", "changes", "check_key_name", "has_url_password",
+    "is_secret", "mask", "mask_url_password", "new_secret", "read_text", "render_value", "save",
+    "update", "validate", "validate_all",
+]
 
-_SECRET_KEYS = frozenset({
-    "SUPABASE_ANON_KEY", "SUPABASE_SERVICE_KEY", "SUPABASE_JWT_SECRET", "RAZORPAY_KEY_SECRET",
-    "RAZORPAY_WEBHOOK_SECRET", "SECRET_KEY",
-})
-_NOT_SECRET = frozenset({"RAZORPAY_KEY_ID", "SUPABASE_URL", "DATABASE_URL", "REDIS_URL"})
-# unknown keys are treated as secrets when their name says so
-_SECRET_NAME = re.compile(r"SECRET|PASSWORD|PASSWD|PWD|TOKEN|PRIVATE|CREDENTIAL|API_?KEY|_KEY$",
-                          re.IGNORECASE)
 _KEY_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 # values written without quotes: nothing dotenv would strip, unescape, treat as a comment or
 # interpolate (a `$` could start `${VAR}` for readers that interpolate)
@@ -70,22 +74,8 @@ _BARE_VALUE = re.compile(r"[A-Za-z0-9_\-.,/:@+=%~?&!*^|<>;\[\]{}()]+\Z")
 _DOUBLE_QUOTE_ESCAPES = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\r": "\\r", "\t": "\\t",
                          "\a": "\\a", "\b": "\\b", "\f": "\\f", "\v": "\\v"}
 _BOM = "\ufeff"
-
-Level = Literal["error", "warn"]
-
-
-@dataclass(frozen=True)
-class Problem:
-    """One finding about a value: an ``error`` refuses the write, a ``warn`` is shown only."""
-
-    level: Level
-    message: str
-
-    def to_json(self) -> dict[str, str]:
-        return {"level": self.level, "message": self.message}
-
-
-# -- the document ----------------------------------------------------------------------------
+ENV_FILE = "a .env file"  # how messages name it
+_NEWLINE = re.compile(r"\r\n|\n|\r")
 
 
 class EnvFile:
@@ -98,32 +88,37 @@ class EnvFile:
     def __init__(self, bindings: Iterable[Binding], *, bom: bool = False) -> None:
         self._bindings: tuple[Binding, ...] = tuple(bindings)
         self._bom = bom
+        self._text: str | None = None
+        self._values: dict[str, str | None] | None = None
+        self._last: dict[str, int] | None = None
+        self._first_error: int | None = None
 
     # construction
     @classmethod
     def parse(cls, text: str) -> EnvFile:
         """Parse text as read with ``newline=""`` (line endings untranslated)."""
         # dotenv's Reader drops a leading BOM; remember it so that writing puts it back
-        return cls(parse_stream(io.StringIO(text)), bom=text.startswith(_BOM))
+        doc = cls(parse_stream(io.StringIO(text)), bom=text.startswith(_BOM))
+        doc._text = text
+        return doc
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> EnvFile:
-        """The document at ``path``; an empty one when the file does not exist."""
-        try:
-            return cls.parse(read_text(Path(path)))
-        except FileNotFoundError:
-            return cls(())
-        except IsADirectoryError:
-            raise bad_input(f"{path} is a directory, not a .env file",
-                            hint="pass the file itself, e.g. --env-file backend/.env") from None
-        except OSError as exc:
-            raise RfsetupError(f"cannot read {path}", cause=exc.strerror,
-                               hint="check the file's permissions", kind="env_read") from None
+        """The document at ``path``; an empty one when the file does not exist.
+
+        Bad input (exit 2, nothing read) for anything but a regular file and for more than
+        1 MiB; an OS error names the path.
+        """
+        text = files.read_text(path, what=ENV_FILE)
+        return cls(()) if text is None else cls.parse(text)
 
     # reading
     @property
     def text(self) -> str:
-        return (_BOM if self._bom else "") + "".join(b.original.string for b in self._bindings)
+        if self._text is None:
+            self._text = (_BOM if self._bom else "") + "".join(
+                b.original.string for b in self._bindings)
+        return self._text
 
     def values(self) -> dict[str, str | None]:
         """Key -> value with dotenv's semantics (``None`` for a bare ``KEY`` without ``=``).
@@ -131,29 +126,55 @@ class EnvFile:
         dotenv reads files with universal newlines, so CR and CRLF inside quoted values are seen
         as LF; the values are computed the same way so that they match ``dotenv_values(path)``.
         """
-        normalized = self.text.removeprefix(_BOM).replace("\r\n", "\n").replace("\r", "\n")
-        # what dotenv_values(interpolate=False) computes, minus its logged warning for each
-        # unparsable line on every call (``error_lines`` reports those once)
-        return {b.key: b.value for b in parse_stream(io.StringIO(normalized))
-                if b.key is not None}
+        if self._values is None:
+            values: dict[str, str | None] = {}
+            for binding in self._bindings:
+                for key, value in _read_binding(binding):
+                    values[key] = value
+            self._values = values
+        return dict(self._values)
 
     def error_lines(self) -> list[int]:
         """The (1-based) lines where a statement dotenv cannot parse starts; dotenv, and so
         the app, skip them."""
-        return [b.original.line for b in self._bindings if b.error]
+        lines, line = [], 1
+        for binding in self._bindings:
+            if binding.error:
+                lines.append(line)
+            line += len(_NEWLINE.findall(binding.original.string))
+        return lines
 
     def get(self, key: str) -> str | None:
-        return self.values().get(key)
+        return self._value_map().get(key)
 
     def keys(self) -> list[str]:
         """The keys in file order (a duplicated key once, where it first appears)."""
-        return list(self.values())
+        return list(self._value_map())
 
     @property
     def line_ending(self) -> str:
         """The file's line ending (that of its first line), LF for a file without any."""
-        match = re.search(r"\r\n|\n|\r", self.text)
+        match = _NEWLINE.search(self.text)
         return match.group(0) if match else "\n"
+
+    def _value_map(self) -> dict[str, str | None]:
+        if self._values is None:
+            self.values()
+        assert self._values is not None
+        return self._values
+
+    def _index(self) -> tuple[dict[str, int], int | None]:
+        """key -> index of its last parsed binding, and the first unparsable binding's index."""
+        if self._last is None:
+            last: dict[str, int] = {}
+            first_error = None
+            for index, binding in enumerate(self._bindings):
+                if binding.error:
+                    first_error = index if first_error is None else first_error
+                elif binding.key is not None:
+                    last[binding.key] = index
+            self._last, self._first_error = last, first_error
+        return self._last, self._first_error
 
     # writing
     def set(self, key: str, value: str) -> EnvFile:
@@ -167,56 +188,73 @@ class EnvFile:
         check_key_name(key)
         if "\x00" in value:
             raise bad_input(f"{key}: the value contains a NUL character, which no .env can hold")
-        index = _last_index(self._bindings, key)
-        if index is None:
-            new = self._append(f"{key}={render_value(value)}")
-        else:
+        last, first_error = self._index()
+        index = last.get(key)
+        if index is not None:
             old = self._bindings[index]
-            if old.value is not None and self.values().get(key) == value:
+            if old.value is not None and self._value_map().get(key) == value:
                 return self  # nothing to change: not even the quoting
-            bindings = list(self._bindings)
-            bindings[index] = old._replace(
-                original=old.original._replace(string=_replace_value(old.original.string,
-                                                                     value)))
-            new = EnvFile(bindings, bom=self._bom)
-        new._verify_set(self, key, value)
-        return new
+            start, stop = index, index + 1
+            replacement = _replace_value(old.original.string, value)
+        else:
+            start, stop, replacement = self._append_region(f"{key}={render_value(value)}")
+        return self._splice(start, stop, replacement, key, value, first_error)
 
-    def _append(self, line: str) -> EnvFile:
+    def _append_region(self, line: str) -> tuple[int, int, str]:
+        """Where a new line goes: (start, stop, text replacing bindings[start:stop])."""
         eol = self.line_ending
-        text = self.text
-        if not text.removeprefix(_BOM):
-            return EnvFile.parse(text + line + eol)
-        if text.endswith(("\n", "\r")):
-            return EnvFile.parse(text + line + eol)
-        # the file has no final newline: separate the new line, and keep that style
-        return EnvFile.parse(text + eol + line)
+        count = len(self._bindings)
+        if not count or self.text.endswith(("\n", "\r")):
+            return count, count, line + eol
+        # the file has no final newline: end its last line, and keep that style
+        return count - 1, count, self._bindings[-1].original.string + eol + line
 
-    def _verify_set(self, before: EnvFile, key: str, value: str) -> None:
-        expected = before.values()
-        expected[key] = value
-        got = self.values()
-        if got != expected:
-            line = _first_error_line(before._bindings)
+    def _splice(self, start: int, stop: int, text: str, key: str, value: str,
+                first_error: int | None) -> EnvFile:
+        """``self`` with ``bindings[start:stop]`` replaced by ``text`` parsed alone, checked to
+        read as before plus ``key=value``."""
+        new = tuple(parse_stream(io.StringIO(text)))
+        expected = [kv for b in self._bindings[start:stop] for kv in _read_binding(b)
+                    if kv[0] != key] + [(key, value)]
+        got = [kv for b in new for kv in _read_binding(b)]
+        local_ok = (got == expected and not any(b.error for b in new)
+                    and "".join(b.original.string for b in new) == text)
+        if local_ok and (first_error is None or first_error >= stop):
+            doc = EnvFile(self._bindings[:start] + new + self._bindings[stop:], bom=self._bom)
+            values = dict(self._value_map())
+            values[key] = value
+            doc._values = values
+            if len(new) == stop - start or stop == len(self._bindings):
+                # the indexes of every binding outside the region are unchanged
+                last = dict(self._index()[0])
+                last.update({b.key: start + j for j, b in enumerate(new) if b.key is not None})
+                doc._last, doc._first_error = last, first_error
+            return doc
+        # an unparsable line before the change, or a surprise: judge the whole document
+        head = "".join(b.original.string for b in self._bindings[:start])
+        tail = "".join(b.original.string for b in self._bindings[stop:])
+        reparsed = EnvFile.parse((_BOM if self._bom else "") + head + text + tail)
+        wanted = self.values()
+        wanted[key] = value
+        if reparsed.values() != wanted:
+            line = self.error_lines()[:1]
             raise bad_input(
                 f"cannot set {key} without changing how the rest of the file reads",
-                cause=f"line {line} of the file cannot be parsed" if line else None,
+                cause=f"line {line[0]} of the file cannot be parsed" if line else None,
                 hint="fix that line (an unterminated quote?) and try again",
             )
+        return reparsed
 
 
-def _last_index(bindings: tuple[Binding, ...], key: str) -> int | None:
-    for index in range(len(bindings) - 1, -1, -1):
-        if bindings[index].key == key and not bindings[index].error:
-            return index
-    return None
-
-
-def _first_error_line(bindings: tuple[Binding, ...]) -> int | None:
-    for binding in bindings:
-        if binding.error:
-            return binding.original.line
-    return None
+def _read_binding(binding: Binding) -> list[tuple[str, str | None]]:
+    """The (key, value) a binding gives as dotenv reads a file (universal newlines)."""
+    if binding.key is None or binding.error:
+        return []
+    if "\r" not in (binding.value or "") and "\r" not in binding.key:
+        return [(binding.key, binding.value)]
+    normalized = binding.original.string.replace("\r\n", "\n").replace("\r", "\n")
+    return [(b.key, b.value) for b in parse_stream(io.StringIO(normalized))
+            if b.key is not None and not b.error]
 
 
 def _replace_value(original: str, value: str) -> str:
@@ -285,320 +323,60 @@ def check_key_name(key: str) -> None:
 
 
 def read_text(path: Path) -> str:
-    """The file's text, line endings untranslated; undecodable bytes survive a round trip."""
-    with open(path, encoding="utf-8", errors="surrogateescape", newline="") as handle:
-        return handle.read()
+    """The file's text ('' when absent), line endings untranslated; undecodable bytes survive
+    a round trip (see ``rfsetup.core.files.read_text``)."""
+    return files.read_text(path, what=ENV_FILE) or ""
 
 
 def backup_path(path: Path) -> Path:
     return path.with_name(path.name + ".bak")
 
 
-def save(path: str | os.PathLike[str], doc: EnvFile) -> Path | None:
-    """Write ``doc`` to ``path`` atomically with mode 0600, keeping the old file as ``.bak``.
+@dataclass(frozen=True)
+class EnvUpdate:
+    """What ``update`` did: the document before and after, and the backup (None: new file or
+    nothing written)."""
 
-    A symlinked .env is written through to its target. Returns the backup's path, or None when
-    there was no previous file.
+    before: EnvFile
+    after: EnvFile
+    written: bool
+    backup: Path | None
+    mode: int | None
+
+
+def _encode(doc: EnvFile) -> bytes:
+    return doc.text.encode("utf-8", errors="surrogateescape")
+
+
+def update(path: str | os.PathLike[str], edit: Callable[[EnvFile], EnvFile], *,
+           force: bool = False) -> EnvUpdate:
+    """Apply ``edit`` to the document at ``path`` as it is under the writer lock, and save the
+    result: concurrent updates of different keys all survive.
+
+    ``force`` writes a read-only file (its mode kept). Errors raised by ``edit`` leave the file
+    untouched.
     """
-    target = Path(os.path.realpath(path))
-    data = doc.text.encode("utf-8", errors="surrogateescape")
-    backup: Path | None = None
-    try:
-        previous = target.read_bytes()
-    except FileNotFoundError:
-        previous = None
-    except OSError as exc:
-        raise RfsetupError(f"cannot read {path}", cause=exc.strerror, kind="env_write") from None
-    try:
-        if previous is not None:
-            backup = backup_path(target)
-            atomic_write(backup, previous)
-        atomic_write(target, data)
-    except OSError as exc:
-        raise RfsetupError(f"cannot write {path}", cause=exc.strerror,
-                           hint="check the directory's permissions", kind="env_write") from None
-    return backup
+    seen: list[EnvFile] = []
+
+    def apply(data: bytes | None) -> bytes | None:
+        before = EnvFile(()) if data is None else \
+            EnvFile.parse(data.decode("utf-8", errors="surrogateescape"))
+        after = edit(before)
+        seen[:] = [before, after]
+        return None if after is before else _encode(after)
+
+    written = files.update(path, apply, allow_readonly=force, what=ENV_FILE)
+    before, after = seen
+    return EnvUpdate(before, after, written is not None,
+                     written.backup if written else None, written.mode if written else None)
 
 
-def atomic_write(path: Path, data: bytes, mode: int = 0o600) -> None:
-    """Write ``data`` to ``path`` via a temp file in the same directory, fsync and rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    _fsync_dir(path.parent)
+def save(path: str | os.PathLike[str], doc: EnvFile, *, force: bool = False) -> Path | None:
+    """Write ``doc`` to ``path`` (locked, atomic; a symlink is written through to its target;
+    owner and mode kept, 0600 when new), keeping the old file as ``.bak``.
 
-
-def _fsync_dir(directory: Path) -> None:
-    # makes the rename itself durable; not possible on every platform (e.g. Windows)
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-# -- secrets ---------------------------------------------------------------------------------
-
-
-def new_secret() -> str:
-    """A fresh SECRET_KEY: 32 random bytes as hex (the guide's ``openssl rand -hex 32``)."""
-    import secrets
-
-    return secrets.token_hex(32)
-
-
-def is_secret(key: str) -> bool:
-    """Whether the whole value of ``key`` is a secret (URLs only hide their password)."""
-    if key in _SECRET_KEYS:
-        return True
-    if key in _NOT_SECRET or key.upper().endswith(("_URL", "_URI", "_DSN")):
-        return False
-    return bool(_SECRET_NAME.search(key))
-
-
-def mask(key: str, value: str | None) -> str:
-    """The value as shown to people: secrets hidden, a URL's password replaced by ``***``."""
-    if value is None:
-        return ""
-    if is_secret(key):
-        return f"*** ({len(value)} characters)" if value else ""
-    if "://" in value or ("@" in value and ":" in value.rsplit("@", 1)[0]):
-        # user:password@… even without a well-formed scheme:// (postgresql//u:pw@host)
-        return mask_url_password(value)
-    return value
-
-
-def has_url_password(value: str) -> bool:
-    """Whether ``value`` is a URL with a password in it (a secret, though its key is not)."""
-    return "://" in value and mask_url_password(value) != value
-
-
-def mask_url_password(url: str) -> str:
-    """The URL with the password in its userinfo replaced by ``***``; never raises.
-
-    Splits at the last ``@`` so an unescaped ``@`` inside the password cannot leak part of it
-    (at worst more than the password is hidden).
+    Returns the backup's path, or None when there was no previous file (or nothing changed).
+    Prefer ``update`` to apply edits to the file as it is now.
     """
-    scheme, sep, rest = url.partition("://")
-    if not sep:  # a typo such as postgresql//u:pw@host must not show the password either
-        scheme, rest = "", url
-    at = rest.rfind("@")
-    if at < 0:
-        return url
-    userinfo = rest[:at]
-    if ":" not in userinfo:
-        return url
-    user = userinfo.split(":", 1)[0]
-    return f"{scheme}{sep}{user}:***@{rest[at + 1:]}"
-
-
-def changes(old: EnvFile | Mapping[str, str | None],
-            new: EnvFile | Mapping[str, str | None]) -> list[tuple[str, str | None, str | None]]:
-    """What differs between two documents: (key, old masked, new masked), None when absent."""
-    before = old.values() if isinstance(old, EnvFile) else dict(old)
-    after = new.values() if isinstance(new, EnvFile) else dict(new)
-    result: list[tuple[str, str | None, str | None]] = []
-    for key in list(before) + [k for k in after if k not in before]:
-        if key in before and key in after and before[key] == after[key]:
-            continue
-        result.append((key, mask(key, before[key]) if key in before else None,
-                       mask(key, after[key]) if key in after else None))
-    return result
-
-
-# -- validation ------------------------------------------------------------------------------
-
-_PLACEHOLDER = re.compile(r"your[_-]|xxxxxx|\.\.\.$|changeme|example\.com", re.IGNORECASE)
-_JWT_SEGMENT = re.compile(r"[A-Za-z0-9_-]+\Z")
-_RAZORPAY_ID = re.compile(r"rzp_(test|live)_[A-Za-z0-9]+\Z")
-_MODE_PREFIX = re.compile(r"(?:rzp_)?(test|live)_", re.IGNORECASE)
-
-
-def validate(key: str, value: str, context: Mapping[str, str | None] | None = None
-             ) -> list[Problem]:
-    """What is wrong with ``value`` for ``key`` (empty when nothing).
-
-    Known keys are checked against what RaptorFlow expects; unknown keys accept anything a .env
-    can hold. ``context`` (the file's other values) enables cross-checks such as a Razorpay test
-    key id paired with a live secret.
-    """
-    problems: list[Problem] = []
-    if not _KEY_NAME.match(key):
-        return [Problem("error", f"{key!r} is not a valid variable name")]
-    if "\x00" in value:
-        return [Problem("error", "the value contains a NUL character")]
-    if key not in KNOWN_KEYS:
-        return problems
-    if not value.strip():
-        return [Problem("error", f"{key} is empty")]
-    if value != value.strip():
-        problems.append(Problem("warn", "the value has leading or trailing whitespace"))
-    checker = _CHECKERS.get(key)
-    if checker is not None:
-        problems.extend(checker(value, context or {}))
-    if _PLACEHOLDER.search(value) and not any(p.level == "error" for p in problems):
-        problems.append(Problem("warn", "looks like the guide's placeholder, not a real value"))
-    return problems
-
-
-def validate_all(values: Mapping[str, str | None]) -> dict[str, list[Problem]]:
-    """``validate`` for every key that has a value, with the file as context."""
-    return {key: found for key, value in values.items() if value is not None
-            if (found := validate(key, value, values))}
-
-
-def _check_database_url(value: str, _ctx: Mapping[str, str | None]) -> list[Problem]:
-    from rfsetup.core.settings import normalize_database_url
-
-    try:
-        url = normalize_database_url(value)
-    except RfsetupError as exc:
-        return [Problem("error", exc.message + (f" ({exc.hint})" if exc.hint else ""))]
-    if url.password is None:
-        return [Problem("warn", "the URL has no password (fine only for trust/peer auth)")]
-    return []
-
-
-def _check_supabase_url(value: str, _ctx: Mapping[str, str | None]) -> list[Problem]:
-    try:
-        parts = urlsplit(value)
-    except ValueError:
-        return [Problem("error", "not a URL; expected https://<project>.supabase.co")]
-    if parts.scheme == "https" and parts.hostname:
-        return []
-    if parts.scheme == "http" and parts.hostname in ("localhost", "127.0.0.1", "::1"):
-        # the Supabase CLI's local stack is served over plain http
-        return [Problem("warn", "http:// is only for a local Supabase (supabase start)")]
-    return [Problem("error", "must be an https:// URL, e.g. https://<project>.supabase.co")]
-
-
-def _jwt_payload(value: str) -> dict[str, object] | None:
-    parts = value.split(".")
-    if len(parts) != 3 or not all(_JWT_SEGMENT.match(p) for p in parts):
-        return None
-    try:
-        header = json.loads(_b64url(parts[0]))
-        payload = json.loads(_b64url(parts[1]))
-    except (ValueError, binascii.Error):
-        return None
-    if not isinstance(header, dict) or "alg" not in header or not isinstance(payload, dict):
-        return None
-    return payload
-
-
-def _b64url(segment: str) -> bytes:
-    return base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
-
-
-_Checker = Callable[[str, Mapping[str, str | None]], list[Problem]]
-
-
-def _supabase_key_checker(expected_role: str, new_prefix: str) -> _Checker:
-    def check(value: str, _ctx: Mapping[str, str | None]) -> list[Problem]:
-        if value.startswith(new_prefix):
-            # Supabase's newer API keys are not JWTs; RaptorFlow's backend verifies JWT keys
-            return [Problem("warn", f"a new-style {new_prefix}… key: the guide expects the "
-                            "legacy JWT key (Project Settings > API > Legacy API keys)")]
-        payload = _jwt_payload(value)
-        if payload is None:
-            return [Problem("error", "not a JWT (three base64url parts, eyJ…); copy it from "
-                            "Project Settings > API")]
-        role = payload.get("role")
-        if role is not None and role != expected_role:
-            return [Problem("warn", f"this key's role is {role!r}, expected {expected_role!r} "
-                            "(anon and service keys swapped?)")]
-        return []
-
-    return check
-
-
-def _check_jwt_secret(value: str, _ctx: Mapping[str, str | None]) -> list[Problem]:
-    if len(value.encode()) < 32:
-        return [Problem("warn", "shorter than Supabase's JWT secrets (at least 32 characters)")]
-    return []
-
-
-def _check_razorpay_id(value: str, ctx: Mapping[str, str | None]) -> list[Problem]:
-    match = _RAZORPAY_ID.match(value)
-    if not match:
-        return [Problem("error", "must start with rzp_test_ or rzp_live_ followed by letters "
-                        "and digits")]
-    return _mode_mismatch(match.group(1), ctx.get("RAZORPAY_KEY_SECRET"))
-
-
-def _check_razorpay_secret(value: str, ctx: Mapping[str, str | None]) -> list[Problem]:
-    problems: list[Problem] = []
-    if _RAZORPAY_ID.match(value):
-        return [Problem("error", "this is a key id (rzp_…), not the key secret")]
-    key_id = ctx.get("RAZORPAY_KEY_ID") or ""
-    match = _RAZORPAY_ID.match(key_id)
-    if match:
-        problems.extend(_mode_mismatch(match.group(1), value))
-    return problems
-
-
-def _mode_mismatch(id_mode: str, secret: str | None) -> list[Problem]:
-    """Razorpay secrets carry no mode; a labelled one (live_…/test_…) is checked against the id."""
-    if not secret:
-        return []
-    label = _MODE_PREFIX.match(secret)
-    if label and label.group(1).lower() != id_mode:
-        return [Problem("warn", f"a {id_mode} key id with a {label.group(1).lower()} secret")]
-    return []
-
-
-def _check_nonempty_secret(value: str, _ctx: Mapping[str, str | None]) -> list[Problem]:
-    if len(value) < 8:
-        return [Problem("warn", "suspiciously short for a secret")]
-    return []
-
-
-def _check_secret_key(value: str, _ctx: Mapping[str, str | None]) -> list[Problem]:
-    if value.startswith("$("):
-        # the guide's `SECRET_KEY=$(openssl rand -hex 32)` is shell syntax a .env never runs
-        return [Problem("error", "a shell command, not a secret (a .env file does not run it); "
-                        "use: rfsetup env generate-secret")]
-    if len(value.encode()) < 32:
-        return [Problem("error", f"only {len(value.encode())} bytes; at least 32 are needed "
-                        "(rfsetup env generate-secret makes one)")]
-    return []
-
-
-def _check_redis_url(value: str, _ctx: Mapping[str, str | None]) -> list[Problem]:
-    try:
-        parts = urlsplit(value)
-        parts.port  # noqa: B018 - raises ValueError for a bad port
-    except ValueError:
-        return [Problem("error", "not a valid URL; expected redis://HOST:6379/0")]
-    if parts.scheme not in ("redis", "rediss") or not parts.hostname:
-        return [Problem("error", "must be redis://HOST:PORT/DB or rediss://… (TLS)")]
-    return []
-
-
-_CHECKERS: dict[str, _Checker] = {
-    "DATABASE_URL": _check_database_url,
-    "SUPABASE_URL": _check_supabase_url,
-    "SUPABASE_ANON_KEY": _supabase_key_checker("anon", "sb_publishable_"),
-    "SUPABASE_SERVICE_KEY": _supabase_key_checker("service_role", "sb_secret_"),
-    "SUPABASE_JWT_SECRET": _check_jwt_secret,
-    "RAZORPAY_KEY_ID": _check_razorpay_id,
-    "RAZORPAY_KEY_SECRET": _check_razorpay_secret,
-    "RAZORPAY_WEBHOOK_SECRET": _check_nonempty_secret,
-    "SECRET_KEY": _check_secret_key,
-    "REDIS_URL": _check_redis_url,
-}
+    written = files.write(path, _encode(doc), allow_readonly=force, what=ENV_FILE)
+    return written.backup if written else None

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from rfsetup.core import files, redact
 from rfsetup.core.errors import bad_input
 
 if TYPE_CHECKING:
@@ -60,15 +61,23 @@ def find_env_file(explicit: str | os.PathLike[str] | None = None, cwd: Path | No
 
 
 def read_env_values(path: Path) -> dict[str, str]:
-    """The key/value pairs of a .env file with python-dotenv's semantics ({} when absent)."""
-    if path.is_dir():
-        raise bad_input(f"{path} is a directory, not a .env file",
-                        hint="pass the file itself, e.g. --env-file backend/.env")
-    if not path.is_file():
+    """The key/value pairs of a .env file with python-dotenv's semantics ({} when absent).
+
+    Read through ``rfsetup.core.files``: anything but a regular file (a FIFO, a device, a
+    directory) or more than 1 MiB is bad input, never read; a byte that is not UTF-8 stays in
+    its value (as a ``surrogateescape`` surrogate) and the rest of the file works.
+    """
+    text = files.read_text(path, what="a .env file")
+    if text is None:
         return {}
+    import io
+
     from dotenv import dotenv_values
 
-    return {k: v for k, v in dotenv_values(path, interpolate=False).items() if v is not None}
+    # as dotenv reads a file: universal newlines, a leading BOM dropped
+    normalized = text.removeprefix("\ufeff").replace("\r\n", "\n").replace("\r", "\n")
+    values = dotenv_values(stream=io.StringIO(normalized), interpolate=False)
+    return {k: v for k, v in values.items() if v is not None}
 
 
 def normalize_database_url(raw: str, *, name: str = "DATABASE_URL") -> URL:
@@ -138,32 +147,26 @@ def _asyncpg_ssl_to_libpq(value: str | tuple[str, ...]) -> str:
 
 
 def mask_url(url: str | URL) -> str:
-    """The URL with its password replaced by ``***``; never raises."""
-    from sqlalchemy.engine import make_url
+    """The URL with its secrets (the password, in the userinfo or as ``?password=``) replaced
+    by ``***``; never raises (``rfsetup.core.redact.mask_url``)."""
+    return redact.mask_url(url)
 
-    try:
-        parsed = make_url(url) if isinstance(url, str) else url
-        if parsed.host and "@" in parsed.host:
-            # an unescaped @ in the password: the parser put part of it into the host
-            raise ValueError("unescaped @ in the userinfo")
-        return parsed.render_as_string(hide_password=True)
-    except Exception:  # a URL too broken to parse: hide everything between : and the last @
-        text = url if isinstance(url, str) else url.render_as_string(hide_password=False)
-        if "@" not in text:
-            return text
-        # even without a well-formed scheme:// (a typo such as postgresql//u:pw@host)
-        head, host = text.rsplit("@", 1)
-        scheme, sep, creds = head.partition("://")
-        if not sep:
-            scheme, creds = "", head
-        if ":" not in creds:
-            return text
-        user = creds.split(":", 1)[0]
-        return f"{scheme}{sep}{user}:***@{host}"
+
+def url_password(url: URL) -> str | None:
+    """The password libpq uses for ``url``: a ``?password=`` in the query (libpq reads the
+    query after the userinfo, so it wins), else the userinfo's; None when there is none."""
+    value = url.query.get("password")
+    if value is not None:
+        return value if isinstance(value, str) else value[-1]
+    return None if url.password is None else str(url.password)
 
 
 def libpq_params(url: URL) -> dict[str, str | int]:
-    """psycopg2.connect keyword arguments for a normalised URL (the password stays out of argv)."""
+    """psycopg2.connect keyword arguments for a normalised URL (the password stays out of argv).
+
+    ``password`` is ``url_password(url)``, from the userinfo or ``?password=``: what a pg tool
+    needs as PGPASSWORD.
+    """
     params: dict[str, str | int] = {}
     if url.host:
         params["host"] = url.host
@@ -171,12 +174,13 @@ def libpq_params(url: URL) -> dict[str, str | int]:
         params["port"] = url.port
     if url.username:
         params["user"] = url.username
-    if url.password is not None:
-        params["password"] = str(url.password)
     if url.database:
         params["dbname"] = url.database
     for key, value in url.query.items():
         params[key] = value if isinstance(value, str) else value[-1]
+    password = url_password(url)
+    if password is not None:
+        params["password"] = password
     return params
 
 

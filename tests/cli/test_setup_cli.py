@@ -89,7 +89,8 @@ def test_env_set_show_generate(project_dir: Path, capsys: pytest.CaptureFixture[
     out = capsys.readouterr().out
     assert "DATABASE_URL: (not set) -> postgresql://raptorflow:***@localhost/rf" in out
     assert env.read_bytes().startswith(original)
-    assert stat.S_IMODE(env.stat().st_mode) == 0o600
+    # the mode the file had is kept (issue 9: never loosen, no silent change); new files 0600
+    assert stat.S_IMODE(env.stat().st_mode) == 0o644
     assert (project_dir / ".env.bak").read_bytes() == original
 
     # a value that needs quoting round-trips through dotenv exactly

@@ -113,9 +113,11 @@ def _dotenv(text: str) -> dict[str, str | None]:
     import tempfile
 
     with tempfile.NamedTemporaryFile("wb", suffix=".env", delete=False) as handle:
-        handle.write(text.encode("utf-8"))
+        handle.write(text.encode("utf-8", "surrogateescape"))
     try:
-        return dict(dotenv_values(handle.name, interpolate=False, encoding="utf-8"))
+        # as dotenv opens a file (universal newlines), keeping bytes that are not UTF-8
+        with open(handle.name, encoding="utf-8", errors="surrogateescape") as stream:
+            return dict(dotenv_values(stream=stream, interpolate=False))
     finally:
         os.unlink(handle.name)
 
@@ -191,7 +193,9 @@ def test_nul_is_refused() -> None:
         EnvFile.parse("").set("A", "a\x00b")
 
 
-def test_save_is_atomic_0600_with_backup(tmp_path: Path) -> None:
+def test_save_is_atomic_keeps_the_mode_with_backup(tmp_path: Path) -> None:
+    """The file keeps the mode its owner chose (issue 9: never loosen, and no silent change:
+    a 0644 .env stays 0644); a new file is 0600; the backup has the original's mode."""
     path = tmp_path / ".env"
     original = b"# keep me\r\nSECRET_KEY=old\r\n"
     path.write_bytes(original)
@@ -201,10 +205,13 @@ def test_save_is_atomic_0600_with_backup(tmp_path: Path) -> None:
     assert backup == tmp_path / ".env.bak"
     assert backup.read_bytes() == original
     assert path.read_bytes() == b"# keep me\r\nSECRET_KEY=" + b"n" * 40 + b"\r\n"
-    assert stat.S_IMODE(path.stat().st_mode) == 0o600
-    assert stat.S_IMODE(backup.stat().st_mode) == 0o600
-    # no temp files left behind
-    assert sorted(p.name for p in tmp_path.iterdir()) == [".env", ".env.bak"]
+    assert stat.S_IMODE(path.stat().st_mode) == 0o644
+    assert stat.S_IMODE(backup.stat().st_mode) == 0o644
+    # no temp files left behind; the (empty) lock file stays, see rfsetup.core.files
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".env", ".env.bak", ".env.lock"]
+    new = tmp_path / "new.env"
+    save(new, EnvFile.parse("A=1\n"))
+    assert stat.S_IMODE(new.stat().st_mode) == 0o600
 
 
 def test_save_new_file_and_through_symlink(tmp_path: Path) -> None:

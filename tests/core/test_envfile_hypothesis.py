@@ -98,3 +98,57 @@ def test_set_on_arbitrary_text(text: str, key: str, value: str) -> None:
 def test_any_value_round_trips_through_a_file(value: str) -> None:
     after = EnvFile.parse("").set("K", value).text
     assert _dotenv(after) == {"K": value}
+
+
+def _structure(doc: EnvFile) -> tuple[object, ...]:
+    return (doc.text, doc.values(), doc.keys(), doc.error_lines(), doc.line_ending)
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(documents(), st.lists(st.tuples(KEYS, VALUES), min_size=1, max_size=4))
+def test_edits_in_a_row_match_a_fresh_parse(text: str, edits: list[tuple[str, str]]) -> None:
+    """The document model edits binding by binding without re-parsing the whole text; after any
+    sequence of sets it must be indistinguishable from parsing its text afresh."""
+    doc = EnvFile.parse(text)
+    for key, value in edits:
+        try:
+            doc = doc.set(key, value)
+        except RfsetupError:
+            assert _has_error_binding(doc.text)
+            return
+        assert _structure(doc) == _structure(EnvFile.parse(doc.text))
+        assert doc.get(key) == value
+
+
+# bytes as files hold them: UTF-8, latin-1 leftovers, lone continuation bytes, CRLF
+RAW = st.lists(st.sampled_from([b"A=1", b"# caf\xe9", b"B='x\xff'", b"C=\xc3\xa9t\xc3\xa9",
+                                b"\x80\x81 junk", b'D="m\nl\xfe"', b"", b"export E=\xe9"]),
+               max_size=6)
+
+
+@settings(max_examples=150, deadline=None)
+@given(RAW, st.sampled_from([b"\n", b"\r\n"]), KEYS, SIMPLE)
+def test_bytes_that_are_not_utf8_round_trip_through_a_file(
+        lines: list[bytes], eol: bytes, key: str, value: str) -> None:
+    """Every byte outside the edited binding is written back exactly (surrogateescape)."""
+    import tempfile
+    from pathlib import Path
+
+    from rfsetup.core.envfile import save
+
+    raw = eol.join(lines) + (eol if lines else b"")
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / ".env"
+        path.write_bytes(raw)
+        doc = EnvFile.load(path)
+        save(path, doc)
+        assert path.read_bytes() == raw
+        try:
+            edited = doc.set(key, value)
+        except RfsetupError:
+            return
+        save(path, edited)
+        written = path.read_bytes()
+        assert EnvFile.load(path).get(key) == value
+        text = raw.decode("utf-8", "surrogateescape")
+        _assert_only_key_changed(text, written.decode("utf-8", "surrogateescape"), key, value)
