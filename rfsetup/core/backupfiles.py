@@ -186,7 +186,8 @@ def partial_file(folder: Path) -> Iterator[Path]:
         raise os_error(exc, folder, "creating the backup file") from None
     try:
         if fcntl is not None:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            with contextlib.suppress(OSError):  # no locks here (some network file systems)
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         yield Path(name)
     finally:
         Path(name).unlink(missing_ok=True)
@@ -235,9 +236,27 @@ def publish(tmp: Path, folder: Path, base: str, rev_part: str) -> Path:
         except FileExistsError:
             continue
         except OSError as exc:
-            raise os_error(exc, folder, "naming the backup file") from None
+            if exc.errno not in _NO_HARD_LINKS:
+                raise os_error(exc, folder, "naming the backup file") from None
+            if not _claim(final):  # a file system without hard links: reserve, then rename
+                continue
+            os.replace(tmp, final)
         return final
     raise RfsetupError(f"too many backups named {base}* in {folder}", kind="backup_failed")
+
+
+_NO_HARD_LINKS = {errno.EPERM, errno.EOPNOTSUPP, errno.ENOTSUP, errno.EMLINK, errno.EXDEV}
+
+
+def _claim(path: Path) -> bool:
+    """Create ``path`` empty unless it exists (True when this call created it)."""
+    try:
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+    except FileExistsError:
+        return False
+    except OSError as exc:
+        raise os_error(exc, path.parent, "naming the backup file") from None
+    return True
 
 
 def backup_name(database: str, created: datetime, revision: str | None) -> tuple[str, str]:

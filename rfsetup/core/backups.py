@@ -45,6 +45,7 @@ from rfsetup.core.backupfiles import (
     sha256_of,
     write_sidecar,
 )
+from rfsetup.core.connect import connection
 from rfsetup.core.errors import ExitCode, RfsetupError
 from rfsetup.core.pgtools import (
     ENV_BINDIR,
@@ -149,8 +150,6 @@ def server_facts(conn: PgConnection) -> dict[str, Any]:
 def _lock_holders(url: URL) -> tuple[str, int] | None:
     """Who holds ACCESS EXCLUSIVE locks in the database now (what blocks pg_dump's locks), and
     the first one's pid."""
-    from rfsetup.core.connect import connection
-
     with contextlib.suppress(Exception), connection(url, timeout=3, autocommit=True) as conn, \
             conn.cursor() as cur:
         cur.execute("""
@@ -224,9 +223,8 @@ def dump_database(
     database to keep afterwards (default RFSETUP_BACKUP_KEEP; 0 = all); ``protect``: paths that
     pruning must not remove (a restore's source). ``skip_hint`` ends the failure hints.
     """
-    from rfsetup.core.connect import connection
-
     progress = on_progress or (lambda _line: None)
+    keep = backup_keep_from(os.environ) if keep is None else keep
     tools = tools or choose_tools(server_version_num)
     database = str(url.database)
     prepare_folder(folder)
@@ -270,7 +268,6 @@ def dump_database(
         except OSError as exc:
             final.unlink(missing_ok=True)  # a dump without its sidecar could not be verified
             raise os_error(exc, folder, "writing the backup's sidecar") from None
-    keep = backup_keep_from(os.environ) if keep is None else keep
     if keep:
         _auto_prune(folder, keep, database, (*protect, final), progress)
     return info
@@ -300,8 +297,6 @@ def create_backup(
 ) -> BackupInfo:
     """Back the database up now into ``settings.backups_dir`` (``version_table``: where the
     revision is read, ``[schema.]table``)."""
-    from rfsetup.core.connect import connection
-
     url = settings.url()
     with connection(url, autocommit=True) as conn:
         server = int(conn.server_version)

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from rfsetup.core.embedded import postgres_bin_dir
 from rfsetup.core.errors import RfsetupError
 from rfsetup.core.settings import libpq_params
 
@@ -112,8 +113,6 @@ def candidate_bin_dirs(tool: str = "pg_dump") -> list[Path]:
         dirs.append(Path(found).parent)
     for pattern in _BIN_PATTERNS:
         dirs.extend(Path(p) for p in sorted(glob.glob(pattern), reverse=True))
-    from rfsetup.core.embedded import postgres_bin_dir
-
     bundled = postgres_bin_dir()
     if bundled is not None:
         dirs.append(bundled)
@@ -314,7 +313,10 @@ def run_tool(
             now = time.monotonic()
             if cancel is not None and cancel.is_set() and cancelled_at is None:
                 cancelled_at = now
-                (on_cancel or (lambda: kill(proc)))()
+                try:
+                    (on_cancel or (lambda: kill(proc)))()
+                except Exception:  # e.g. the connection to cancel through is gone
+                    kill(proc)
             elif cancelled_at is not None and now - cancelled_at > grace:
                 kill(proc)
             if on_tick is not None and now >= next_tick and cancelled_at is None:

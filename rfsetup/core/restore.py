@@ -46,6 +46,7 @@ from rfsetup.core.backups import (
     read_revision,
     revision_label,
 )
+from rfsetup.core.connect import connect, connection
 from rfsetup.core.errors import RfsetupError
 from rfsetup.core.pgtools import PgTools, choose_tools, conninfo, run_tool, tail, tool_env
 from rfsetup.core.restoreplan import CLEAR_SQL, RestorePlan, build_plan, unreadable_dump
@@ -87,8 +88,6 @@ def plan_restore(settings: Settings, path: Path, *,
 
     Bad input (exit 2) for a file that is not a sane dump or fails its checksum.
     """
-    from rfsetup.core.connect import connection
-
     path = Path(path)
     check_dump_file(path)
     verification = verify_dump(path)
@@ -115,8 +114,6 @@ def restore_backup(
     ``drop_extra``), back up the current state unless ``backup=False``, restore. Kind
     ``interrupted`` when ``cancel`` stopped it before the commit.
     """
-    from rfsetup.core.connect import connect
-
     progress = on_progress or (lambda _line: None)
     path = Path(path)
     check_dump_file(path)

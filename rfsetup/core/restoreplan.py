@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rfsetup.core.backupfiles import Verification
+from rfsetup.core.backups import read_revision, revision_label, server_facts
 from rfsetup.core.errors import RfsetupError, bad_input
 from rfsetup.core.pgtools import PgTools, run_tool, tail, tool_env
 
@@ -336,8 +337,6 @@ class RestorePlan:
 def build_plan(conn: PgConnection, url: URL, tools: PgTools, path: Path,
                verification: Verification, version_table: str) -> RestorePlan:
     """The plan for restoring ``path`` over the database ``conn`` is connected to."""
-    from rfsetup.core.backups import read_revision, revision_label, server_facts
-
     contents = read_contents(tools, path, url)
     dump_rev = revision_label(dump_revisions(tools, path, url, contents, version_table))
     facts = server_facts(conn)
