@@ -1,4 +1,4 @@
-"""The backup files themselves: names, sidecars, checksums, partial files, listing, pruning.
+"""The backup files themselves: names, sidecars, checksums, partial files, listing.
 
 A backup is ``<database>_<UTC time>[-n]_<revision>.dump`` (pg_dump's custom format) plus a JSON
 sidecar of the same name ending ``.json`` that records where it came from (database, server
@@ -23,7 +23,7 @@ import re
 import shutil
 import tempfile
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -66,6 +66,11 @@ class BackupInfo:
         data["path"] = str(self.path)
         data["created_at"] = self.created_at.isoformat()
         return data
+
+
+def rfsetup_name(name: str) -> bool:
+    """Whether ``name`` has the pattern of the dumps rfsetup names."""
+    return _NAME_RE.match(name) is not None
 
 
 def safe_part(text: str) -> str:
@@ -369,46 +374,3 @@ def check_dump_file(path: Path) -> tuple[int, int]:
                         f"(archive version {vmaj}.{vmin}, format {fmt}); it is not a usable "
                         "backup", hint="restore another backup (rfsetup backup list)")
     return vmaj, vmin
-
-
-# -- pruning ---------------------------------------------------------------------------------
-def written_by_rfsetup(info: BackupInfo) -> bool:
-    """A dump rfsetup wrote: its file name pattern, or an rfsetup sidecar."""
-    if _NAME_RE.match(info.path.name):
-        return True
-    with contextlib.suppress(ValueError):
-        meta = read_sidecar(info.path)
-        return bool(meta and str(meta.get("written_by", "")).startswith("rfsetup"))
-    return False
-
-
-def prune(folder: Path, keep: int, *, database: str | None = None,
-          protect: Iterable[Path] = (), dry_run: bool = False) -> list[BackupInfo]:
-    """Remove all but the newest ``keep`` backups of each database (only ``database``'s when
-    given), with their sidecars. Only files rfsetup wrote are touched, never the newest of a
-    database, never a ``protect``-ed path. Returns what was (or, dry run, would be) removed."""
-    if keep < 1:
-        raise bad_input(f"--keep {keep}: at least the newest backup is always kept",
-                        hint="e.g. --keep 5")
-    guarded = {Path(p).resolve() for p in protect}
-    seen: dict[str, int] = {}
-    doomed: list[BackupInfo] = []
-    for info in list_backups_in(folder):  # newest first
-        if database is not None and info.database != database:
-            continue
-        rank = seen.get(info.database, 0)
-        seen[info.database] = rank + 1
-        if rank < keep or info.path.resolve() in guarded or not written_by_rfsetup(info):
-            continue
-        doomed.append(info)
-    if dry_run:
-        return doomed
-    for info in doomed:
-        for path in (info.path, sidecar_path(info.path)):
-            try:
-                path.unlink(missing_ok=True)
-            except OSError as exc:
-                raise RfsetupError(f"cannot remove {path}: {exc.strerror}",
-                                   hint="check the backups folder's permissions",
-                                   kind="prune_failed") from None
-    return doomed

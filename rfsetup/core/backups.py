@@ -38,15 +38,17 @@ from rfsetup.core.backupfiles import (
     os_error,
     partial_file,
     prepare_folder,
-    prune,
     publish,
     read_backup_info,
+    read_sidecar,
     remove_stale_partials,
+    rfsetup_name,
     sha256_of,
+    sidecar_path,
     write_sidecar,
 )
 from rfsetup.core.connect import connection
-from rfsetup.core.errors import ExitCode, RfsetupError
+from rfsetup.core.errors import ExitCode, RfsetupError, bad_input
 from rfsetup.core.pgtools import (
     ENV_BINDIR,
     PgTools,
@@ -121,6 +123,48 @@ def prune_backups(settings: Settings, keep: int, *, database: str | None = None,
     """Keep the newest ``keep`` (>= 1) backups of ``database`` (default: every database in
     the folder, each separately); remove the older ones rfsetup wrote. Returns them."""
     return prune(settings.backups_dir, keep, database=database, dry_run=dry_run)
+
+
+def written_by_rfsetup(info: BackupInfo) -> bool:
+    """A dump rfsetup wrote: its file name pattern, or an rfsetup sidecar."""
+    if rfsetup_name(info.path.name):
+        return True
+    with contextlib.suppress(ValueError):
+        meta = read_sidecar(info.path)
+        return bool(meta and str(meta.get("written_by", "")).startswith("rfsetup"))
+    return False
+
+
+def prune(folder: Path, keep: int, *, database: str | None = None,
+          protect: Iterable[Path] = (), dry_run: bool = False) -> list[BackupInfo]:
+    """Remove all but the newest ``keep`` backups of each database (only ``database``'s when
+    given), with their sidecars. Only files rfsetup wrote are touched, never the newest of a
+    database, never a ``protect``-ed path. Returns what was (or, dry run, would be) removed."""
+    if keep < 1:
+        raise bad_input(f"--keep {keep}: at least the newest backup is always kept",
+                        hint="e.g. --keep 5")
+    guarded = {Path(p).resolve() for p in protect}
+    seen: dict[str, int] = {}
+    doomed: list[BackupInfo] = []
+    for info in list_backups_in(folder):  # newest first
+        if (database is not None and info.database != database) or not written_by_rfsetup(info):
+            continue
+        rank = seen.get(info.database, 0)
+        seen[info.database] = rank + 1
+        if rank < keep or info.path.resolve() in guarded:
+            continue
+        doomed.append(info)
+    if dry_run:
+        return doomed
+    for info in doomed:
+        for path in (info.path, sidecar_path(info.path)):
+            try:
+                path.unlink(missing_ok=True)
+            except OSError as exc:
+                raise RfsetupError(f"cannot remove {path}: {exc.strerror}",
+                                   hint="check the backups folder's permissions",
+                                   kind="prune_failed") from None
+    return doomed
 
 
 # -- taking a backup -------------------------------------------------------------------------
