@@ -175,7 +175,8 @@ SELECT current_setting('server_version'), current_database()
 
 def server_facts(conn: PgConnection) -> dict[str, Any]:
     """The server's identity for a sidecar: version, and its system identifier when this role
-    may read it (``pg_control_system()``; EXECUTE can be revoked, e.g. on managed services)."""
+    may read it (``pg_control_system()`` needs only EXECUTE, which PUBLIC has by default but a
+    managed service may revoke; then None and the reason are recorded)."""
     facts: dict[str, Any] = {"system_identifier": None}
     with conn.cursor() as cur:
         cur.execute(_FACTS_SQL)
