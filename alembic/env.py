@@ -8,6 +8,7 @@ through configparser, whose interpolation would choke on a '%40' in a password.
 When rfsetup runs Alembic in-process it hands over its own connection (with the advisory lock
 and timeouts already set) in ``config.attributes["connection"]`` and sets
 ``config.attributes["rfsetup"]`` so logging is left alone (stderr would corrupt the TUI).
+Other tools hand over an Engine there (pytest-alembic), which is used as well.
 """
 
 from __future__ import annotations
@@ -74,13 +75,28 @@ def run_migrations_offline() -> None:
         context.run_migrations()
 
 
+def _run_on(connection) -> None:  # connection: sqlalchemy.engine.Connection
+    context.configure(connection=connection, **COMMON_OPTIONS)
+    with context.begin_transaction():
+        context.run_migrations()
+
+
 def run_migrations_online() -> None:
-    """Run against a live database: rfsetup's own connection, or one opened here."""
-    connection = config.attributes.get("connection")
-    if connection is not None:
-        context.configure(connection=connection, **COMMON_OPTIONS)
-        with context.begin_transaction():
-            context.run_migrations()
+    """Run against a live database: a connection or engine handed over, or one opened here.
+
+    Tools hand over a Connection (rfsetup, with the lock and timeouts set; a test harness,
+    possibly inside its own transaction, which Alembic then leaves to the caller) or an Engine
+    (pytest-alembic): both are used as given.
+    """
+    from sqlalchemy.engine import Connection, Engine
+
+    handed = config.attributes.get("connection")
+    if isinstance(handed, Connection):
+        _run_on(handed)
+        return
+    if isinstance(handed, Engine):
+        with handed.connect() as conn:
+            _run_on(conn)
         return
 
     from rfsetup.core.connect import make_engine
@@ -89,9 +105,7 @@ def run_migrations_online() -> None:
     engine = make_engine(url)
     try:
         with engine.connect() as conn:
-            context.configure(connection=conn, **COMMON_OPTIONS)
-            with context.begin_transaction():
-                context.run_migrations()
+            _run_on(conn)
     except RfsetupError as exc:
         raise _command_error(exc) from None
     finally:

@@ -133,7 +133,7 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--revisions", type=int, default=200)
     args = parser.parse_args()
-    from rfsetup.core import migrations
+    from rfsetup.core import alembic as migrations
     from rfsetup.core.settings import Settings
 
     with tempfile.TemporaryDirectory(prefix="rfsetup-bench-tui-") as tmp:

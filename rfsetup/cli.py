@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from importlib import import_module
 
 from rfsetup import __version__
+from rfsetup.commands.common import print_error
 from rfsetup.core.errors import ExitCode, RfsetupError
 
 
@@ -48,7 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     doctor = sub.add_parser("doctor", help="check prerequisites, with the fix for this OS")
     doctor.add_argument("--json", action="store_true", help="machine-readable output (JSON)")
-    doctor.set_defaults(**_handler("rfsetup.commands.setup", "doctor"))
+    doctor.set_defaults(**_handler("rfsetup.commands.doctor", "doctor"))
 
     status = sub.add_parser("status", help="revision, heads, pending, tables and Redis")
     status.add_argument("--json", action="store_true", help="machine-readable output (JSON)")
@@ -87,7 +88,7 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("--write-env", action="store_true",
                         help="point DATABASE_URL in the .env file at the new database")
     create.add_argument("--dry-run", action="store_true", help="print the SQL, change nothing")
-    create.set_defaults(**_handler("rfsetup.commands.setup", "db_create"))
+    create.set_defaults(**_handler("rfsetup.commands.db", "db_create"))
 
     mig = sub.add_parser("migrate", help="history, preview, upgrade, rollback, stamp")
     mig_sub = mig.add_subparsers(dest="migrate_command", metavar="ACTION", required=True,
@@ -106,6 +107,9 @@ def build_parser() -> argparse.ArgumentParser:
                     help="a revision, head, heads or +N (default: head)")
     up.add_argument("--no-backup", action="store_true",
                     help="skip the pg_dump backup taken before the first change")
+    up.add_argument("--from", dest="from_revision", metavar="REV",
+                    help="run only if the database is at REV now (base, or a,b for two "
+                         "heads); otherwise exit 1 with nothing done")
     up.set_defaults(**_handler("rfsetup.commands.migrate", "up"))
     down = mig_sub.add_parser("down", help="downgrade (default: -1), backup first")
     down.add_argument("target", nargs="?", default="-1", metavar="TARGET",
@@ -113,10 +117,16 @@ def build_parser() -> argparse.ArgumentParser:
     down.add_argument("--yes", action="store_true", help="do not ask for the database name")
     down.add_argument("--no-backup", action="store_true",
                       help="skip the pg_dump backup taken before the first change")
+    down.add_argument("--from", dest="from_revision", metavar="REV",
+                    help="run only if the database is at REV now (base, or a,b for two "
+                         "heads); otherwise exit 1 with nothing done")
     down.set_defaults(**_handler("rfsetup.commands.migrate", "down"))
     stamp = mig_sub.add_parser("stamp", help="set the revision without running migrations")
     stamp.add_argument("revision", metavar="REV", help="a revision, head or base")
     stamp.add_argument("--yes", action="store_true", help="do not ask for the database name")
+    stamp.add_argument("--from", dest="from_revision", metavar="REV",
+                    help="run only if the database is at REV now (base, or a,b for two "
+                         "heads); otherwise exit 1 with nothing done")
     stamp.set_defaults(**_handler("rfsetup.commands.migrate", "stamp"))
 
     seed = sub.add_parser("seed", help="insert or update the plans (idempotent)")
@@ -154,20 +164,11 @@ def build_parser() -> argparse.ArgumentParser:
                          ("stop", "stop it, keeping its data"),
                          ("status", "is it running, and where")):
         s_sub.add_parser(action, help=text).set_defaults(
-            **_handler("rfsetup.commands.setup", f"sandbox_{action}"))
+            **_handler("rfsetup.commands.sandbox", f"sandbox_{action}"))
 
     rollback = sub.add_parser("rollback", help="open the TUI on Migrations, one step down chosen")
     rollback.set_defaults(_handler="tui")
     return p
-
-
-def print_error(err: RfsetupError) -> None:
-    """One line naming the cause, then the hint: what every failure looks like on stderr."""
-    print(f"error: {err.message}", file=sys.stderr)
-    if err.cause:
-        print(f"  cause: {err.cause}", file=sys.stderr)
-    if err.hint:
-        print(f"  hint: {err.hint}", file=sys.stderr)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

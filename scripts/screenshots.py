@@ -1,9 +1,10 @@
 """Export the README's screenshots from the real app: one SVG per step plus the rollback
 confirmation, into screenshots/.
 
-The app is rfsetup's own RfsetupApp (autoload=False) driven by rfsetup.tui.showcase, which feeds
-it fixed core objects through the same messages its workers post: RaptorFlow's real revision
-history and the real offline SQL of a move, a fixed status, doctor results, .env, plans and
+The app is rfsetup's own RfsetupApp (autoload=False) driven by tests/tui/showcase.py (fixture
+data the snapshot tests share; not shipped in the package), which feeds it fixed core objects
+through the same messages its workers post: RaptorFlow's real revision history and the real
+offline SQL of a move, a fixed status, doctor results, .env, plans and
 tables. Fixed size, fixed data: running it twice gives the same files. Passwords never appear
 (the showcase password is checked to be absent from every file).
 
@@ -22,7 +23,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from rfsetup.tui import showcase  # noqa: E402
+from tests.tui import showcase  # noqa: E402
 
 FILES = {
     "prerequisites": "1-prerequisites.svg",

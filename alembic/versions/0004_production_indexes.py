@@ -17,11 +17,14 @@ INVALID index of the same name behind, which would make a rerun fail with "alrea
 each index is first dropped IF EXISTS, which makes the revision safe to run again. A valid
 index of that name is rebuilt, which is harmless.
 
-Caveat for callers that hand Alembic their own connection: it must not be inside a transaction
-when the migrations start (Alembic cannot leave a transaction it did not begin).
+A caller may hand Alembic a connection already inside its own transaction (a test harness that
+rolls everything back afterwards). Alembic cannot leave a transaction it did not begin, and
+CONCURRENTLY cannot run inside one, so then the indexes are built plainly, in that transaction:
+the same schema, and the caller keeps control of the transaction.
 """
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager, nullcontext
 
 from alembic import op
 
@@ -39,14 +42,26 @@ INDEXES: tuple[tuple[str, str, list[str]], ...] = (
 )
 
 
+@contextmanager
+def _outside_transaction() -> Iterator[bool]:
+    """Alembic's autocommit block (yields True: build concurrently), or nothing when the
+    connection is in the caller's transaction (yields False: build plainly)."""
+    ctx = op.get_context()
+    external = bool(getattr(ctx, "_in_external_transaction", False))
+    with nullcontext() if external else ctx.autocommit_block():
+        yield not external
+
+
 def upgrade() -> None:
-    with op.get_context().autocommit_block():
+    with _outside_transaction() as concurrently:
         for name, table, columns in INDEXES:
-            op.drop_index(name, table_name=table, postgresql_concurrently=True, if_exists=True)
-            op.create_index(name, table, columns, postgresql_concurrently=True)
+            op.drop_index(name, table_name=table, postgresql_concurrently=concurrently,
+                          if_exists=True)
+            op.create_index(name, table, columns, postgresql_concurrently=concurrently)
 
 
 def downgrade() -> None:
-    with op.get_context().autocommit_block():
+    with _outside_transaction() as concurrently:
         for name, table, _columns in reversed(INDEXES):
-            op.drop_index(name, table_name=table, postgresql_concurrently=True, if_exists=True)
+            op.drop_index(name, table_name=table, postgresql_concurrently=concurrently,
+                          if_exists=True)

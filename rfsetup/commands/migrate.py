@@ -16,7 +16,7 @@ import threading
 from collections.abc import Callable, Iterator
 
 from rfsetup.commands.common import print_json
-from rfsetup.core import migrations
+from rfsetup.core import alembic as migrations
 from rfsetup.core.errors import ExitCode, RfsetupError, bad_input
 from rfsetup.core.settings import Settings
 
@@ -31,6 +31,16 @@ def _database(ctx: Settings) -> str:
     return str(ctx.url().database)
 
 
+def _can_confirm(args: argparse.Namespace, database: str, action: str) -> None:
+    """--yes, or a terminal to type the database name at; otherwise exit 2 before anything
+    (even the plan's reading of the database) is done."""
+    if getattr(args, "yes", False) or sys.stdin.isatty():
+        return
+    raise bad_input(f"{action} needs confirmation; nothing was changed",
+                    hint=f"add --yes, or run it in a terminal and type the database name "
+                         f"({database})")
+
+
 def _confirm(args: argparse.Namespace, database: str, action: str,
              details: Callable[[], str | None] | None = None) -> bool:
     """--yes, or the database name typed at a terminal; otherwise exit 2 with nothing done.
@@ -38,12 +48,9 @@ def _confirm(args: argparse.Namespace, database: str, action: str,
     ``details`` (called only at a terminal) describes what will happen; when it returns None
     there is nothing to confirm and False is returned.
     """
+    _can_confirm(args, database, action)
     if getattr(args, "yes", False):
         return True
-    if not sys.stdin.isatty():
-        raise bad_input(f"{action} needs confirmation; nothing was changed",
-                        hint=f"add --yes, or run it in a terminal and type the database name "
-                             f"({database})")
     text = details() if details else action
     if text is None:
         return False
@@ -86,49 +93,47 @@ def _interrupt_cancels(cancel: threading.Event) -> Iterator[None]:
         psycopg2.extensions.set_wait_callback(previous_wait)
 
 
-def _move_text(p: migrations.Preview, database: str) -> str:
-    """``upgrade database D from A to B (N revisions)``: what a plan or preview will do."""
-    verb = "upgrade" if p.direction == "up" else "downgrade"
-    count = len(p.steps)
-    return (f"{verb} database {database} from {migrations.describe_revisions(p.from_revisions)} "
-            f"to {p.target} ({count} revision{'s' if count != 1 else ''})")
-
-
-def _plan_text(p: migrations.Preview, database: str) -> str:
+def _plan_text(p: migrations.Plan) -> str:
     revs = "".join(f"\n  {s.revision}  {s.message}" for s in p.steps)
-    return f"this will {_move_text(p, database)}:{revs}"
+    return f"this will {p.describe()}:{revs}"
+
+
+def _expect_from(args: argparse.Namespace) -> tuple[str, ...] | None:
+    raw = getattr(args, "from_revision", None)
+    return None if raw is None else migrations.parse_revisions(raw)
 
 
 # -- migrate history -------------------------------------------------------------------------------
 def history(args: argparse.Namespace, ctx: Settings) -> int:
-    cfg = migrations.load_config(ctx)
-    script = migrations.script_directory(cfg)
+    project = migrations.load(ctx)
+    graph = project.graph()
     try:
-        current = migrations.current_revisions(ctx, cfg)
+        current = migrations.current_revisions(ctx, project)
     except RfsetupError as exc:
         # During an outage the scripts are still worth reading (alembic history needs no
         # database either): print them unmarked, then the diagnosis, and keep exit 3.
         if args.json or exc.exit_code != ExitCode.CONNECT:
             raise
-        for info in migrations.history_of(script, ()):
+        for info in migrations.history_of(graph, ()):
             parents = ", ".join(info.down_revisions) or "base"
             _say(f"? {info.revision}  {info.message}  <- {parents}")
         _say("legend: ? the database's revision is unknown (it cannot be reached)")
         raise
-    infos = migrations.history_of(script, current)
+    infos = migrations.history_of(graph, current)
     if args.json:
         print_json([info.to_json() for info in infos])
         return 0
     if not infos:
-        _say(f"no revisions in {script.dir}")
+        _say(f"no revisions in {project.script.dir}")
         return 0
     database = _database(ctx)
-    unknown = migrations.unknown_revisions(script, current)
+    unknown = [r for r in current if r not in graph.parents]
     heads = [i.revision for i in infos if i.is_head]
     where = migrations.describe_revisions(current)
     at_head = bool(current) and set(current) == set(heads)
     _say(f"database {database} is at {where}{' (head)' if at_head else ''}")
     width = max(len(i.revision) for i in infos)
+    lines = []
     for info in infos:
         marker = "@" if info.is_current else "*" if info.is_applied else "o"
         tags = [t for t, on in (("head", info.is_head), ("current", info.is_current),
@@ -136,7 +141,8 @@ def history(args: argparse.Namespace, ctx: Settings) -> int:
                                 ("merge", info.is_merge)) if on]
         tag_text = f" ({', '.join(tags)})" if tags else ""
         parents = ", ".join(info.down_revisions) or "base"
-        _say(f"{marker} {info.revision:<{width}}  {info.message}{tag_text}  <- {parents}")
+        lines.append(f"{marker} {info.revision:<{width}}  {info.message}{tag_text}  <- {parents}")
+    sys.stdout.write("\n".join(lines) + "\n")
     _say("legend: @ current  * applied  o not applied")
     if len(heads) > 1:
         _say(f"note: {len(heads)} heads ({', '.join(heads)}): upgrade them all with "
@@ -152,12 +158,22 @@ def history(args: argparse.Namespace, ctx: Settings) -> int:
 def preview(args: argparse.Namespace, ctx: Settings) -> int:
     p = migrations.preview(ctx, args.target, down=args.down)
     database = _database(ctx)
-    verb = "upgrade" if p.direction == "up" else "downgrade"
+    kind = "down" if args.down else "up"
+    verb = "upgrade" if kind == "up" else "downgrade"
     if not p.steps:
         _say(f"-- nothing to {verb}: database {database} is at "
              f"{migrations.describe_revisions(p.from_revisions)}")
         return 0
-    _say(f"-- rfsetup migrate preview: {_move_text(p, database)}; nothing was executed")
+    move = migrations.describe_move(kind, database, p.from_revisions, p.to_revisions,
+                                    len(p.steps))
+    _say(f"-- rfsetup migrate preview: {move}; nothing was executed")
+    for gap in p.offline_gaps:
+        _say(f"-- note: revision {gap.revision} ({gap.message}) has no offline SQL "
+             f"({gap.reason}{f' at {gap.location}' if gap.location else ''}); its Python "
+             "source is shown in its place")
+    if not p.per_migration:
+        _say("-- note: env.py runs these revisions in ONE transaction "
+             "(no transaction_per_migration): a failure rolls back the whole run")
     sys.stdout.write(p.sql if p.sql.endswith("\n") else p.sql + "\n")
     if args.lint:
         _print_lint(p)
@@ -165,6 +181,9 @@ def preview(args: argparse.Namespace, ctx: Settings) -> int:
 
 
 def _print_lint(p: migrations.Preview) -> None:
+    from rfsetup.core.alembic.lint import timeout_note
+    from rfsetup.core.locking import session_timeouts
+
     findings = migrations.lint(p)
     _say(f"-- lint (squawk): {len(findings)} finding{'s' if len(findings) != 1 else ''}")
     messages = {s.revision: s.message for s in p.steps}
@@ -176,22 +195,18 @@ def _print_lint(p: migrations.Preview) -> None:
         for f in mine:
             where = f"line {f.line}" if f.line else "?"
             _say(f"--   {where} {f.level} {f.rule}: {f.message}")
-    if any("timeout" in f.rule for f in findings):
-        from rfsetup.core.locking import session_timeouts
-
-        settings = ", ".join(f"{k}={v}" for k, v in session_timeouts().items())
-        _say(f"-- note: rfsetup migrate up/down set {settings} on their session")
+    _say(f"-- note: {timeout_note(session_timeouts())}")
 
 
 # -- migrate up / down / stamp ---------------------------------------------------------------------
 def _run_migration(move: Callable[..., migrations.MigrationResult], args: argparse.Namespace,
-                   ctx: Settings) -> int:
-    """``migrations.upgrade`` or ``downgrade`` to --target, progress streamed, Ctrl-C wired to
+                   ctx: Settings, plan: migrations.Plan | None = None) -> int:
+    """``migrations.upgrade`` or ``downgrade`` to the target, progress streamed, Ctrl-C wired to
     cancel (``_interrupt_cancels``); 130 when it stopped early."""
     cancel = threading.Event()
     with _interrupt_cancels(cancel):
         result = move(ctx, args.target, backup=not args.no_backup, on_progress=_say,
-                      cancel=cancel)
+                      cancel=cancel, plan=plan, expect_from=_expect_from(args))
     return INTERRUPTED if result.cancelled else 0
 
 
@@ -201,23 +216,39 @@ def up(args: argparse.Namespace, ctx: Settings) -> int:
 
 def down(args: argparse.Namespace, ctx: Settings) -> int:
     database = _database(ctx)
-
-    def details() -> str | None:
-        p = migrations.plan(ctx, args.target, down=True)
-        return _plan_text(p, database) if p.steps else None
-
-    if not _confirm(args, database, f"downgrading database {database}", details):
-        _say(f"nothing to do: database {database} is already at the target")
+    _can_confirm(args, database, f"downgrading database {database}")
+    # planned first, so what is confirmed (and what --yes agreed to) is exactly what runs
+    planned = migrations.plan(ctx, args.target, down=True)
+    expected = _expect_from(args)
+    if expected is not None and set(expected) != set(planned.from_revisions):
+        raise migrations_moved(database, expected, planned.from_revisions)
+    if not planned.steps:
+        _say(f"nothing to do: database {database} is already at "
+             f"{migrations.describe_revisions(planned.from_revisions)}")
         return 0
-    return _run_migration(migrations.downgrade, args, ctx)
+    _confirm(args, database, f"downgrading database {database}", lambda: _plan_text(planned))
+    return _run_migration(migrations.downgrade, args, ctx, plan=planned)
+
+
+def migrations_moved(database: str, expected: tuple[str, ...], now: tuple[str, ...]
+                     ) -> RfsetupError:
+    from rfsetup.core.alembic.runner import moved_error
+
+    return moved_error(database, expected, now, confirmed=False)
 
 
 def stamp(args: argparse.Namespace, ctx: Settings) -> int:
     database = _database(ctx)
+    _can_confirm(args, database, f"stamping database {database}")
+    planned = migrations.plan(ctx, args.revision, kind="stamp")
+    expected = _expect_from(args)
+    if expected is not None and set(expected) != set(planned.from_revisions):
+        raise migrations_moved(database, expected, planned.from_revisions)
     _confirm(args, database, f"stamping database {database}",
              lambda: f"this will record revision {args.revision} in database {database} "
+                     f"(now at {migrations.describe_revisions(planned.from_revisions)}) "
                      "without running any migration")
-    result = migrations.stamp(ctx, args.revision)
+    result = migrations.stamp(ctx, args.revision, plan=planned)
     for line in result.log.splitlines():
         _say(line)
     return 0

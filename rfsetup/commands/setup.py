@@ -1,79 +1,21 @@
-"""Headless set-up: `doctor`, `env show|set|generate-secret`, `db create`, `sandbox …`.
+"""Headless `.env` editing: `env show|set|generate-secret`.
 
 Thin: each function reads its flags, calls the core and prints. Secrets are masked in every
-line printed unless `env show --reveal` asks otherwise; passwords are read from standard input or
-a prompt, never taken from argv.
+line printed unless `env show --reveal` asks otherwise. (`doctor`, `db create` and `sandbox …`
+live in rfsetup.commands.doctor, .db and .sandbox.)
 """
 
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import sys
-from collections.abc import Callable
-from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar
 
+from rfsetup.commands.common import print_changes as _print_changes
 from rfsetup.commands.common import print_json
-from rfsetup.core.errors import ExitCode, RfsetupError, bad_input
-from rfsetup.core.settings import Settings, mask_url, read_env_values
-
-if TYPE_CHECKING:
-    from sqlalchemy.engine import URL
-
-    from rfsetup.core.prereqs import CheckResult
-    from rfsetup.core.sandbox import SandboxInfo
-
-T = TypeVar("T")
-
-# -- doctor ----------------------------------------------------------------------------------
-
-
-def _symbols() -> dict[str, str]:
-    """Text symbols for ok / warn / fail; ASCII where the terminal cannot encode ✓ and ✗."""
-    encoding = getattr(sys.stdout, "encoding", None) or "ascii"
-    try:
-        "✓✗".encode(encoding)
-    except (UnicodeEncodeError, LookupError):
-        return {"ok": "[v]", "warn": "[!]", "fail": "[x]"}
-    return {"ok": "[✓]", "warn": "[!]", "fail": "[✗]"}
-
-
-def _print_check(result: CheckResult, symbols: dict[str, str], width: int) -> None:
-    print(f"{symbols[result.status]} {result.name:<{width}}  {result.detail}")
-    if result.remedy and result.status != "ok":
-        lines = result.remedy.splitlines()
-        print(f"    {'fix:':<{width}}  {lines[0]}")
-        for line in lines[1:]:
-            print(f"    {'':<{width}}  {line}")
-    sys.stdout.flush()
-
-
-def doctor(args: argparse.Namespace, ctx: Settings) -> int:
-    """Run every prerequisite check; exit 0 when none fails (warnings allowed), else 1."""
-    from rfsetup.core import prereqs
-
-    if args.json:
-        results = prereqs.run_checks(ctx)
-    else:
-        symbols = _symbols()
-        print(f"rfsetup doctor ({platform.system() or 'unknown OS'}"
-              f"{', sandbox' if ctx.sandbox else ''})")
-        results = prereqs.run_checks(
-            ctx, on_result=lambda r: _print_check(r, symbols, width=14))
-    counts = prereqs.summary(results)
-    failed = counts["fail"] > 0
-    if args.json:
-        print_json({"ok": not failed, "os": platform.system(), "sandbox": ctx.sandbox,
-                    "summary": counts, "checks": [r.to_json() for r in results]})
-    else:
-        verdict = "some checks failed: see the fixes above" if failed else (
-            "ready (with warnings)" if counts["warn"] else "ready")
-        warnings = f"{counts['warn']} warning" + ("" if counts["warn"] == 1 else "s")
-        print(f"\n{counts['ok']} ok, {warnings}, {counts['fail']} failed: {verdict}")
-    return int(ExitCode.FAILED if failed else ExitCode.OK)
-
+from rfsetup.commands.common import read_value_from_stdin as _read_value_from_stdin
+from rfsetup.commands.common import symbols as _symbols
+from rfsetup.core.errors import ExitCode, bad_input
+from rfsetup.core.settings import Settings, read_env_values
 
 # -- env -------------------------------------------------------------------------------------
 
@@ -140,15 +82,6 @@ def _displayed(value: str) -> str:
     return value
 
 
-def _read_value_from_stdin() -> str:
-    data = sys.stdin.read()
-    # one trailing newline is the terminal's or echo's, not the value's
-    for ending in ("\r\n", "\n"):
-        if data.endswith(ending):
-            return data[: -len(ending)]
-    return data
-
-
 def _write_key(ctx: Settings, key: str, value: str, *, shown_new: str | None = None) -> int:
     """Validate, set and atomically save one key; print what changed (masked)."""
     from rfsetup.core.envfile import EnvFile, changes, check_key_name, save, validate
@@ -180,12 +113,6 @@ def _write_key(ctx: Settings, key: str, value: str, *, shown_new: str | None = N
     _print_changes(changed)
     print(f"wrote {path}" + (f" (previous version: {backup})" if backup else " (new file, 0600)"))
     return int(ExitCode.OK)
-
-
-def _print_changes(changed: list[tuple[str, str | None, str | None]]) -> None:
-    """``KEY: old -> new`` per changed key (values as given: masked by the caller)."""
-    for key, before, after in changed:
-        print(f"{key}: {before if before is not None else '(not set)'} -> {after}")
 
 
 def env_set(args: argparse.Namespace, ctx: Settings) -> int:
@@ -220,202 +147,3 @@ def env_generate_secret(args: argparse.Namespace, ctx: Settings) -> int:
         )
     return _write_key(ctx, args.key, new_secret(),
                       shown_new="a new random 64-character hex value (hidden)")
-
-
-# -- db create -------------------------------------------------------------------------------
-
-
-def _can_prompt() -> bool:
-    """Whether a person can be asked (getpass reads the controlling terminal)."""
-    if os.name == "nt":
-        return sys.stdin.isatty()
-    try:
-        with open("/dev/tty"):
-            return True
-    except OSError:
-        return False
-
-
-def _prompt_password(prompt: str, *, confirm: bool) -> str:
-    import getpass
-
-    first = getpass.getpass(prompt)
-    if confirm and getpass.getpass("again: ") != first:
-        raise bad_input("the two passwords differ; nothing was changed")
-    if not first:
-        raise bad_input("an empty password; nothing was changed")
-    return first
-
-
-def _admin_url(args: argparse.Namespace, ctx: Settings) -> URL:
-    """--admin-url, else provision.default_admin_url (the sandbox's superuser, else
-    DATABASE_URL's server as postgres, else localhost)."""
-    from rfsetup.core.provision import default_admin_url, parse_admin_url
-
-    if args.admin_url:
-        url = parse_admin_url(args.admin_url)
-        if url.password is not None:
-            print("note: a password inside --admin-url is visible in the process list; "
-                  "PGPASSWORD in the environment (or the prompt) keeps it private",
-                  file=sys.stderr)
-        return url
-    return default_admin_url(ctx)
-
-
-def _with_admin_password(admin: URL, attempt: Callable[[URL], T]) -> tuple[T, URL]:
-    """Run ``attempt(admin)``; if the server wants a password we lack, ask once and retry."""
-    try:
-        try:
-            return attempt(admin), admin
-        except RfsetupError as exc:
-            if exc.kind not in ("password_missing", "password_rejected") or not _can_prompt():
-                raise
-            if exc.kind == "password_rejected" and admin.password is not None:
-                raise
-            password = _prompt_password(f"password for {admin.username or 'postgres'} at "
-                                        f"{admin.host or 'localhost'}:{admin.port or 5432}: ",
-                                        confirm=False)
-            admin = admin.set(password=password)
-            return attempt(admin), admin
-    except RfsetupError as exc:
-        raise _as_admin_error(exc, admin) from None
-
-
-def _as_admin_error(exc: RfsetupError, admin: URL) -> RfsetupError:
-    """The connection diagnosis speaks of DATABASE_URL; here the admin connection failed, whose
-    password comes from PGPASSWORD, ~/.pgpass, --admin-url or the prompt."""
-    user = admin.username or "postgres"
-    hints = {
-        "password_rejected": f"check {user}'s password (PGPASSWORD, ~/.pgpass, or URL-escaped "
-                             "in --admin-url), or name another admin: --admin-url "
-                             "postgresql://ADMIN@HOST:PORT",
-        "password_missing": f"give {user}'s password: PGPASSWORD=… in the environment, or run "
-                            "at a terminal to be asked",
-        "role_missing": "name an existing superuser (or a role with CREATEROLE and CREATEDB): "
-                        "--admin-url postgresql://ADMIN@HOST:PORT",
-    }
-    hint = hints.get(exc.kind) or (exc.hint or "").replace("DATABASE_URL", "--admin-url")
-    message = exc.message.replace("DATABASE_URL", "the admin URL")
-    return RfsetupError(f"admin connection: {message}", hint=hint, cause=exc.cause,
-                        exit_code=exc.exit_code, kind=exc.kind)
-
-
-def db_create(args: argparse.Namespace, ctx: Settings) -> int:
-    """Create the role and database (idempotent); optionally point DATABASE_URL at them."""
-    from rfsetup.core import provision as prov
-
-    name = args.name if args.name is not None else prov.DEFAULT_NAME
-    owner = args.owner if args.owner is not None else prov.DEFAULT_OWNER
-    prov.check_identifier(name, "database")
-    prov.check_identifier(owner, "role")
-
-    if args.dry_run:
-        try:
-            target = mask_url(_admin_url(args, ctx))
-        except RfsetupError:
-            target = "(admin connection not determined)"
-        print(f"-- as {target}")
-        for line in prov.plan_provision(name, owner):
-            print(line)
-        if args.write_env:
-            print(f"-- then DATABASE_URL in {ctx.env_file} -> the role's URL")
-        print("-- dry run: nothing was changed")
-        return int(ExitCode.OK)
-
-    password: str | None = None
-    if args.password_stdin:
-        password = _read_value_from_stdin()
-        if not password:
-            raise bad_input("the password read from standard input is empty")
-
-    admin = _admin_url(args, ctx)
-    state, admin = _with_admin_password(
-        admin, lambda url: prov.inspect_server(url, name, owner))
-    if state.server_version < 150000:
-        print(f"note: PostgreSQL {state.server_version // 10000} is older than the guide's 15",
-              file=sys.stderr)
-    if password is None and not state.role_exists:
-        if not _can_prompt():
-            raise bad_input(f"role {owner!r} does not exist and needs a password",
-                            hint="pass it on standard input: --password-stdin")
-        password = _prompt_password(f"password for the new role {owner}: ", confirm=True)
-    env_password = None
-    if args.write_env:  # before anything is changed
-        env_password = prov.password_for_env(
-            ctx, owner, password,
-            hint="give it with --password-stdin (it is then set on the role too)")
-
-    result = prov.provision(admin, name, owner, password)
-    for item in result.created:
-        print(f"created  {item}")
-    for item in result.existing:
-        print(f"exists   {item}")
-    for item in result.changed:
-        print(f"changed  {item}")
-    for warning in result.warnings:
-        print(f"warning: {warning}", file=sys.stderr)
-    if state.role_exists and password is None:
-        print(f"         (role {owner}'s password left unchanged; --password-stdin sets it)")
-    print(f"role URL {result.database_url}")
-
-    if env_password is not None:
-        written = prov.point_env_at(ctx, prov.role_url(admin, owner, env_password, name))
-        if not written:
-            print(f"DATABASE_URL in {ctx.env_file} already points there")
-        else:
-            _print_changes(written)
-            print(f"wrote {ctx.env_file}")
-    return int(ExitCode.OK)
-
-
-# -- sandbox ---------------------------------------------------------------------------------
-
-
-def _print_sandbox(info: SandboxInfo, *, verb: str) -> None:
-    state = "running" if info.running else "stopped"
-    print(f"sandbox {verb}: {state} (data in {_rel(info.data_dir)})")
-    if info.database_url or info.redis_url:
-        pg_state = "" if info.postgres_running or not info.running else " (down)"
-        print(f"  DATABASE_URL={info.masked_database_url or '(not created yet)'}{pg_state}")
-        print(f"  REDIS_URL={info.redis_url or '(not created yet)'}")
-    if info.running:
-        print(f"  PostgreSQL pid {info.postgres_pid}, Redis pid {info.redis_pid}")
-        print("  use it: rfsetup --sandbox <command>  (e.g. rfsetup --sandbox migrate up)")
-
-
-def _rel(path: Path) -> str:
-    try:
-        return str(path.relative_to(Path.cwd()))
-    except ValueError:
-        return str(path)
-
-
-def sandbox_start(args: argparse.Namespace, ctx: Settings) -> int:
-    from rfsetup.core import sandbox
-
-    _print_sandbox(sandbox.start(ctx), verb="started")
-    return int(ExitCode.OK)
-
-
-def sandbox_stop(args: argparse.Namespace, ctx: Settings) -> int:
-    from rfsetup.core import sandbox
-
-    was = sandbox.status(ctx)
-    info = sandbox.stop(ctx)
-    if not (was.postgres_running or was.redis_running):
-        print(f"sandbox was not running (data in {_rel(info.data_dir)})")
-    else:
-        print(f"sandbox stopped; data kept in {_rel(info.data_dir)} "
-              "(rfsetup sandbox start brings it back)")
-    return int(ExitCode.OK)
-
-
-def sandbox_status(args: argparse.Namespace, ctx: Settings) -> int:
-    from rfsetup.core import sandbox
-
-    info = sandbox.status(ctx)
-    if not info.data_dir.is_dir():
-        print("sandbox: never started here (rfsetup sandbox start)")
-        return int(ExitCode.OK)
-    _print_sandbox(info, verb="status")
-    return int(ExitCode.OK)

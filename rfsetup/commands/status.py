@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
-from rfsetup.cli import print_error
-from rfsetup.commands.common import print_json
+from rfsetup.commands.common import print_error, print_json
 from rfsetup.core.errors import ExitCode
 from rfsetup.core.settings import Settings
 from rfsetup.core.status import StatusReport, collect_status
@@ -22,6 +22,15 @@ def status(args: argparse.Namespace, ctx: Settings) -> int:
         if not args.json:
             print_error(report.database.error)
         return int(report.database.error.exit_code)
+    if report.scripts_error is not None and report.scripts_error.exit_code == ExitCode.USAGE \
+            and (ctx.sources.get("ALEMBIC_INI") or report.scripts_error.kind != "bad_input"
+                 or Path(ctx.alembic_ini).exists()):
+        # -c naming no usable config, an unusable ./alembic.ini, or an env.py that refuses
+        # this target: bad input. Without -c and without ./alembic.ini, status still reports
+        # the database (it is useful outside a project) and exits 0.
+        if not args.json:
+            print_error(report.scripts_error)
+        return int(ExitCode.USAGE)
     return int(ExitCode.OK)
 
 
@@ -32,6 +41,8 @@ def render_status(report: StatusReport) -> str:
     if db.reachable:
         lines.append(f"server    PostgreSQL {db.server_version}, database {db.name}")
         current = ", ".join(report.current) or "(none: empty database)"
+        if not report.revision_known:
+            current = "unknown (env.py could not be observed: see below)"
         heads = ", ".join(report.heads) or (
             "unknown (migration scripts not read)" if report.scripts_error is not None
             and report.scripts_error.kind != "unknown_revision" else "(no revisions)")
@@ -54,6 +65,7 @@ def render_status(report: StatusReport) -> str:
         if report.scripts_error.hint:
             lines.append(f"          hint: {report.scripts_error.hint}")
     r = report.redis
-    lines.append(f"redis     {r.url}: " + (f"Redis {r.version}" if r.reachable else
-                                           f"unreachable ({r.error})"))
+    if r is not None:
+        lines.append(f"redis     {r.url}: " + (f"Redis {r.version}" if r.reachable else
+                                               f"unreachable ({r.error})"))
     return "\n".join(lines)

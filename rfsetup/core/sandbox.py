@@ -10,7 +10,6 @@ next uses them; ``stop`` shuts both down and keeps the data. The sandbox comes w
 from __future__ import annotations
 
 import contextlib
-import os
 import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -19,14 +18,17 @@ from pathlib import Path
 from rfsetup.core.embedded import (
     EmbeddedPostgres,
     EmbeddedRedis,
+    missing_extra,
     postgres_bin_dir,
     redis_executable,
 )
 from rfsetup.core.errors import RfsetupError
+from rfsetup.core.provision import DEFAULT_NAME, DEFAULT_OWNER, inspect_server, provision
 from rfsetup.core.settings import Settings, mask_url
 
-DATABASE = "raptorflow"
-ROLE = "raptorflow"
+#: the guide's database and role, as ``db create`` makes them by default
+DATABASE = DEFAULT_NAME
+ROLE = DEFAULT_OWNER
 _PASSWORD_FILE = "raptorflow.password"
 _PROVISIONED = "raptorflow.provisioned"
 _LOCK_FILE = ".lock"
@@ -106,8 +108,6 @@ def start(settings: Settings) -> SandboxInfo:
 def _provision(pg: EmbeddedPostgres, password: str, *, set_password: bool) -> None:
     from sqlalchemy.engine import make_url
 
-    from rfsetup.core.provision import inspect_server, provision
-
     admin = make_url(pg.url("postgres"))
     state = inspect_server(admin, DATABASE, ROLE)
     # a password file made just now must reach the role, even if the role survived an older one
@@ -130,6 +130,8 @@ def stop(settings: Settings) -> SandboxInfo:
 def status(settings: Settings) -> SandboxInfo:
     """Whether the sandbox runs, and its URLs (known once it has been started)."""
     root = settings.sandbox_dir
+    if not root.is_dir():  # never started here: no process to look for
+        return SandboxInfo(database_url=None, redis_url=None, running=False, data_dir=root)
     pg, redis = _postgres(settings), _redis(settings)
     pg_up, redis_up = pg.is_running(), redis.is_running()
     database_url = None
@@ -173,22 +175,17 @@ def _role_password(root: Path) -> tuple[str, bool]:
     from rfsetup.core.envfile import atomic_write
 
     password = secrets.token_urlsafe(24)
-    atomic_write(path, (password + "\n").encode(), mode=0o600)
+    atomic_write(path, (password + "\n").encode(), mode=0o600)  # 0600 from the start
     return password, True
 
 
 @contextlib.contextmanager
 def _locked(root: Path) -> Iterator[None]:
-    """Serialise start/stop between concurrent rfsetup processes (where flock exists)."""
+    """Serialise start/stop between concurrent rfsetup processes (fasteners: flock on POSIX,
+    msvcrt's locking on Windows)."""
     try:
-        import fcntl
-    except ImportError:  # Windows: no flock; concurrent starts are the user's to avoid
+        import fasteners
+    except ImportError:
+        raise missing_extra("fasteners (the sandbox's lock)") from None
+    with fasteners.InterProcessLock(root / _LOCK_FILE):
         yield
-        return
-    fd = os.open(root / _LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        fcntl.flock(fd, fcntl.LOCK_UN)
-        os.close(fd)

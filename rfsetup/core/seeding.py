@@ -12,13 +12,15 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rfsetup.core.errors import RfsetupError, bad_input
 
 if TYPE_CHECKING:
+    from importlib.resources.abc import Traversable
+
     from psycopg2.extensions import connection as PgConnection
 
     from rfsetup.core.settings import Settings
@@ -38,6 +40,8 @@ _UPDATABLE = tuple(name for name in PLAN_FIELDS if name != "id")
 #: how long apply_seed waits for the plans table before giving up (a migration may hold it)
 LOCK_TIMEOUT = "5s"
 NOT_MIGRATED_HINT = "rfsetup migrate up"
+#: the package holding the seed files (package data; the repo's seeds/ folder)
+SEED_PACKAGE = "rfsetup.seeds"
 
 
 @dataclass(frozen=True)
@@ -54,21 +58,20 @@ class SeedReport:
         return bool(self.inserted or self.updated)
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "inserted": list(self.inserted),
-            "updated": list(self.updated),
-            "unchanged": list(self.unchanged),
-            "changed": self.changed,
-        }
+        """``asdict`` plus ``changed`` (the `seed --json` document)."""
+        return {**asdict(self), "changed": self.changed}
 
 
-def seeds_dir() -> Path:
-    """The repository's seeds/ directory, next to the package (rfsetup is installed editable)."""
-    return Path(__file__).resolve().parents[2] / "seeds"
+def seeds_dir() -> Traversable:
+    """Where the seed files are: the ``rfsetup.seeds`` package, which pyproject.toml maps to
+    the repository's seeds/ folder (an editable install reads it there; a wheel carries it)."""
+    from importlib.resources import files
+
+    return files(SEED_PACKAGE)
 
 
-def load_plans(path: Path | None = None) -> list[dict[str, Any]]:
-    """Read and validate the plans seed file (default: the repo's seeds/plans.json).
+def load_plans(path: Path | Traversable | None = None) -> list[dict[str, Any]]:
+    """Read and validate the plans seed file (default: ``plans.json`` of :func:`seeds_dir`).
 
     Raises RfsetupError when the file is missing (exit 1) or malformed (bad input, exit 2).
     """
@@ -76,8 +79,8 @@ def load_plans(path: Path | None = None) -> list[dict[str, Any]]:
     if not path.is_file():
         raise RfsetupError(
             f"seed file not found: {path}",
-            hint="run rfsetup from a source checkout installed with pip install -e . "
-            "(seeds/ lives at the repository root, next to the rfsetup package)",
+            hint="reinstall rfsetup (pip install -e . in a checkout): the plans ship in its "
+                 "rfsetup.seeds package, the repository's seeds/ folder",
             kind="seed_missing",
         )
     try:
@@ -87,7 +90,7 @@ def load_plans(path: Path | None = None) -> list[dict[str, Any]]:
     return _validate(data, path)
 
 
-def _validate(data: object, path: Path) -> list[dict[str, Any]]:
+def _validate(data: object, path: Path | Traversable) -> list[dict[str, Any]]:
     if not isinstance(data, list) or not data:
         raise bad_input(f"seed file {path} must hold a non-empty JSON list of plans")
     seen: set[str] = set()

@@ -11,6 +11,8 @@ psycopg 3, which is not installed.
 
 from __future__ import annotations
 
+import configparser
+import functools
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -22,10 +24,13 @@ from rfsetup.core.errors import bad_input
 if TYPE_CHECKING:
     from sqlalchemy.engine import URL
 
+    from rfsetup.profiles.base import Profile
+
 DEFAULT_ENV_FILES = (Path(".env"), Path("backend/.env"))
 DEFAULT_ALEMBIC_INI = Path("alembic.ini")
 #: where rfsetup keeps its own state (backups, sandbox data), relative to the working directory
 STATE_DIR = Path(".rfsetup")
+DEFAULT_REDIS_URL = "redis://localhost:6379/0"
 #: how many backups of a database to keep after each new one (0 = all)
 ENV_BACKUP_KEEP = "RFSETUP_BACKUP_KEEP"
 DEFAULT_BACKUP_KEEP = 20
@@ -196,6 +201,13 @@ class Settings:
         """The normalised (psycopg2) database URL; raises a bad-input error when unset."""
         return normalize_database_url(self.database_url or "")
 
+    @functools.cached_property
+    def profile(self) -> Profile:
+        """The project's profile (RaptorFlow's when alembic.ini names it, else generic)."""
+        from rfsetup.core.profile import profile_for
+
+        return profile_for(self.alembic_ini)
+
     @property
     def backups_dir(self) -> Path:
         return self.state_dir / "backups"
@@ -244,6 +256,14 @@ def load_settings(
         else:
             values[key] = None
     ini = Path(alembic_ini) if alembic_ini is not None else base / DEFAULT_ALEMBIC_INI
+    if alembic_ini is not None:
+        sources["ALEMBIC_INI"] = "--config"
+    if values["DATABASE_URL"] is None:
+        # like the alembic CLI, an URL written in alembic.ini is the target when nothing
+        # else names one
+        from_ini = ini_database_url(ini)
+        if from_ini:
+            values["DATABASE_URL"], sources["DATABASE_URL"] = from_ini, str(ini)
     return Settings(
         env_file=path,
         alembic_ini=ini,
@@ -254,3 +274,27 @@ def load_settings(
         state_dir=base / STATE_DIR,
         backup_keep=backup_keep_from(environ),
     )
+
+
+def ini_database_url(ini: Path) -> str | None:
+    """``sqlalchemy.url`` from an alembic.ini (``%(here)s`` and ``%%`` resolved), unless it is
+    missing or the template's placeholder (``driver://user:pass@localhost/dbname``)."""
+    parser = configparser.ConfigParser(defaults={"here": str(ini.parent.resolve())})
+    try:
+        parser.read(ini, encoding="utf-8")
+        raw = parser.get("alembic", "sqlalchemy.url", fallback=None)
+    except (configparser.Error, OSError, UnicodeDecodeError):
+        return None
+    raw = (raw or "").strip()
+    if not raw or raw.startswith("driver://"):
+        return None
+    return raw
+
+
+def reload_settings(settings: Settings) -> Settings:
+    """Re-read the .env after it changed, keeping the sandbox's URLs when they came from it."""
+    fresh = load_settings(settings.env_file, settings.alembic_ini, sandbox=settings.sandbox,
+                          cwd=settings.state_dir.parent)
+    if settings.sources.get("DATABASE_URL") == "sandbox":
+        return fresh.with_urls(settings.database_url, settings.redis_url, "sandbox")
+    return fresh

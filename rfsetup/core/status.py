@@ -9,13 +9,15 @@ cached on disk so a long history is not re-executed on every poll).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rfsetup.core.errors import RfsetupError
-from rfsetup.core.settings import Settings, mask_url
+from rfsetup.core.settings import DEFAULT_REDIS_URL, Settings, mask_url
 
-DEFAULT_REDIS_URL = "redis://localhost:6379/0"
-DEFAULT_VERSION_TABLE = "alembic_version"
+if TYPE_CHECKING:
+    from rfsetup.core.alembic.project import AlembicProject
+    from rfsetup.core.revgraph import RevisionGraph
+
 
 # One round trip for everything but the revision, which needs a second query only when the
 # version table exists (a query naming a missing table fails at parse time, and query_to_xml
@@ -61,6 +63,9 @@ class RedisStatus:
     url: str | None
     version: str | None = None
     error: str | None = None
+    #: what went wrong, from the exception's type: server_down, auth_failed, password_missing,
+    #: timeout, bad_url or failed (None when reachable)
+    error_kind: str | None = None
 
 
 @dataclass(frozen=True)
@@ -72,9 +77,12 @@ class StatusReport:
     heads: tuple[str, ...]
     pending: int | None
     tables: tuple[TableInfo, ...]
-    redis: RedisStatus
+    #: None when the project does not use Redis and REDIS_URL is not set
+    redis: RedisStatus | None
     #: a problem reading the migration scripts (e.g. no alembic.ini), shown, not raised
     scripts_error: RfsetupError | None = None
+    #: False when the revision could not be read (env.py refused the target, or failed)
+    revision_known: bool = True
 
     @property
     def at_head(self) -> bool:
@@ -95,37 +103,50 @@ class StatusReport:
             "heads": list(self.heads),
             "pending": self.pending,
             "tables": [{"name": t.name, "rows": t.rows} for t in self.tables],
-            "redis": {
+            "redis": None if self.redis is None else {
                 "reachable": self.redis.reachable,
                 "version": self.redis.version,
                 "url": self.redis.url,
                 "error": self.redis.error,
             },
+            "revision_known": self.revision_known,
             "scripts_error": self.scripts_error.to_dict() if self.scripts_error else None,
         }
 
 
-def _database_status(settings: Settings, vt: str
-                     ) -> tuple[DatabaseStatus, tuple[str, ...], list[dict[str, Any]]]:
-    from rfsetup.core.backups import select_revisions
+def _database_status(settings: Settings, project: AlembicProject | None
+                     ) -> tuple[DatabaseStatus, tuple[str, ...] | None, list[dict[str, Any]],
+                                RfsetupError | None]:
+    """(database, current revisions or None when unknown, tables, env.py's problem)."""
+    from rfsetup.core.alembic.observe import cached_observation, identify, observed
     from rfsetup.core.connect import connection
+    from rfsetup.core.versiontable import VersionTable, select_revisions
 
     raw = settings.database_url
     try:
         url = settings.url()
     except RfsetupError as exc:
-        return DatabaseStatus(False, mask_url(raw) if raw else None, error=exc), (), []
+        return DatabaseStatus(False, mask_url(raw) if raw else None, error=exc), None, [], None
     masked = mask_url(url)
+    env_error: RfsetupError | None = None
     try:
         with connection(url, timeout=3, autocommit=True) as conn, conn.cursor() as cur:
-            cur.execute(_STATUS_SQL, {"vt": vt, "vt_name": vt.rsplit(".", 1)[-1]})
+            vt = VersionTable()
+            if project is not None:
+                try:
+                    vt = observed(project, url, conn, identify(conn)).version_table
+                except RfsetupError as exc:  # env.py refuses this target, or fails: shown
+                    env_error = exc
+                    seen = cached_observation(project)
+                    vt = seen.version_table if seen else vt
+            cur.execute(_STATUS_SQL, {"vt": vt.regclass_text(), "vt_name": vt.name})
             version, version_num, name, has_vt, tables = cur.fetchone()
             current = select_revisions(cur, vt) if has_vt else ()
     except RfsetupError as exc:
-        return DatabaseStatus(False, masked, error=exc), (), []
+        return DatabaseStatus(False, masked, error=exc), None, [], None
     db = DatabaseStatus(True, masked, server_version=version.split(" ")[0],
                         server_version_num=version_num, name=name)
-    return db, current, tables
+    return db, (None if env_error else current), tables, env_error
 
 
 def redis_status(settings: Settings, timeout: float = 1.0) -> RedisStatus:
@@ -141,58 +162,72 @@ def redis_status(settings: Settings, timeout: float = 1.0) -> RedisStatus:
         finally:
             client.close()
     except (redis.RedisError, ValueError, OSError) as exc:
-        return RedisStatus(False, masked, error=_redis_error(exc, raw))
+        kind, message = _redis_error(exc, raw, timeout)
+        return RedisStatus(False, masked, error=message, error_kind=kind)
     return RedisStatus(True, masked, version=str(info.get("redis_version")))
 
 
-def _redis_error(exc: BaseException, raw: str) -> str:
-    text = str(exc)
-    if "Connection refused" in text or "Error 111" in text:
-        return "Redis is not running (connection refused); start it: redis-server"
-    if "invalid password" in text.lower() or "WRONGPASS" in text or "NOAUTH" in text:
-        return "Redis rejected the password in REDIS_URL"
-    return text.replace(raw, mask_url(raw))
+def _redis_error(exc: BaseException, raw: str, timeout: float) -> tuple[str, str]:
+    """(kind, message) for a failed Redis probe, decided by the exception's type (redis-py
+    keeps the socket's own error as the cause of its ConnectionError)."""
+    import socket
 
+    import redis
 
-def _unknown_revision_error(unknown: tuple[str, ...], database: str | None) -> RfsetupError:
-    # the same words as `rfsetup migrate …` use for this state, so status explains what they refuse
-    return RfsetupError(
-        f"database {database or '(unknown)'} is at revision {', '.join(unknown)}, which this "
-        "project's migration scripts do not contain",
-        hint="check that -c points at the right alembic.ini and that the code is up to date "
-             "(git pull); if you know the schema matches a revision: rfsetup migrate stamp REV",
-        kind="unknown_revision",
-    )
+    if isinstance(exc, redis.AuthenticationError):  # WRONGPASS, NOAUTH, invalid password
+        from urllib.parse import urlsplit
+
+        if urlsplit(raw).password:
+            return "auth_failed", "Redis rejected the password in REDIS_URL"
+        return "password_missing", ("Redis requires a password and REDIS_URL has none "
+                                    "(redis://:PASSWORD@HOST:6379/0)")
+    cause = exc.__cause__ or exc.__context__
+    if isinstance(exc, ConnectionRefusedError) or isinstance(cause, ConnectionRefusedError):
+        return "server_down", "Redis is not running (connection refused); start it: redis-server"
+    if isinstance(exc, redis.TimeoutError | socket.timeout):
+        return "timeout", f"Redis did not answer within {timeout:g}s"
+    text = str(exc).replace(raw, mask_url(raw))
+    if isinstance(exc, ValueError):  # redis-py's URL parsing
+        return "bad_url", f"REDIS_URL is not valid: {text}"
+    return "failed", text
 
 
 def collect_status(settings: Settings) -> StatusReport:
-    """Read the whole status. Never raises for an unreachable server: it is part of the report."""
-    from rfsetup.core.migrations import load_config, version_table
-    from rfsetup.core.revgraph import RevisionGraph, load_graph
+    """Read the whole status. Never raises for an unreachable server: it is part of the report.
+
+    A config that cannot be read (``-c`` naming a missing file) is reported as ``scripts_error``
+    with its exit code 2, which the CLI returns.
+    """
+    from rfsetup.core.alembic.planning import unknown_revision_error
+    from rfsetup.core.alembic.project import AlembicProject
 
     graph: RevisionGraph | None = None
     scripts_error: RfsetupError | None = None
-    vt = DEFAULT_VERSION_TABLE
+    project: AlembicProject | None = None
     try:
-        cfg = load_config(settings)
-        vt = version_table(cfg)
-        graph = load_graph(cfg, settings.state_dir / "cache")
+        project = AlembicProject.load(settings)
+        graph = project.graph()
     except RfsetupError as exc:
         scripts_error = exc
-    db, current, tables = _database_status(settings, vt)
-    pending = graph.pending(current) if graph is not None and db.reachable else None
-    unknown = tuple(r for r in current if r not in graph.parents) if graph is not None else ()
+    db, current, tables, env_error = _database_status(settings, project)
+    scripts_error = scripts_error or env_error
+    known = current if current is not None else ()
+    pending = graph.pending(known) if graph is not None and db.reachable and \
+        current is not None else None
+    unknown = tuple(r for r in known if r not in graph.parents) if graph is not None else ()
     if unknown:
         # a database ahead of this checkout (or -c at another project): how many revisions
         # are pending cannot be known, and a count that ignores the unknown one would be wrong
         pending = None
-        scripts_error = _unknown_revision_error(unknown, db.name)
+        scripts_error = unknown_revision_error(unknown, db.name)
+    profile = settings.profile
     return StatusReport(
         database=db,
-        current=current,
+        current=known,
         heads=graph.heads if graph else (),
         pending=pending,
         tables=tuple(TableInfo(t["name"], int(t["rows"])) for t in tables),
-        redis=redis_status(settings),
+        redis=redis_status(settings) if profile.uses_redis or settings.redis_url else None,
         scripts_error=scripts_error,
+        revision_known=current is not None,
     )

@@ -10,22 +10,21 @@ before the first frame.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from functools import partial
 from pathlib import Path
 from typing import Any
 
 from textual import work
-from textual.app import App, ComposeResult, SystemCommand
+from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 from textual.containers import Horizontal, Vertical
-from textual.screen import Screen
 from textual.widgets import ContentSwitcher, Footer, Input, OptionList
 from textual.worker import Worker, get_current_worker
 
 from rfsetup.core.errors import RfsetupError
-from rfsetup.core.settings import Settings
+from rfsetup.core.settings import Settings, reload_settings
 from rfsetup.tui.messages import (
     ChecksCompleted,
     DatabaseProvisioned,
@@ -328,9 +327,6 @@ class RfsetupApp(App[int]):
         self.show_step(step_id)
         await self.step_screen(step_id).run_action(action)
 
-    def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
-        yield from super().get_system_commands(screen)
-
     async def action_quit(self) -> None:
         migrations = self.step_screen("migrations")
         if isinstance(migrations, MigrationsScreen) and migrations.running and \
@@ -345,17 +341,6 @@ class RfsetupApp(App[int]):
 
 def _bindings_of(screen: StepScreen) -> list[Binding]:
     return [b for b in screen.BINDINGS if isinstance(b, Binding) and b.description]
-
-
-def reload_settings(settings: Settings) -> Settings:
-    """Re-read the .env after it changed, keeping the sandbox's URLs when they came from it."""
-    from rfsetup.core.settings import load_settings
-
-    fresh = load_settings(settings.env_file, settings.alembic_ini, sandbox=settings.sandbox,
-                          cwd=settings.state_dir.parent)
-    if settings.sources.get("DATABASE_URL") == "sandbox":
-        return fresh.with_urls(settings.database_url, settings.redis_url, "sandbox")
-    return fresh
 
 
 def run_app(settings: Settings, rollback: bool = False) -> int:

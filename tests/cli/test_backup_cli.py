@@ -20,7 +20,8 @@ import psycopg2
 import pytest
 
 from rfsetup.cli import main
-from rfsetup.core import backups, migrations
+from rfsetup.core import alembic as migrations
+from rfsetup.core import backups
 from rfsetup.core.embedded import free_port
 from tests.conftest import ALEMBIC_INI
 from tests.helpers.db import libpq, query, settings_for, tables, version

@@ -22,7 +22,8 @@ from pathlib import Path
 import pytest
 
 from rfsetup.cli import main
-from rfsetup.core import locking, migrations
+from rfsetup.core import alembic as migrations
+from rfsetup.core import locking
 from rfsetup.core.embedded import free_port
 from tests.cli.conftest import Run
 from tests.conftest import ALEMBIC_INI
@@ -147,7 +148,8 @@ def test_up_backs_up_first_then_upgrades(run: Run, fresh_db: str, project_dir: P
     assert code == 0
     lines = out.splitlines()
     assert lines[0] == "migration lock acquired"
-    assert lines[1].startswith("backup written to ")
+    assert lines[1].startswith("taking a backup of database ")
+    assert lines[2].startswith("backup written to ")
     assert [ln.split(" -> ")[1].split(",")[0] for ln in lines if ln.startswith("Running")] == [
         "0001_auth", "0002_billing", "0003_intel", "0004_production_indexes"]
     assert lines[-1].startswith("upgraded database ") and "from base to 0004" in lines[-1]
@@ -177,7 +179,8 @@ def test_down_and_stamp_without_confirmation_change_nothing(run: Run, fresh_db: 
         assert "needs confirmation; nothing was changed" in err and "--yes" in err
         _one_line_error(err)
     assert version(fresh_db) == REAL_HEADS
-    assert not (project_dir / ".rfsetup").exists()
+    # no backup was taken (the up ran with --no-backup; only rfsetup's cache is written)
+    assert not (project_dir / ".rfsetup" / "backups").exists()
 
 
 def test_down_yes_takes_a_backup_and_steps_down_one(run: Run, fresh_db: str,
@@ -343,7 +346,8 @@ def test_runners_arriving_while_one_migrates_exit_1_naming_it(
         assert "application 'rfsetup migrate (" in err and f"pid {first.pid})'" in err
         assert "Running" not in out
     assert version(fresh_db) == tuple(project.heads)
-    assert not (tmp_path / ".rfsetup").exists()
+    # none of them took a backup (the first ran with --no-backup; rfsetup's cache may exist)
+    assert not (tmp_path / ".rfsetup" / "backups").exists()
 
 
 def _pty_run(argv: list[str], env: dict[str, str], cwd: Path, typed: str) -> tuple[int, str]:

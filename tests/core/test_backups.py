@@ -22,7 +22,8 @@ import psutil
 import psycopg2
 import pytest
 
-from rfsetup.core import backups, locking, migrations
+from rfsetup.core import alembic as migrations
+from rfsetup.core import backups, locking
 from rfsetup.core.backupfiles import sha256_of
 from rfsetup.core.errors import ExitCode, RfsetupError
 from rfsetup.core.settings import normalize_database_url

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from rfsetup.core import migrations
+from rfsetup.core import alembic as migrations
 from tests.conftest import ALEMBIC_INI
 from tests.helpers.db import catalog, settings_for, tables, version
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import textwrap
+from dataclasses import asdict
 from pathlib import Path
 
 import pytest
@@ -19,11 +20,12 @@ from rfsetup.core.prereqs import (
     check_python,
     check_redis,
     check_sandbox_extras,
+    declared_requirements,
     remedy_for,
     run_checks,
 )
 from rfsetup.core.settings import Settings, load_settings
-from tests.conftest import ALEMBIC_INI, PgTestServer
+from tests.conftest import ALEMBIC_INI, REPO_ROOT, PgTestServer
 
 GOOD_ENV = {
     "DATABASE_URL": "postgresql+asyncpg://raptorflow:s3cret-pw@localhost:5432/raptorflow",
@@ -91,18 +93,40 @@ def test_python_and_packages() -> None:
     assert ok.status == "ok"
     for name in ("textual", "alembic", "sqlalchemy", "psycopg2", "redis", "python-dotenv"):
         assert name in ok.detail
-    missing = check_packages((("no_such_module_rf", ("no-such-dist-rf",), "1"),))
+    missing = check_packages(["no-such-dist-rf>=1"])
     assert missing.status == "fail" and "no-such-dist-rf" in missing.detail
     assert "pip install" in (missing.remedy or "")
-    too_old = check_packages((("redis", ("redis",), "999"),))
-    assert too_old.status == "fail" and "too old" in too_old.detail
+    too_old = check_packages(["redis>=999"])
+    assert too_old.status == "fail" and "too old: redis" in too_old.detail
+    assert ">=999" in too_old.detail and "'redis>=999'" in (too_old.remedy or "")
+    # psycopg2 built from source serves as psycopg2-binary (the same import package)
+    assert check_packages(["psycopg2-binary>=2.9"]).status == "ok"
 
 
 def test_sandbox_extras_are_optional() -> None:
     assert check_sandbox_extras().status == "ok"
-    absent = check_sandbox_extras((("no_such_module_rf", ("nosuchpgserver",), "1"),))
+    absent = check_sandbox_extras(["nosuchpgserver>=1"])
     assert absent.status == "warn"
     assert "rfsetup[sandbox]" in (absent.remedy or "")
+
+
+def test_doctor_checks_what_pyproject_declares() -> None:
+    """The requirements come from rfsetup's installed metadata, i.e. pyproject.toml: a
+    dependency added there is checked without copying it into prereqs."""
+    import tomllib
+
+    from packaging.requirements import Requirement
+
+    project = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]
+
+    def names(reqs: list[str]) -> set[str]:
+        return {Requirement(r).name for r in reqs}
+
+    assert names(declared_requirements()) == names(project["dependencies"])
+    sandbox = project["optional-dependencies"]["sandbox"]
+    assert names(declared_requirements("sandbox")) == names(sandbox)
+    detail = check_sandbox_extras().detail
+    assert all(name in detail for name in names(sandbox))
 
 
 # -- PostgreSQL ------------------------------------------------------------------------------
@@ -285,4 +309,4 @@ def test_run_checks_reports_each_as_it_arrives(pg: PgTestServer, redis_server: E
     by_name = {r.name: r for r in results}
     assert all(r.status == "ok" for r in results), [r for r in results if r.status != "ok"]
     assert by_name["pg_dump"].detail.startswith("16.")
-    assert set(results[0].to_json()) == {"name", "status", "detail", "remedy"}
+    assert set(asdict(results[0])) == {"name", "status", "detail", "remedy"}

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import io
 import uuid
-from pathlib import Path
+from dataclasses import asdict
 
 import psycopg2
 import pytest
@@ -14,8 +14,7 @@ from sqlalchemy.engine import make_url
 
 from rfsetup.core.connect import connect
 from rfsetup.core.errors import ExitCode, RfsetupError
-from rfsetup.core.provision import inspect_server, plan_provision, provision
-from rfsetup.core.settings import load_settings
+from rfsetup.core.provision import inspect_server, plan_provision, provision, role_url
 from tests.conftest import ALEMBIC_INI, PgTestServer
 
 TRICKY_PASSWORD = "p' \" \\ $1 ${X} %s; -- ünïcødé ☃ @:/?#"
@@ -63,10 +62,11 @@ def test_create_login_twice_and_change_password(pg: PgTestServer, names: tuple[s
     first = provision(_admin(pg), db, role, TRICKY_PASSWORD)
     assert first.created == [f"role {role}", f"database {db} (owner {role})"]
     assert first.existing == []
-    assert TRICKY_PASSWORD not in repr(first) + repr(first.to_json())
+    assert TRICKY_PASSWORD not in repr(first) + repr(asdict(first))
     assert "***" in first.database_url
     # the real URL parses back to exactly the password, and that password logs in
-    real = make_url(first.real_database_url())
+    real = make_url(role_url(_admin(pg), role, TRICKY_PASSWORD, db).render_as_string(
+        hide_password=False))
     assert (real.username, real.password, real.database) == (role, TRICKY_PASSWORD, db)
     with _login(pg, db, role, TRICKY_PASSWORD) as conn, conn.cursor() as cur:
         cur.execute("SELECT current_user, current_database()")
@@ -83,7 +83,8 @@ def test_create_login_twice_and_change_password(pg: PgTestServer, names: tuple[s
     assert second.created == [] and second.changed == []
     assert second.existing == [f"role {role}", f"database {db} (owner {role})"]
     # without a password the role's URL has none (never the admin's)
-    assert make_url(second.real_database_url()).password is None
+    assert role_url(_admin(pg), role, None, db).password is None
+    assert make_url(second.database_url).password is None
     with _login(pg, db, role, TRICKY_PASSWORD):
         pass
 
@@ -205,10 +206,11 @@ def test_the_new_role_runs_the_migrations(pg: PgTestServer, names: tuple[str, st
     from alembic.script import ScriptDirectory
 
     db, role = names
-    result = provision(_admin(pg), db, role, TRICKY_PASSWORD)
+    provision(_admin(pg), db, role, TRICKY_PASSWORD)
     cfg = Config(str(ALEMBIC_INI), stdout=io.StringIO())
     cfg.attributes["rfsetup"] = True
-    cfg.attributes["database_url"] = result.real_database_url()
+    cfg.attributes["database_url"] = role_url(_admin(pg), role, TRICKY_PASSWORD, db) \
+        .render_as_string(hide_password=False)
     if not ScriptDirectory.from_config(cfg).get_heads():
         pytest.skip("no revisions yet")
     command.upgrade(cfg, "head")
@@ -220,88 +222,3 @@ def test_the_new_role_runs_the_migrations(pg: PgTestServer, names: tuple[str, st
         assert cur.fetchone()[0] in ScriptDirectory.from_config(cfg).get_heads()
     conn.close()
     command.downgrade(cfg, "base")
-
-
-def test_url_for_env_keeps_the_apps_scheme_and_query() -> None:
-    from rfsetup.core.provision import url_for_env
-
-    role = "postgresql+psycopg2://Raptor%20Ops:p%40ss%20w@db.internal:6543/rf?sslmode=require"
-    fresh = make_url(url_for_env(role))
-    assert fresh.drivername == "postgresql+asyncpg"
-    assert (fresh.username, fresh.password, fresh.host, fresh.port, fresh.database) == (
-        "Raptor Ops", "p@ss w", "db.internal", 6543, "rf")
-    assert dict(fresh.query) == {"ssl": "require"}
-    kept = make_url(url_for_env(role, "postgresql+asyncpg://old:pw@h/old?ssl=true"))
-    assert kept.drivername == "postgresql+asyncpg" and dict(kept.query) == {"ssl": "true"}
-    assert kept.password == "p@ss w"
-    plain = make_url(url_for_env(role, "postgres://old@h/old"))
-    assert plain.drivername == "postgres" and dict(plain.query) == {}
-    socket = make_url(url_for_env("postgresql+psycopg2://r:pw@/rf"))
-    assert (socket.host, socket.port) == ("localhost", 5432)
-
-
-def test_default_admin_url_is_database_urls_server_as_postgres(tmp_path: Path) -> None:
-    """What `db create` and the TUI's Database step both connect to without --admin-url."""
-    from rfsetup.core.provision import default_admin_url
-
-    app = "postgresql+asyncpg://app:app-secret@db.internal:6543/rf?ssl=require"
-    url = default_admin_url(load_settings(environ={"DATABASE_URL": app}, cwd=tmp_path))
-    assert url.drivername == "postgresql+psycopg2"
-    assert (url.username, url.password, url.host, url.port, url.database) == (
-        "postgres", None, "db.internal", 6543, "postgres")
-    assert dict(url.query) == {"sslmode": "require"}
-    local = default_admin_url(load_settings(environ={}, cwd=tmp_path))
-    assert local.render_as_string() == "postgresql+psycopg2://postgres@localhost:5432/postgres"
-    with pytest.raises(RfsetupError) as info:
-        default_admin_url(load_settings(environ={"DATABASE_URL": "mysql://x@h/db"},
-                                        cwd=tmp_path))
-    assert info.value.exit_code == ExitCode.USAGE
-
-
-def test_parse_admin_url_defaults_the_database_and_names_itself() -> None:
-    from rfsetup.core.provision import parse_admin_url
-
-    url = parse_admin_url("postgres://admin@db.internal:6543")
-    assert (url.drivername, url.username, url.database) == (
-        "postgresql+psycopg2", "admin", "postgres")
-    assert parse_admin_url("postgresql://admin@h/template1").database == "template1"
-    with pytest.raises(RfsetupError) as info:
-        parse_admin_url("mysql://root:hunter2@h/x", name="the admin URL")
-    assert info.value.message.startswith("the admin URL is not a PostgreSQL URL")
-    assert "hunter2" not in str(info.value.to_dict())
-
-
-def test_point_env_at_keeps_the_apps_driver_and_every_other_byte(tmp_path: Path) -> None:
-    from rfsetup.core.envfile import EnvFile
-    from rfsetup.core.provision import password_for_env, point_env_at, reusable_password
-
-    env = tmp_path / ".env"
-    env.write_text("# app\nDATABASE_URL=postgresql+asyncpg://old:old-pw@h:5432/old?ssl=true\n"
-                   "export LOG_LEVEL=debug\n")
-    settings = load_settings(env, cwd=tmp_path, environ={})
-    assert reusable_password(settings, "old") == "old-pw"
-    assert reusable_password(settings, "someone else") is None
-    assert password_for_env(settings, "old", None, hint="-") == "old-pw"
-    assert password_for_env(settings, "old", "typed", hint="-") == "typed"
-    with pytest.raises(RfsetupError) as info:
-        password_for_env(settings, "someone else", None, hint="type it")
-    assert info.value.exit_code == ExitCode.USAGE and info.value.hint == "type it"
-    role = make_url("postgresql+psycopg2://rf:new%20pw@127.0.0.1:6000/rf")
-    changed = point_env_at(settings, role)
-    assert [key for key, _, _ in changed] == ["DATABASE_URL"]
-    assert "new pw" not in repr(changed) and "old-pw" not in repr(changed)
-    written = make_url(EnvFile.load(env).get("DATABASE_URL"))
-    assert written.drivername == "postgresql+asyncpg" and dict(written.query) == {"ssl": "true"}
-    assert (written.username, written.password, written.port) == ("rf", "new pw", 6000)
-    assert env.read_text().startswith("# app\n")
-    assert env.read_text().endswith("export LOG_LEVEL=debug\n")
-    # already there: nothing written
-    before = env.stat().st_mtime_ns
-    assert point_env_at(load_settings(env, cwd=tmp_path, environ={}), role) == []
-    assert env.stat().st_mtime_ns == before
-    # the sandbox's URL is rfsetup's, not the app's: the guide's driver is used
-    sandboxed = load_settings(tmp_path / "other.env", cwd=tmp_path, environ={}).with_urls(
-        "postgresql+psycopg2://raptorflow:pw@127.0.0.1:5999/raptorflow", None, "sandbox")
-    point_env_at(sandboxed, role)
-    other = make_url(EnvFile.load(tmp_path / "other.env").get("DATABASE_URL"))
-    assert other.drivername == "postgresql+asyncpg"

@@ -18,7 +18,8 @@ import psutil
 import psycopg2
 import pytest
 
-from rfsetup.core import backups, locking, migrations, restore
+from rfsetup.core import alembic as migrations
+from rfsetup.core import backups, locking, restore
 from rfsetup.core.embedded import EmbeddedPostgres
 from rfsetup.core.errors import ExitCode, RfsetupError
 from rfsetup.core.settings import normalize_database_url

@@ -9,7 +9,7 @@ from alembic.config import Config
 from alembic.script import ScriptDirectory
 
 from rfsetup.core import revgraph
-from rfsetup.core.migrations import load_config
+from rfsetup.core.alembic import load
 from rfsetup.core.settings import load_settings
 from tests.helpers.alembic_project import Revision, make_project, rev_id
 
@@ -21,7 +21,7 @@ def _alembic_pending(ini: Path, current: tuple[str, ...]) -> int:
 
 def test_graph_matches_alembic_and_counts_pending(tmp_path: Path) -> None:
     project = make_project(tmp_path / "proj", 60, branch_every=7, open_heads=2)
-    cfg = load_config(load_settings(alembic_ini=project.ini, cwd=tmp_path))
+    cfg = load(load_settings(alembic_ini=project.ini, cwd=tmp_path))
     graph = revgraph.load_graph(cfg, tmp_path / "cache")
     script = ScriptDirectory.from_config(Config(str(project.ini)))
     assert set(graph.heads) == set(script.get_heads()) and len(graph.heads) == 2
@@ -39,14 +39,14 @@ def test_graph_matches_alembic_and_counts_pending(tmp_path: Path) -> None:
 
 def test_cache_is_used_until_a_file_changes(tmp_path: Path) -> None:
     project = make_project(tmp_path / "proj", 5)
-    cfg = load_config(load_settings(alembic_ini=project.ini, cwd=tmp_path))
+    cfg = load(load_settings(alembic_ini=project.ini, cwd=tmp_path))
     cache = tmp_path / "cache"
     first = revgraph.load_graph(cfg, cache)
-    files = list(cache.glob("revisions-*.json"))
+    files = list(cache.glob("project-*.json"))
     assert len(files) == 1
     # a hit does not load the scripts: poison the cache's content, same fingerprint
     doc = json.loads(files[0].read_text())
-    doc["heads"] = ["cachedhead"]
+    doc["graph"]["heads"] = ["cachedhead"]
     files[0].write_text(json.dumps(doc))
     assert revgraph.load_graph(cfg, cache).heads == ("cachedhead",)
     # adding a revision changes the fingerprint: the graph is rebuilt from the files
@@ -59,7 +59,7 @@ def test_cache_is_used_until_a_file_changes(tmp_path: Path) -> None:
 
 def test_unwritable_cache_only_costs_speed(tmp_path: Path) -> None:
     project = make_project(tmp_path / "proj", 3)
-    cfg = load_config(load_settings(alembic_ini=project.ini, cwd=tmp_path))
+    cfg = load(load_settings(alembic_ini=project.ini, cwd=tmp_path))
     blocker = tmp_path / "cache"
     blocker.write_text("a file where the cache directory should be")
     graph = revgraph.load_graph(cfg, blocker)

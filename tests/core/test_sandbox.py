@@ -6,6 +6,7 @@ from __future__ import annotations
 import stat
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -14,15 +15,25 @@ from sqlalchemy.engine import make_url
 
 from rfsetup.core import sandbox
 from rfsetup.core.connect import connect
+from rfsetup.core.dbcreate import default_admin_url
 from rfsetup.core.embedded import pid_alive
+from rfsetup.core.errors import RfsetupError
 from rfsetup.core.settings import load_settings
 
 
 def test_start_use_stop_start_keeps_data_and_leaves_no_process(tmp_path: Path) -> None:
     settings = load_settings(cwd=tmp_path, environ={})
     assert sandbox.status(settings).running is False
+    # `--sandbox db create` and the TUI's Database step: the sandbox's superuser, once started
+    with pytest.raises(RfsetupError) as stopped:
+        default_admin_url(replace(settings, sandbox=True))
+    assert stopped.value.kind == "sandbox_stopped"
     try:
         info = sandbox.start(settings)
+        admin = default_admin_url(replace(settings, sandbox=True))
+        assert (admin.username, admin.database, admin.port) == (
+            "postgres", "postgres", make_url(info.database_url).port)
+        connect(admin).close()
         assert info.running and info.postgres_pid and info.redis_pid
         assert info.data_dir == tmp_path / ".rfsetup" / "sandbox"
         url = make_url(info.database_url)

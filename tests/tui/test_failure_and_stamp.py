@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from rfsetup.core import migrations
+from rfsetup.core import alembic as migrations
 from rfsetup.tui.app import RfsetupApp
 from rfsetup.tui.modals.confirm import ConfirmModal
 from rfsetup.tui.modals.error import ErrorModal

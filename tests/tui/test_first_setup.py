@@ -13,7 +13,7 @@ import psycopg2
 from sqlalchemy.engine import make_url
 from textual.widgets import Input
 
-from rfsetup.core import migrations
+from rfsetup.core import alembic as migrations
 from rfsetup.core.backups import list_backups
 from rfsetup.core.envfile import EnvFile
 from rfsetup.core.seeding import seed

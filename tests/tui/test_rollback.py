@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from rfsetup.core import migrations
+from rfsetup.core import alembic as migrations
 from rfsetup.core.backups import list_backups
 from rfsetup.tui.app import RfsetupApp
 from rfsetup.tui.modals.confirm import ConfirmModal

@@ -1,6 +1,6 @@
 """Snapshots of every step, the rollback confirmation and an unreachable server.
 
-The app is the real one with ``autoload=False``: nothing polls or connects; rfsetup.tui.showcase
+The app is the real one with ``autoload=False``: nothing polls or connects; tests.tui.showcase
 feeds it fixed core objects through the same messages its workers post (RaptorFlow's real
 history and offline SQL, fixed status, checks, plans and tables), so the pictures depend on no
 port, temporary path, random name or clock. Update with ``pytest --snapshot-update`` after
@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from rfsetup.tui import showcase
+from tests.tui import showcase
 
 
 @pytest.mark.parametrize("scene", showcase.SCENES)

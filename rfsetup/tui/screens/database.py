@@ -19,13 +19,12 @@ from textual.containers import VerticalScroll
 from textual.widgets import Checkbox, Input, Label, Static
 
 from rfsetup.core.errors import RfsetupError
+from rfsetup.core.provision import DEFAULT_NAME, DEFAULT_OWNER
 from rfsetup.tui.messages import DatabaseProvisioned, MigrationProgressed
 from rfsetup.tui.screens.base import StepScreen, display_path
 from rfsetup.tui.state import StepState, database_state
 from rfsetup.tui.warmup import ensure_imported
 from rfsetup.tui.widgets.sql_view import SqlView
-
-DEFAULT_NAME = "raptorflow"
 
 
 def admin_fields(url: Any) -> tuple[str, str]:
@@ -84,7 +83,7 @@ class DatabaseScreen(StepScreen):
             yield Label("Database name", classes="env-key")
             yield Input(DEFAULT_NAME, id="db-name", compact=True)
             yield Label("Role (owner) name", classes="env-key")
-            yield Input(DEFAULT_NAME, id="db-owner", compact=True)
+            yield Input(DEFAULT_OWNER, id="db-owner", compact=True)
             yield Label("Role password (empty: keep an existing role's)", classes="env-key")
             yield Input(id="db-password", compact=True, password=True)
             yield Checkbox("Point DATABASE_URL in the .env at it", True, id="db-write-env",
@@ -105,7 +104,7 @@ class DatabaseScreen(StepScreen):
         super().activated()
 
     def _fill_defaults(self) -> None:
-        from rfsetup.core.provision import default_admin_url, local_admin_url
+        from rfsetup.core.dbcreate import default_admin_url, local_admin_url
 
         try:
             default = default_admin_url(self.settings)
@@ -158,8 +157,8 @@ class DatabaseScreen(StepScreen):
 
     # -- create -----------------------------------------------------------------------------
     def action_create(self) -> None:
+        from rfsetup.core.dbcreate import parse_admin_url
         from rfsetup.core.errors import bad_input
-        from rfsetup.core.provision import parse_admin_url
         from rfsetup.tui.messages import OperationFailed
 
         ensure_imported()
@@ -190,16 +189,11 @@ class DatabaseScreen(StepScreen):
                write_env: bool) -> None:
         """As `db create [--write-env]`: the admin connection checked first, then the role's
         password for DATABASE_URL (before anything is changed), provision(), and DATABASE_URL
-        pointed at the role by provision.point_env_at."""
+        pointed at the role by dbcreate.point_env_at."""
         ensure_imported()
-        from rfsetup.core.provision import (
-            inspect_server,
-            password_for_env,
-            point_env_at,
-            provision,
-            role_url,
-        )
-        from rfsetup.tui.app import reload_settings
+        from rfsetup.core.dbcreate import password_for_env, point_env_at
+        from rfsetup.core.provision import inspect_server, provision, role_url
+        from rfsetup.core.settings import reload_settings
 
         operation = "create the database"
         # the .env as it is now (read here, off the UI thread): a run a moment ago may have

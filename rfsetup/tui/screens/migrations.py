@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +23,17 @@ from textual.binding import Binding
 from textual.timer import Timer
 from textual.widgets import DataTable, Static
 
+from rfsetup.core.alembic.planning import (
+    BASE,
+    DOWN_BASE,
+    DOWN_ONE,
+    UPGRADE_HEAD,
+    Move,
+    count_text,
+    move_to,
+    one_step_down,
+    stamp_move,
+)
 from rfsetup.core.errors import RfsetupError
 from rfsetup.tui.messages import (
     HistoryLoaded,
@@ -41,59 +51,10 @@ from rfsetup.tui.warmup import ensure_imported, ensure_migration_imported
 from rfsetup.tui.widgets.log_pane import LogPane
 from rfsetup.tui.widgets.sql_view import SqlView, render_sql
 
-BASE = "<base>"
 #: highlight changes settle this long before a preview is rendered (arrow keys held down)
 PREVIEW_DEBOUNCE = 0.15
 #: progress lines are written to the log pane in batches at most this often (seconds)
 LOG_FLUSH = 0.1
-
-
-@dataclass(frozen=True)
-class Move:
-    """What a key would do: ``kind`` up / down / stamp to ``target`` (an Alembic target)."""
-
-    kind: str
-    target: str
-    label: str
-
-    @property
-    def needs_confirmation(self) -> bool:
-        return self.kind in ("down", "stamp")
-
-
-UPGRADE_HEAD = Move("up", "head", "upgrade to head")
-DOWN_ONE = Move("down", "-1", "roll back one step (-1)")
-DOWN_BASE = Move("down", "base", "roll back everything (to base)")
-
-
-def ancestors(revisions: Sequence[Any], starts: Sequence[str]) -> set[str]:
-    """Every revision below ``starts`` (excluded), following down_revisions."""
-    parents = {r.revision: tuple(r.down_revisions) for r in revisions}
-    seen: set[str] = set()
-    todo = [p for s in starts for p in parents.get(s, ())]
-    while todo:
-        rev = todo.pop()
-        if rev not in seen:
-            seen.add(rev)
-            todo.extend(parents.get(rev, ()))
-    return seen
-
-
-def move_to(revisions: Sequence[Any], current: Sequence[str], target: str) -> Move | None:
-    """The move from ``current`` to ``target`` (None: the database is already there)."""
-    if target == BASE:
-        return DOWN_BASE if current else None
-    if target in current:
-        return None
-    heads = [r.revision for r in revisions if r.is_head]
-    if heads == [target]:
-        return UPGRADE_HEAD
-    if target in ancestors(revisions, current):
-        parents = {r.revision: tuple(r.down_revisions) for r in revisions}
-        if len(current) == 1 and parents.get(current[0]) == (target,):
-            return DOWN_ONE
-        return Move("down", target, f"roll back to {target}")
-    return Move("up", target, f"upgrade to {target}")
 
 
 def marks(rev: Any) -> str:
@@ -130,8 +91,14 @@ def lint_note(findings: Sequence[Any], error: RfsetupError | None) -> str:
 
 def preview_note(preview: Any, move: Move) -> str:
     frm = ", ".join(preview.from_revisions) or "base"
-    count = len(preview.steps)
-    return f"-- {move.label}: {frm} → {preview.target} ({count} revision{'s' * (count != 1)})"
+    if move.kind == "stamp":
+        return f"-- {move.label}: {frm} → {preview.target} (no migration runs)"
+    note = f"-- {move.label}: {frm} → {preview.target} ({count_text(len(preview.steps))})"
+    gaps = getattr(preview, "offline_gaps", [])
+    if gaps:
+        names = ", ".join(g.revision for g in gaps)
+        note += f"\n-- {names}: no offline SQL; the Python that runs is shown in its place"
+    return note
 
 
 class MigrationsScreen(StepScreen):
@@ -159,6 +126,8 @@ class MigrationsScreen(StepScreen):
         super().__init__()
         self.rollback = rollback
         self.revisions: list[Any] = []
+        self.parents: dict[str, tuple[str, ...]] = {}
+        self.heads: list[str] = []
         self.current: tuple[str, ...] = ()
         self.history_loaded = False
         self.report: Any | None = None
@@ -233,7 +202,7 @@ class MigrationsScreen(StepScreen):
     @work(thread=True, exclusive=True, exit_on_error=False, group="migrate-history")
     def load_history(self, current: tuple[str, ...] | None) -> None:
         ensure_imported()
-        from rfsetup.core import migrations
+        from rfsetup.core import alembic as migrations
 
         revisions = self.attempt("read the migration history",
                                  lambda: migrations.history(self.settings, current=current),
@@ -248,6 +217,8 @@ class MigrationsScreen(StepScreen):
     def show_history(self, revisions: list[Any], current: tuple[str, ...]) -> None:
         """Fill the history table; place the cursor on the first load."""
         self.revisions, self.current = list(revisions), tuple(current)
+        self.parents = {r.revision: tuple(r.down_revisions) for r in self.revisions}
+        self.heads = [r.revision for r in self.revisions if r.is_head]
         self.history_loaded = True
         table = self.query_one("#mig-history", DataTable)
         keep = None
@@ -275,13 +246,7 @@ class MigrationsScreen(StepScreen):
         keys = [r.revision for r in self.revisions] + [BASE]
         target: str | None = None
         if self.rollback:
-            # one step down: the parent of the current revision
-            parents = {r.revision: tuple(r.down_revisions) for r in self.revisions}
-            if len(self.current) == 1:
-                below = parents.get(self.current[0], ())
-                target = below[0] if len(below) == 1 else None
-                if not below:
-                    target = BASE
+            target = one_step_down(self.parents, self.current)
         elif self.report is not None and self.report.pending:
             heads = [r.revision for r in self.revisions if r.is_head]
             target = heads[0] if heads else None
@@ -306,7 +271,7 @@ class MigrationsScreen(StepScreen):
         selected = self.selected_revision()
         if selected is None:
             return
-        self.choose(move_to(self.revisions, self.current, selected))
+        self.choose(move_to(self.parents, self.heads, self.current, selected))
 
     # -- the chosen move and its SQL ----------------------------------------------------------
     def choose(self, move: Move | None) -> None:
@@ -319,9 +284,6 @@ class MigrationsScreen(StepScreen):
         if move is None:
             self.preview, self.preview_move = None, None
             sql.show_message("the database is at the selected revision: nothing to run")
-            return
-        if move.kind == "stamp":
-            self._show_stamp(move)
             return
         if self.report is not None and not self.report.database.reachable:
             sql.show_message("the database is unreachable: no SQL to show (see the panel)")
@@ -343,21 +305,20 @@ class MigrationsScreen(StepScreen):
             text.append(f"   ({key} runs it{after})", style="dim")
         self.query_one("#mig-move", Static).update(text)
 
-    def _show_stamp(self, move: Move) -> None:
-        self.preview, self.preview_move = None, move
-        self.query_one("#mig-sql", SqlView).show(
-            stamp_sql(move.target), note=f"-- {move.label}: no migration runs")
-
     @work(thread=True, exclusive=True, exit_on_error=False, group="migrate-preview")
     def render_preview(self, move: Move, dark: bool) -> None:
         ensure_migration_imported()
         from textual.worker import get_current_worker
 
-        from rfsetup.core import migrations
+        from rfsetup.core import alembic as migrations
 
         worker = get_current_worker()
         try:
-            preview = migrations.preview(self.settings, move.target, down=move.kind == "down")
+            if move.kind == "stamp":
+                preview = migrations.stamp_preview(self.settings, move.target)
+            else:
+                preview = migrations.preview(self.settings, move.target,
+                                             down=move.kind == "down")
         except Exception as exc:  # shown in the SQL pane: a modal per highlighted row is noise
             error = exc if isinstance(exc, RfsetupError) else unexpected_error(
                 f"preview: {move.label}", exc, self.rf_app.known_secrets())
@@ -369,11 +330,12 @@ class MigrationsScreen(StepScreen):
         note = preview_note(preview, move)
         self.post_message(PreviewReady(preview, move.label,
                                        render_sql(preview.sql, note=note, dark=dark)))
-        lint = _lint_function()
         findings: list[Any] = []
         error: RfsetupError | None = None
+        if move.kind == "stamp":  # Alembic's version-table bookkeeping only: nothing to lint
+            return
         try:
-            findings = list(lint(preview)) if lint is not None else []
+            findings = list(migrations.lint(preview))
         except RfsetupError as exc:
             error = exc
         except Exception as exc:  # squawk is advisory: its failure must not hide the SQL
@@ -459,7 +421,7 @@ class MigrationsScreen(StepScreen):
         if self._busy():
             return
         selected = self.selected_revision()
-        move = move_to(self.revisions, self.current, selected) if selected else None
+        move = move_to(self.parents, self.heads, self.current, selected) if selected else None
         if move is None:
             self.notify("the database is already at the selected revision")
             return
@@ -475,10 +437,8 @@ class MigrationsScreen(StepScreen):
         selected = self.selected_revision()
         if selected is None:
             return
-        target = "base" if selected == BASE else selected
-        move = Move("stamp", target, f"stamp {target}")
-        self.choose(move)
-        self._open_confirm(move)
+        move = stamp_move(selected)
+        self.request(move)
 
     def action_cancel(self) -> None:
         if self.running:
@@ -502,21 +462,20 @@ class MigrationsScreen(StepScreen):
         self.choose(move)
 
     def _open_confirm(self, move: Move) -> None:
+        sql = self.preview.sql if self.preview is not None else ""
         if move.kind == "stamp":
-            sql, note = stamp_sql(move.target), ("No backup: a stamp changes no data, only "
-                                                 "the revision Alembic believes is applied.")
+            note = ("No backup: a stamp changes no data, only the revision Alembic believes is "
+                    "applied.")
         else:
-            sql = self.preview.sql if self.preview is not None else ""
             note = "A pg_dump backup is taken first (into .rfsetup/backups/); its path is shown."
         frm = ", ".join(self.current) or "base"
         to = move.target
-        if self.preview is not None and move.kind == "down":
+        if self.preview is not None:
             frm = ", ".join(self.preview.from_revisions) or "base"
             to = self.preview.target
         summary = f"database {self.database_name}: {frm} → {to}"
         if self.preview is not None and move.kind == "down":
-            steps = len(self.preview.steps)
-            summary += f" ({steps} revision{'s' * (steps != 1)} undone)"
+            summary += f" ({count_text(len(self.preview.steps))} undone)"
 
         def confirmed(ok: bool | None) -> None:
             if ok:
@@ -542,12 +501,15 @@ class MigrationsScreen(StepScreen):
         log.write(f"── {move.label} ({self.database_name})")
         self.query_one("#mig-result", Static).update(Text(f"running: {move.label}…",
                                                           style="bold italic"))
-        self.migrate(move, self.cancel_event)
+        # compare-and-swap: run only from the revision that was on screen when it was chosen
+        shown = self.preview.from_revisions if self.preview is not None and \
+            self.preview_move == move else self.current
+        self.migrate(move, self.cancel_event, tuple(shown))
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="migrate-run")
-    def migrate(self, move: Move, cancel: threading.Event) -> None:
+    def migrate(self, move: Move, cancel: threading.Event, shown: tuple[str, ...]) -> None:
         ensure_migration_imported()
-        from rfsetup.core import migrations
+        from rfsetup.core import alembic as migrations
 
         def progress(line: str) -> None:
             self.post_message(MigrationProgressed(line))
@@ -555,12 +517,14 @@ class MigrationsScreen(StepScreen):
         try:
             if move.kind == "up":
                 result = migrations.upgrade(self.settings, move.target, backup=True,
-                                            on_progress=progress, cancel=cancel)
+                                            on_progress=progress, cancel=cancel,
+                                            expect_from=shown)
             elif move.kind == "down":
                 result = migrations.downgrade(self.settings, move.target, backup=True,
-                                              on_progress=progress, cancel=cancel)
+                                              on_progress=progress, cancel=cancel,
+                                              expect_from=shown)
             else:
-                result = migrations.stamp(self.settings, move.target)
+                result = migrations.stamp(self.settings, move.target, expect_from=shown)
         except Exception as exc:
             error = exc if isinstance(exc, RfsetupError) else \
                 unexpected_error(move.label, exc, self.rf_app.known_secrets())
@@ -570,7 +534,7 @@ class MigrationsScreen(StepScreen):
         self.post_message(MigrationApplied(move.label, result))
 
     def _current_after_failure(self) -> tuple[str, ...] | None:
-        from rfsetup.core import migrations
+        from rfsetup.core import alembic as migrations
 
         try:
             return tuple(migrations.current_revisions(self.settings))
@@ -626,27 +590,3 @@ class MigrationsScreen(StepScreen):
         self.post_message(OperationFailed(message.operation, RfsetupError(
             message.error.message, cause=message.error.cause, hint=hint,
             exit_code=message.error.exit_code, kind=message.error.kind)))
-
-
-def stamp_sql(target: str) -> str:
-    """What a stamp changes, for the confirmation: only Alembic's version table."""
-    if target == "base":
-        return "DELETE FROM alembic_version;"
-    return (f"-- no schema change: only the recorded revision\n"
-            f"UPDATE alembic_version SET version_num = '{target}';")
-
-
-def _lint_function() -> Any:
-    """migrations.lint, or lint.lint where the squawk wrapper lives on its own."""
-    try:
-        from rfsetup.core import migrations
-
-        if hasattr(migrations, "lint"):
-            return migrations.lint
-    except ImportError:
-        pass
-    try:
-        from rfsetup.core import lint as lint_module
-    except ImportError:
-        return None
-    return getattr(lint_module, "lint", None)

@@ -55,7 +55,9 @@ def render_status(report: Any | None) -> Text:
                 text.append(f"hint: {db.error.hint}\n", style="italic")
     text.append("\nRevision ", style="bold")
     text.append("(● now ◆ head)\n", style="dim")
-    if db.reachable:
+    if db.reachable and not getattr(report, "revision_known", True):
+        text.append("● unknown (env.py: see below)\n", style="bold yellow")
+    elif db.reachable:
         current = ", ".join(_short_rev(r) for r in report.current) or "base (none applied)"
         text.append(f"● {current}\n", style="bold cyan")
     else:
@@ -72,11 +74,12 @@ def render_status(report: Any | None) -> Text:
     if report.scripts_error is not None:
         text.append(f"✗ {report.scripts_error.message}\n", style="red")
     r = report.redis
-    text.append("\nRedis\n", style="bold")
-    if r.reachable:
-        text.append(f"✓ Redis {r.version}\n", style="green")
-    else:
-        text.append(f"✗ {r.error}\n", style="red")
+    if r is not None:
+        text.append("\nRedis\n", style="bold")
+        if r.reachable:
+            text.append(f"✓ Redis {r.version}\n", style="green")
+        else:
+            text.append(f"✗ {r.error}\n", style="red")
     if db.reachable:
         text.append(f"\nTables ({len(report.tables)})\n", style="bold")
         shown = report.tables[:MAX_TABLES]

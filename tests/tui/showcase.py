@@ -127,7 +127,7 @@ def check_results() -> list[Any]:
 
 
 def history(current: tuple[str, ...]) -> list[Any]:
-    from rfsetup.core import migrations
+    from rfsetup.core import alembic as migrations
 
     probe = Settings(env_file=Path(".env"), alembic_ini=ALEMBIC_INI)
     return migrations.history(probe, current=current)
@@ -135,17 +135,19 @@ def history(current: tuple[str, ...]) -> list[Any]:
 
 def preview(current: tuple[str, ...], target: str, *, down: bool) -> Any:
     """RaptorFlow's real SQL for a move, rendered offline (no database)."""
-    from rfsetup.core import migrations
+    from rfsetup.core.alembic import load, planning
+    from rfsetup.core.alembic.preview import render
 
     probe = Settings(env_file=Path(".env"), alembic_ini=ALEMBIC_INI)
-    cfg = migrations.load_config(probe)
-    script = migrations.script_directory(cfg)
-    return migrations.preview_from(cfg, script, current, target, "down" if down else "up")
+    project = load(probe)
+    kind = "down" if down else "up"
+    _, steps = planning.make_plan(project, kind, target, current)
+    return render(project, kind, target, current, steps)
 
 
 def lint(preview_: Any) -> list[Any]:
     """squawk's real findings on the preview ([] when squawk is not installed)."""
-    from rfsetup.core import migrations
+    from rfsetup.core import alembic as migrations
 
     try:
         return migrations.lint(preview_)

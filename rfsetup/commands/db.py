@@ -1,0 +1,198 @@
+"""`rfsetup db create`: the guide's "Create Database" step, headless.
+
+The role's password comes from standard input (``--password-stdin``) or a prompt, never from
+argv; the admin's from ``--admin-url``, PGPASSWORD, ~/.pgpass or a prompt. ``db_create`` is a
+sequence of named steps, each of which either prints, asks or raises before anything changes,
+until ``provision`` runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable
+from typing import TYPE_CHECKING, TypeVar
+
+from rfsetup.commands.common import print_changes, read_value_from_stdin
+from rfsetup.core import dbcreate
+from rfsetup.core import provision as prov
+from rfsetup.core.errors import ExitCode, RfsetupError, bad_input
+from rfsetup.core.settings import Settings, mask_url
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import URL
+
+T = TypeVar("T")
+
+
+def db_create(args: argparse.Namespace, ctx: Settings) -> int:
+    """Create the role and database (idempotent); optionally point DATABASE_URL at them."""
+    name, owner = _names(args)
+    if args.dry_run:
+        _print_dry_run(args, ctx, name, owner)
+        return int(ExitCode.OK)
+    password = _password_from_stdin(args)
+    state, admin = _with_admin_password(
+        _admin_url(args, ctx), lambda url: prov.inspect_server(url, name, owner))
+    if state.server_version < 150000:
+        print(f"note: PostgreSQL {state.server_version // 10000} is older than the guide's 15",
+              file=sys.stderr)
+    if password is None and not state.role_exists:
+        password = _new_role_password(owner)
+    # before anything is changed: --write-env without a usable password is bad input
+    env_password = _env_password(args, ctx, owner, password)
+    result = prov.provision(admin, name, owner, password)
+    _print_result(result, keeps_password=state.role_exists and password is None, owner=owner)
+    if env_password is not None:
+        _write_env(ctx, prov.role_url(admin, owner, env_password, name))
+    return int(ExitCode.OK)
+
+
+# -- the steps -------------------------------------------------------------------------------
+
+
+def _names(args: argparse.Namespace) -> tuple[str, str]:
+    """--name and --owner (default: the guide's), refused before anything when PostgreSQL
+    would not store them as given."""
+    name = args.name if args.name is not None else prov.DEFAULT_NAME
+    owner = args.owner if args.owner is not None else prov.DEFAULT_OWNER
+    return prov.check_identifier(name, "database"), prov.check_identifier(owner, "role")
+
+
+def _print_dry_run(args: argparse.Namespace, ctx: Settings, name: str, owner: str) -> None:
+    try:
+        target = mask_url(_admin_url(args, ctx))
+    except RfsetupError:
+        target = "(admin connection not determined)"
+    print(f"-- as {target}")
+    for line in prov.plan_provision(name, owner):
+        print(line)
+    if args.write_env:
+        print(f"-- then DATABASE_URL in {ctx.env_file} -> the role's URL")
+    print("-- dry run: nothing was changed")
+
+
+def _password_from_stdin(args: argparse.Namespace) -> str | None:
+    if not args.password_stdin:
+        return None
+    password = read_value_from_stdin()
+    if not password:
+        raise bad_input("the password read from standard input is empty")
+    return password
+
+
+def _new_role_password(owner: str) -> str:
+    """A new role needs a password: asked at a terminal, else bad input."""
+    if not _can_prompt():
+        raise bad_input(f"role {owner!r} does not exist and needs a password",
+                        hint="pass it on standard input: --password-stdin")
+    return _prompt_password(f"password for the new role {owner}: ", confirm=True)
+
+
+def _env_password(args: argparse.Namespace, ctx: Settings, owner: str,
+                          password: str | None) -> str | None:
+    """With --write-env, the password DATABASE_URL will hold (given, or the current URL's)."""
+    if not args.write_env:
+        return None
+    return dbcreate.password_for_env(
+        ctx, owner, password, hint="give it with --password-stdin (it is then set on the role too)")
+
+
+def _print_result(result: prov.ProvisionResult, *, keeps_password: bool, owner: str) -> None:
+    for item in result.created:
+        print(f"created  {item}")
+    for item in result.existing:
+        print(f"exists   {item}")
+    for item in result.changed:
+        print(f"changed  {item}")
+    for warning in result.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    if keeps_password:
+        print(f"         (role {owner}'s password left unchanged; --password-stdin sets it)")
+    print(f"role URL {result.database_url}")
+
+
+def _write_env(ctx: Settings, role: URL) -> None:
+    written = dbcreate.point_env_at(ctx, role)
+    if not written:
+        print(f"DATABASE_URL in {ctx.env_file} already points there")
+    else:
+        print_changes(written)
+        print(f"wrote {ctx.env_file}")
+
+
+# -- the admin connection --------------------------------------------------------------------
+
+
+def _can_prompt() -> bool:
+    """Whether a person can be asked (getpass reads the controlling terminal)."""
+    if os.name == "nt":
+        return sys.stdin.isatty()
+    try:
+        with open("/dev/tty"):
+            return True
+    except OSError:
+        return False
+
+
+def _prompt_password(prompt: str, *, confirm: bool) -> str:
+    import getpass
+
+    first = getpass.getpass(prompt)
+    if confirm and getpass.getpass("again: ") != first:
+        raise bad_input("the two passwords differ; nothing was changed")
+    if not first:
+        raise bad_input("an empty password; nothing was changed")
+    return first
+
+
+def _admin_url(args: argparse.Namespace, ctx: Settings) -> URL:
+    """--admin-url, else dbcreate.default_admin_url (the sandbox's superuser, else
+    DATABASE_URL's server as postgres, else localhost)."""
+    if args.admin_url:
+        url = dbcreate.parse_admin_url(args.admin_url)
+        if url.password is not None:
+            print("note: a password inside --admin-url is visible in the process list; "
+                  "PGPASSWORD in the environment (or the prompt) keeps it private",
+                  file=sys.stderr)
+        return url
+    return dbcreate.default_admin_url(ctx)
+
+
+def _with_admin_password(admin: URL, attempt: Callable[[URL], T]) -> tuple[T, URL]:
+    """Run ``attempt(admin)``; if the server wants a password we lack, ask once and retry."""
+    try:
+        try:
+            return attempt(admin), admin
+        except RfsetupError as exc:
+            if exc.kind not in ("password_missing", "password_rejected") or not _can_prompt():
+                raise
+            if exc.kind == "password_rejected" and admin.password is not None:
+                raise
+            password = _prompt_password(f"password for {admin.username or 'postgres'} at "
+                                        f"{admin.host or 'localhost'}:{admin.port or 5432}: ",
+                                        confirm=False)
+            admin = admin.set(password=password)
+            return attempt(admin), admin
+    except RfsetupError as exc:
+        raise _as_admin_error(exc, admin) from None
+
+
+def _as_admin_error(exc: RfsetupError, admin: URL) -> RfsetupError:
+    """The connection diagnosis speaks of DATABASE_URL; here the admin connection failed, whose
+    password comes from PGPASSWORD, ~/.pgpass, --admin-url or the prompt."""
+    user = admin.username or "postgres"
+    hints = {
+        "password_rejected": f"check {user}'s password (PGPASSWORD, ~/.pgpass, or URL-escaped "
+                             "in --admin-url), or name another admin: --admin-url "
+                             "postgresql://ADMIN@HOST:PORT",
+        "password_missing": f"give {user}'s password: PGPASSWORD=… in the environment, or run "
+                            "at a terminal to be asked",
+        "role_missing": "name an existing superuser (or a role with CREATEROLE and CREATEDB): "
+                        "--admin-url postgresql://ADMIN@HOST:PORT",
+    }
+    hint = hints.get(exc.kind) or (exc.hint or "").replace("DATABASE_URL", "--admin-url")
+    message = exc.message.replace("DATABASE_URL", "the admin URL")
+    return RfsetupError(f"admin connection: {message}", hint=hint, cause=exc.cause,
+                        exit_code=exc.exit_code, kind=exc.kind)

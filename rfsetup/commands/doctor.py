@@ -1,0 +1,51 @@
+"""`rfsetup doctor [--json]`: every prerequisite, each with the fix for this OS."""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import sys
+from dataclasses import asdict
+from typing import TYPE_CHECKING
+
+from rfsetup.commands.common import print_json, symbols
+from rfsetup.core.errors import ExitCode
+from rfsetup.core.settings import Settings
+
+if TYPE_CHECKING:
+    from rfsetup.core.prereqs import CheckResult
+
+
+def _print_check(result: CheckResult, marks: dict[str, str], width: int) -> None:
+    print(f"{marks[result.status]} {result.name:<{width}}  {result.detail}")
+    if result.remedy and result.status != "ok":
+        lines = result.remedy.splitlines()
+        print(f"    {'fix:':<{width}}  {lines[0]}")
+        for line in lines[1:]:
+            print(f"    {'':<{width}}  {line}")
+    sys.stdout.flush()
+
+
+def doctor(args: argparse.Namespace, ctx: Settings) -> int:
+    """Run every prerequisite check; exit 0 when none fails (warnings allowed), else 1."""
+    from rfsetup.core import prereqs
+
+    if args.json:
+        results = prereqs.run_checks(ctx)
+    else:
+        marks = symbols()
+        print(f"rfsetup doctor ({platform.system() or 'unknown OS'}"
+              f"{', sandbox' if ctx.sandbox else ''})")
+        results = prereqs.run_checks(
+            ctx, on_result=lambda r: _print_check(r, marks, width=14))
+    counts = prereqs.summary(results)
+    failed = counts["fail"] > 0
+    if args.json:
+        print_json({"ok": not failed, "os": platform.system(), "sandbox": ctx.sandbox,
+                    "summary": counts, "checks": [asdict(r) for r in results]})
+    else:
+        verdict = "some checks failed: see the fixes above" if failed else (
+            "ready (with warnings)" if counts["warn"] else "ready")
+        warnings = f"{counts['warn']} warning" + ("" if counts["warn"] == 1 else "s")
+        print(f"\n{counts['ok']} ok, {warnings}, {counts['fail']} failed: {verdict}")
+    return int(ExitCode.FAILED if failed else ExitCode.OK)

@@ -1,0 +1,294 @@
+"""Run a move under the migration lock, checking everything it relies on first.
+
+Under the lock, before anything changes: env.py's observed version table is read (the cached
+observation, or a probe on this very connection), the database's revisions are compared with
+the plan's (compare-and-swap: a move planned from r3 runs only if the database is still at r3),
+and the steps are recomputed and compared with the plan's. Then a backup, then env.py runs with
+an instrumented context that refuses a connection to another database, checks again that
+Alembic sees the same version table and revisions, and applies the session settings to every
+connection. Revisions run one at a time; ``cancel`` is honoured between them. Afterwards the
+version table is read again: what is reported is what the database says.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from rfsetup.core import locking
+from rfsetup.core.alembic import failures, planning
+from rfsetup.core.alembic.observe import (
+    Observation,
+    Refused,
+    Watch,
+    forget,
+    handed_connection,
+    observed,
+    project_env_py,
+    run_env,
+)
+from rfsetup.core.alembic.project import AlembicProject
+from rfsetup.core.alembic.session import Session, on_every_connection, open_session
+from rfsetup.core.errors import RfsetupError, bad_input
+from rfsetup.core.settings import Settings
+from rfsetup.core.versiontable import describe_revisions, read_revision, revision_label
+
+if TYPE_CHECKING:
+    from rfsetup.core.backups import BackupInfo
+
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class MigrationResult:
+    """What an upgrade, downgrade or stamp did."""
+
+    direction: str
+    from_revisions: tuple[str, ...]
+    to_revisions: tuple[str, ...]
+    applied: list[str]
+    backup: BackupInfo | None
+    log: str
+    #: stopped at a revision boundary because ``cancel`` was set
+    cancelled: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        return {"direction": self.direction, "from_revisions": list(self.from_revisions),
+                "to_revisions": list(self.to_revisions), "applied": list(self.applied),
+                "backup": self.backup.to_json() if self.backup else None,
+                "cancelled": self.cancelled}
+
+
+@dataclass
+class _Log:
+    on_progress: Progress | None
+    lines: list[str] = field(default_factory=list)
+
+    def __call__(self, line: str) -> None:
+        self.lines.append(line)
+        if self.on_progress is not None:
+            self.on_progress(line)
+
+    def text(self, project: AlembicProject | None = None) -> str:
+        out = project.config.stdout if project is not None else None
+        extra = out.getvalue() if isinstance(out, io.StringIO) else ""
+        return "\n".join(self.lines) + ("\n" + extra if extra else "")
+
+
+def moved_error(database: str, planned: tuple[str, ...], now: tuple[str, ...], *,
+                confirmed: bool = True) -> RfsetupError:
+    """The database is not where the move starts (it moved since the confirmation, or it is not
+    where ``--from`` says): nothing runs."""
+    if confirmed:
+        message = (f"database {database} moved from {describe_revisions(planned)} to "
+                   f"{describe_revisions(now)} since this was confirmed; nothing was done")
+    else:
+        message = (f"database {database} is at {describe_revisions(now)}, not at "
+                   f"{describe_revisions(planned)} as --from expects; nothing was done")
+    return RfsetupError(message, hint="someone else may have migrated it: check it with "
+                        "rfsetup status, then plan the move again", kind="moved")
+
+
+@dataclass
+class _Steps:
+    """The work function handed to env.py: checks what Alembic sees, then yields the steps.
+
+    Alembic commits a revision's transaction (when env.py gives each its own) before asking for
+    the next step, so resuming the generator is the moment a revision is known to be done, and
+    the place to stop cleanly on ``cancel``.
+    """
+
+    project: AlembicProject
+    kind: planning.Kind
+    steps: list[Any]
+    start: tuple[str, ...]
+    observation: Observation
+    watch: Watch
+    log: _Log
+    cancel: threading.Event | None = None
+    purge: bool = False
+    completed: list[str] = field(default_factory=list)
+    running: Any = None
+    cancelled: bool = False
+    per_migration: bool = True
+
+    def __call__(self, heads: Any, context: Any) -> Iterator[Any]:
+        seen = self.watch.observe(context)
+        self.per_migration = seen.transaction_per_migration
+        if seen.version_table != self.observation.version_table:
+            forget(self.project)
+            raise Refused(RfsetupError(
+                f"env.py now uses version table {seen.version_table}, not "
+                f"{self.observation.version_table} as observed before; nothing was done",
+                hint="run the command again (rfsetup observes env.py anew)",
+                kind="env_changed"))
+        heads = tuple(sorted(heads or ()))
+        if not self.purge and heads != tuple(sorted(self.start)):
+            raise Refused(moved_error(self.project.database, self.start, heads))
+        if not heads and not context.as_sql and self.kind != "down":
+            context._ensure_version_table()  # what Alembic skipped (dont_mutate) until now
+        return self._iterate()
+
+    def _iterate(self) -> Iterator[Any]:
+        for step in self.steps:
+            self._finish()
+            if self.cancel is not None and self.cancel.is_set():
+                self.cancelled = True
+                self.log("cancelled: stopping before the next revision")
+                return
+            self.running = step
+            if self.kind != "stamp":
+                self.log(f"Running {step}")
+            yield step
+        self._finish()
+
+    def _finish(self) -> None:
+        if self.running is not None:
+            if self.kind != "stamp":
+                self.completed.append(self.running.revision.revision)
+            self.running = None
+
+
+def run(settings: Settings, kind: planning.Kind, target: str, *,
+        plan: planning.Plan | None = None, expect_from: tuple[str, ...] | None = None,
+        backup: bool = True, on_progress: Progress | None = None,
+        cancel: threading.Event | None = None) -> MigrationResult:
+    """Move the database to ``target`` under the migration lock (see the module docstring).
+
+    ``plan`` (what was confirmed) or ``expect_from`` (what a runbook expects to find) make the
+    move compare-and-swap: under the lock, a database elsewhere is refused, nothing done.
+    """
+    log = _Log(on_progress)
+    project = AlembicProject.load(settings)
+    planning.check_target(project, target, kind)
+    database = project.database
+    action = "stamp" if kind == "stamp" else "migrate"
+    with open_session(settings, action, lock=True, on_progress=log) as session:
+        seen = _observation(project, session)
+        vt = seen.version_table
+        current = _read_before(session, vt, database)
+        expected = plan.from_revisions if plan is not None else expect_from
+        if expected is not None and set(current) != set(expected):
+            raise moved_error(database, tuple(expected), current, confirmed=plan is not None)
+        new_plan, steps = planning.make_plan(project, kind, target, current)
+        if plan is not None and new_plan.steps != plan.steps:
+            raise RfsetupError("the migration scripts changed since this was confirmed; "
+                               "nothing was done", hint="review the move again",
+                               kind="scripts_changed")
+        if new_plan.empty or (kind != "stamp" and not steps):
+            log(f"nothing to do: database {database} is already at "
+                f"{describe_revisions(current)}")
+            return MigrationResult(kind, current, current, [], None, log.text())
+        purge = kind == "stamp" and bool(project.unknown(current))
+        if purge:
+            log(f"replacing unknown revision(s) {', '.join(project.unknown(current))} in {vt}")
+        info = _backup(settings, session, current, vt, log) if backup and kind != "stamp" \
+            else None
+        if not backup and kind != "stamp":
+            log("no backup taken (--no-backup)")
+        runner = _Steps(project, kind, steps, current, seen,
+                        Watch(project_env_py(project), session.target, session.conn), log,
+                        cancel=cancel, purge=purge)
+        after = _run_online(project, session, runner, target, vt, info, purge=purge)
+        if runner.cancelled:
+            log(f"database {database} is at {describe_revisions(after)}")
+        else:
+            log(planning.describe_move(kind, database, current, after,
+                                       len(runner.completed), done=True))
+        return MigrationResult(kind, current, after, runner.completed, info,
+                               log.text(project), cancelled=runner.cancelled)
+
+
+def _observation(project: AlembicProject, session: Session) -> Observation:
+    seen = observed(project, session.url, session.conn, session.target)
+    if seen.runs > 1:
+        raise bad_input(f"{project_env_py(project)} migrates {seen.runs} databases in one run "
+                        "(a multi-database env.py); rfsetup migrates one target",
+                        hint="use the alembic CLI for this project")
+    return seen
+
+
+def _read_before(session: Session, vt: Any, database: str) -> tuple[str, ...]:
+    """The version table before any change; a database error here is one clear line."""
+    import psycopg2
+
+    try:
+        return read_revision(session.conn, vt)
+    except psycopg2.Error as exc:
+        raise RfsetupError(f"cannot read the revision of database {database} ({vt}); "
+                           "nothing was changed", cause=failures.db_error_text(exc),
+                           kind="version_unreadable") from None
+
+
+def _backup(settings: Settings, session: Session, current: tuple[str, ...], vt: Any,
+            log: _Log) -> BackupInfo:
+    from rfsetup.core.backups import dump_database
+
+    log(f"taking a backup of database {session.url.database}…")
+    info = dump_database(session.url, settings.backups_dir,
+                         server_version_num=session.server_version_num,
+                         revision=revision_label(current))
+    log(f"backup written to {info.path}")
+    return info
+
+
+def _run_online(project: AlembicProject, session: Session, runner: _Steps, target: str,
+                vt: Any, info: BackupInfo | None, *, purge: bool) -> tuple[str, ...]:
+    """Run env.py on the locked session; the revisions after, or a precise error."""
+    kw: dict[str, Any] = {"destination_rev": target}
+    if purge:
+        kw["purge"] = True
+    with on_every_connection(session.settings), \
+            handed_connection(project, session.url, session.conn) as sa_conn:
+        try:
+            run_env(project, runner, runner.watch, **kw)
+            if sa_conn.in_transaction():
+                sa_conn.rollback()  # what Alembic's own CLI does with uncommitted leftovers
+        except RfsetupError:
+            raise
+        except (Exception, KeyboardInterrupt) as exc:  # Ctrl-C mid-revision: say where we are
+            with contextlib.suppress(Exception):
+                sa_conn.rollback()
+            raise _failure(exc, project, session, runner, vt, info) from None
+    return _read_after(session, vt)
+
+
+def _read_after(session: Session, vt: Any) -> tuple[str, ...]:
+    conn = session.conn
+    conn.rollback()
+    conn.autocommit = True
+    return read_revision(conn, vt)
+
+
+def _failure(exc: BaseException, project: AlembicProject, session: Session, runner: _Steps,
+             vt: Any, info: BackupInfo | None) -> RfsetupError:
+    try:
+        now: tuple[str, ...] | None = _read_after(session, vt)
+    except Exception:
+        now = None
+    committed = None
+    if now is not None:
+        done = runner.completed
+        committed = 0
+        for k in range(len(done), -1, -1):
+            prefix = runner.steps[:k]
+            if set(planning.heads_after(project, runner.kind, runner.start, prefix)) == set(now):
+                committed = k
+                break
+    step = runner.running
+    facts = failures.RunFacts(
+        kind=runner.kind, database=project.database, start=runner.start, now=now,
+        completed=tuple(runner.completed),
+        failing=step.revision.revision if step is not None and runner.kind != "stamp" else None,
+        failing_message=(step.revision.doc or "").strip() if step is not None and
+        runner.kind != "stamp" else "",
+        committed=committed, per_migration=runner.per_migration,
+        backup_path=str(info.path) if info is not None else None)
+    interrupted = isinstance(exc, KeyboardInterrupt) or "due to user request" in str(exc)
+    return failures.run_failure(exc, facts, interrupted=interrupted,
+                                lock_timeout_env=locking.ENV_LOCK_TIMEOUT,
+                                statement_timeout_env=locking.ENV_STATEMENT_TIMEOUT)

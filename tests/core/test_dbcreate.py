@@ -1,0 +1,97 @@
+"""db create's choices shared by the CLI and the TUI: the admin it connects as, the role's
+password for DATABASE_URL, and DATABASE_URL written in the app's form."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from sqlalchemy.engine import make_url
+
+from rfsetup.core.errors import ExitCode, RfsetupError
+from rfsetup.core.settings import load_settings
+
+
+def test_url_for_env_keeps_the_apps_scheme_and_query() -> None:
+    from rfsetup.core.dbcreate import url_for_env
+
+    role = "postgresql+psycopg2://Raptor%20Ops:p%40ss%20w@db.internal:6543/rf?sslmode=require"
+    fresh = make_url(url_for_env(role))
+    assert fresh.drivername == "postgresql+asyncpg"
+    assert (fresh.username, fresh.password, fresh.host, fresh.port, fresh.database) == (
+        "Raptor Ops", "p@ss w", "db.internal", 6543, "rf")
+    assert dict(fresh.query) == {"ssl": "require"}
+    kept = make_url(url_for_env(role, "postgresql+asyncpg://old:pw@h/old?ssl=true"))
+    assert kept.drivername == "postgresql+asyncpg" and dict(kept.query) == {"ssl": "true"}
+    assert kept.password == "p@ss w"
+    plain = make_url(url_for_env(role, "postgres://old@h/old"))
+    assert plain.drivername == "postgres" and dict(plain.query) == {}
+    socket = make_url(url_for_env("postgresql+psycopg2://r:pw@/rf"))
+    assert (socket.host, socket.port) == ("localhost", 5432)
+
+
+def test_default_admin_url_is_database_urls_server_as_postgres(tmp_path: Path) -> None:
+    """What `db create` and the TUI's Database step both connect to without --admin-url."""
+    from rfsetup.core.dbcreate import default_admin_url
+
+    app = "postgresql+asyncpg://app:app-secret@db.internal:6543/rf?ssl=require"
+    url = default_admin_url(load_settings(environ={"DATABASE_URL": app}, cwd=tmp_path))
+    assert url.drivername == "postgresql+psycopg2"
+    assert (url.username, url.password, url.host, url.port, url.database) == (
+        "postgres", None, "db.internal", 6543, "postgres")
+    assert dict(url.query) == {"sslmode": "require"}
+    local = default_admin_url(load_settings(environ={}, cwd=tmp_path))
+    assert local.render_as_string() == "postgresql+psycopg2://postgres@localhost:5432/postgres"
+    with pytest.raises(RfsetupError) as info:
+        default_admin_url(load_settings(environ={"DATABASE_URL": "mysql://x@h/db"},
+                                        cwd=tmp_path))
+    assert info.value.exit_code == ExitCode.USAGE
+
+
+def test_parse_admin_url_defaults_the_database_and_names_itself() -> None:
+    from rfsetup.core.dbcreate import parse_admin_url
+
+    url = parse_admin_url("postgres://admin@db.internal:6543")
+    assert (url.drivername, url.username, url.database) == (
+        "postgresql+psycopg2", "admin", "postgres")
+    assert parse_admin_url("postgresql://admin@h/template1").database == "template1"
+    with pytest.raises(RfsetupError) as info:
+        parse_admin_url("mysql://root:hunter2@h/x", name="the admin URL")
+    assert info.value.message.startswith("the admin URL is not a PostgreSQL URL")
+    assert "hunter2" not in str(info.value.to_dict())
+
+
+def test_point_env_at_keeps_the_apps_driver_and_every_other_byte(tmp_path: Path) -> None:
+    from rfsetup.core.dbcreate import password_for_env, point_env_at, reusable_password
+    from rfsetup.core.envfile import EnvFile
+
+    env = tmp_path / ".env"
+    env.write_text("# app\nDATABASE_URL=postgresql+asyncpg://old:old-pw@h:5432/old?ssl=true\n"
+                   "export LOG_LEVEL=debug\n")
+    settings = load_settings(env, cwd=tmp_path, environ={})
+    assert reusable_password(settings, "old") == "old-pw"
+    assert reusable_password(settings, "someone else") is None
+    assert password_for_env(settings, "old", None, hint="-") == "old-pw"
+    assert password_for_env(settings, "old", "typed", hint="-") == "typed"
+    with pytest.raises(RfsetupError) as info:
+        password_for_env(settings, "someone else", None, hint="type it")
+    assert info.value.exit_code == ExitCode.USAGE and info.value.hint == "type it"
+    role = make_url("postgresql+psycopg2://rf:new%20pw@127.0.0.1:6000/rf")
+    changed = point_env_at(settings, role)
+    assert [key for key, _, _ in changed] == ["DATABASE_URL"]
+    assert "new pw" not in repr(changed) and "old-pw" not in repr(changed)
+    written = make_url(EnvFile.load(env).get("DATABASE_URL"))
+    assert written.drivername == "postgresql+asyncpg" and dict(written.query) == {"ssl": "true"}
+    assert (written.username, written.password, written.port) == ("rf", "new pw", 6000)
+    assert env.read_text().startswith("# app\n")
+    assert env.read_text().endswith("export LOG_LEVEL=debug\n")
+    # already there: nothing written
+    before = env.stat().st_mtime_ns
+    assert point_env_at(load_settings(env, cwd=tmp_path, environ={}), role) == []
+    assert env.stat().st_mtime_ns == before
+    # the sandbox's URL is rfsetup's, not the app's: the guide's driver is used
+    sandboxed = load_settings(tmp_path / "other.env", cwd=tmp_path, environ={}).with_urls(
+        "postgresql+psycopg2://raptorflow:pw@127.0.0.1:5999/raptorflow", None, "sandbox")
+    point_env_at(sandboxed, role)
+    other = make_url(EnvFile.load(tmp_path / "other.env").get("DATABASE_URL"))
+    assert other.drivername == "postgresql+asyncpg"
