@@ -137,18 +137,32 @@ def build_parser() -> argparse.ArgumentParser:
     seed.add_argument("--json", action="store_true", help="machine-readable output (JSON)")
     seed.set_defaults(**_handler("rfsetup.commands.migrate", "seed"))
 
-    backup = sub.add_parser("backup", help="pg_dump backups")
+    backup = sub.add_parser("backup", help="pg_dump backups: create, list, restore, prune")
     b_sub = backup.add_subparsers(dest="backup_command", metavar="ACTION", required=True,
                                   parser_class=_Parser)
     b_sub.add_parser("create", help="take a backup now").set_defaults(
-        **_handler("rfsetup.commands.migrate", "backup_create"))
+        **_handler("rfsetup.commands.backup", "backup_create"))
     blist = b_sub.add_parser("list", help="the backups taken here")
     blist.add_argument("--json", action="store_true", help="machine-readable output (JSON)")
-    blist.set_defaults(**_handler("rfsetup.commands.migrate", "backup_list"))
+    blist.set_defaults(**_handler("rfsetup.commands.backup", "backup_list"))
     brestore = b_sub.add_parser("restore", help="put the database back as FILE has it")
     brestore.add_argument("file", metavar="FILE", help="a .dump from rfsetup backup list")
     brestore.add_argument("--yes", action="store_true", help="do not ask for the database name")
-    brestore.set_defaults(**_handler("rfsetup.commands.migrate", "backup_restore"))
+    brestore.add_argument("--from", dest="from_revision", metavar="REV",
+                          help="restore only if the database is at REV now (base, or a,b); "
+                               "otherwise exit 1 with nothing done")
+    brestore.add_argument("--into-other-database", action="store_true",
+                          help="allow a dump of another database or from another server")
+    brestore.add_argument("--drop-extra", action="store_true",
+                          help="allow dropping objects the dump does not contain (e.g. "
+                               "tables of later revisions)")
+    brestore.set_defaults(**_handler("rfsetup.commands.backup", "backup_restore"))
+    bprune = b_sub.add_parser("prune", help="remove all but the newest N backups of the database")
+    bprune.add_argument("--keep", type=int, required=True, metavar="N",
+                        help="how many of the newest backups to keep (at least 1)")
+    bprune.add_argument("--yes", action="store_true", help="do not ask for the database name")
+    bprune.add_argument("--dry-run", action="store_true", help="list what would be removed")
+    bprune.set_defaults(**_handler("rfsetup.commands.backup", "backup_prune"))
 
     sandbox = sub.add_parser("sandbox", help="embedded PostgreSQL and Redis for a bare machine")
     s_sub = sandbox.add_subparsers(dest="sandbox_command", metavar="ACTION", required=True,

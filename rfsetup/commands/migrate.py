@@ -1,8 +1,8 @@
-"""``rfsetup migrate …``, ``rfsetup seed`` and ``rfsetup backup …``: thin wrappers over the core.
+"""``rfsetup migrate …`` and ``rfsetup seed``: thin wrappers over the core (backups: backup.py).
 
 Output is for people on stdout (progress streams as it happens), JSON with ``--json``; errors
 are RfsetupError values that cli.main prints as one line plus a hint. Destructive commands
-(down, stamp, restore) need ``--yes`` or the database name typed at a terminal; without either
+(down, stamp) need ``--yes`` or the database name typed at a terminal; without either
 they exit 2 before touching anything.
 """
 
@@ -14,11 +14,9 @@ import signal
 import sys
 import threading
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
 from rfsetup.commands.common import print_json
 from rfsetup.core import alembic as migrations
-from rfsetup.core import backups
 from rfsetup.core.alembic.planning import count_text
 from rfsetup.core.errors import ExitCode, RfsetupError, bad_input
 from rfsetup.core.settings import Settings
@@ -271,43 +269,4 @@ def seed(args: argparse.Namespace, ctx: Settings) -> int:
     for label in ("inserted", "updated", "unchanged"):
         ids = list(getattr(report, label, []) or [])
         _say(f"{label}: {', '.join(map(str, ids)) if ids else '-'}")
-    return 0
-
-
-# -- backup ----------------------------------------------------------------------------------------
-def backup_create(args: argparse.Namespace, ctx: Settings) -> int:
-    info = backups.create_backup(ctx)
-    _say(f"backup written to {info.path}")
-    _say(f"  database {info.database} at revision {info.revision or 'base'}, "
-         f"{info.size or 0} bytes")
-    return 0
-
-
-def backup_list(args: argparse.Namespace, ctx: Settings) -> int:
-    infos = backups.list_backups(ctx)
-    if args.json:
-        print_json([info.to_json() for info in infos])
-        return 0
-    if not infos:
-        _say(f"no backups in {ctx.backups_dir}")
-        return 0
-    db_width = max(len(info.database) for info in infos)
-    rev_width = max(len(info.revision or "base") for info in infos)
-    for info in infos:
-        when = info.created_at.strftime("%Y-%m-%d %H:%M:%S UTC")
-        _say(f"{when}  {info.database:<{db_width}}  {info.revision or 'base':<{rev_width}}  "
-             f"{info.path}")
-    return 0
-
-
-def backup_restore(args: argparse.Namespace, ctx: Settings) -> int:
-    path = Path(args.file)
-    backups.check_dump_file(path)
-    database = _database(ctx)
-    info = backups.read_backup_info(path)
-    _confirm(args, database, f"restoring database {database}",
-             lambda: f"this will replace everything in database {database} with {path.name} "
-             f"(database {info.database} at revision {info.revision or 'base'}, taken "
-             f"{info.created_at.isoformat(timespec='seconds')})")
-    backups.restore_backup(ctx, path, on_progress=_say)
     return 0

@@ -125,17 +125,16 @@ def point_env_at(settings: Settings, role: str | URL
     in the form the app reads: :func:`url_for_env` keeps the current DATABASE_URL's driver and
     query (e.g. the guide's ``postgresql+asyncpg``), except the sandbox's, which is rfsetup's.
 
-    Atomic save (0600, the previous file kept as .env.bak). Returns the changes, masked
-    (``envfile.changes``); empty when DATABASE_URL already pointed there (nothing written).
+    Locked, atomic save (owner and mode kept, the previous file kept as .env.bak). Returns the
+    changes, masked (``envfile.changes``); empty when DATABASE_URL already pointed there
+    (nothing written).
     """
-    from rfsetup.core.envfile import EnvFile, changes, save
+    from rfsetup.core.envfile import changes, update
 
     text = role if isinstance(role, str) else role.render_as_string(hide_password=False)
     current = settings.database_url if settings.sources.get("DATABASE_URL") != "sandbox" \
         else None
-    doc = EnvFile.load(settings.env_file)
-    new = doc.set("DATABASE_URL", url_for_env(text, current))
-    if new is doc:
-        return []
-    save(settings.env_file, new)
-    return changes(doc, new)
+    value = url_for_env(text, current)
+    # under the writer lock, on the file as it is then: a concurrent edit of another key stays
+    done = update(settings.env_file, lambda doc: doc.set("DATABASE_URL", value))
+    return changes(done.before, done.after) if done.written else []

@@ -17,6 +17,8 @@ class ExitCode(IntEnum):
     FAILED = 1
     USAGE = 2
     CONNECT = 3
+    #: stopped by Ctrl-C (or its cancel event) before it changed anything, or between steps
+    INTERRUPTED = 130
 
 
 class RfsetupError(Exception):

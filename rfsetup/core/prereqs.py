@@ -9,9 +9,6 @@ shows them arriving. Nothing here prints; secrets never reach a detail (URLs are
 from __future__ import annotations
 
 import platform
-import re
-import shutil
-import subprocess
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -19,6 +16,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Literal
 
+from rfsetup.core import pgtools
 from rfsetup.core.errors import RfsetupError
 from rfsetup.core.settings import DEFAULT_REDIS_URL, Settings, mask_url
 
@@ -285,43 +283,13 @@ def check_postgresql(settings: Settings, os_name: str | None = None,
 
 
 def _client_dirs(tool: str) -> list[Path]:
-    """Directories holding ``tool``: PATH first, then the backup code's candidates and
-    pgserver's bundled binaries (the backup code may pick any of them)."""
-    dirs: list[Path] = []
-    found = shutil.which(tool)
-    if found:
-        dirs.append(Path(found).parent)
-    try:
-        from rfsetup.core.backups import candidate_bin_dirs
-
-        dirs.extend(candidate_bin_dirs())
-    except ImportError:  # the backup module is optional for this check
-        pass
-    from rfsetup.core.embedded import postgres_bin_dir
-
-    bundled = postgres_bin_dir()
-    if bundled is not None:
-        dirs.append(bundled)
-    unique: list[Path] = []
-    for d in dirs:
-        if d not in unique and _exe(d, tool).is_file():
-            unique.append(d)
-    return unique
-
-
-def _exe(directory: Path, tool: str) -> Path:
-    return directory / (f"{tool}.exe" if sys.platform == "win32" else tool)
+    """Directories holding ``tool``: the one discovery the backups use (``pgtools``)."""
+    return pgtools.candidate_bin_dirs(tool)
 
 
 def tool_version(path: Path) -> str | None:
-    """``X.Y`` from ``path --version`` (e.g. "pg_dump (PostgreSQL) 16.2"), None if it fails."""
-    try:
-        out = subprocess.run([str(path), "--version"], capture_output=True, text=True,
-                             timeout=10, check=False).stdout
-    except (OSError, subprocess.SubprocessError):
-        return None
-    match = re.search(r"\(PostgreSQL\)\s+(\d+(?:\.\d+)?)", out)
-    return match.group(1) if match else None
+    """The version ``path --version`` reports (e.g. "16.2"), None if it fails."""
+    return pgtools.tool_version(path)
 
 
 def check_client_tool(tool: str, server_major: int | None,
@@ -334,10 +302,10 @@ def check_client_tool(tool: str, server_major: int | None,
     """
     found: list[tuple[Path, str, int]] = []
     for directory in _client_dirs(tool):
-        path = _exe(directory, tool)
+        path = pgtools.exe(directory, tool)
         version = tool_version(path)
         if version:
-            found.append((path, version, int(version.split(".")[0])))
+            found.append((path, version, pgtools.version_major(version)[0]))
     severity: Status = "fail" if tool == "pg_dump" else "warn"
     remedy = remedy_for(tool, os_name, major=server_major)
     if not found:

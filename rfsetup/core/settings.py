@@ -32,6 +32,9 @@ DEFAULT_ALEMBIC_INI = Path("alembic.ini")
 #: where rfsetup keeps its own state (backups, sandbox data), relative to the working directory
 STATE_DIR = Path(".rfsetup")
 DEFAULT_REDIS_URL = "redis://localhost:6379/0"
+#: how many backups of a database to keep after each new one (0 = all)
+ENV_BACKUP_KEEP = "RFSETUP_BACKUP_KEEP"
+DEFAULT_BACKUP_KEEP = 20
 
 _POSTGRES_SCHEMES = {
     "postgresql",
@@ -196,6 +199,7 @@ class Settings:
     #: where the values came from, for display: e.g. {"DATABASE_URL": "environment"}
     sources: Mapping[str, str] = field(default_factory=dict)
     state_dir: Path = STATE_DIR
+    backup_keep: int = DEFAULT_BACKUP_KEEP
 
     def url(self) -> URL:
         """The normalised (psycopg2) database URL; raises a bad-input error when unset."""
@@ -220,6 +224,17 @@ class Settings:
         sources = dict(self.sources)
         sources.update({"DATABASE_URL": source, "REDIS_URL": source})
         return replace(self, database_url=database_url, redis_url=redis_url, sources=sources)
+
+
+def backup_keep_from(environ: Mapping[str, str]) -> int:
+    """RFSETUP_BACKUP_KEEP: a whole number >= 0 (default 20; 0 keeps every backup)."""
+    raw = environ.get(ENV_BACKUP_KEEP, "").strip()
+    if not raw:
+        return DEFAULT_BACKUP_KEEP
+    if not raw.isdigit():
+        raise bad_input(f"{ENV_BACKUP_KEEP}={raw!r} is not a whole number",
+                        hint=f"e.g. {ENV_BACKUP_KEEP}=20 (0 keeps every backup)")
+    return int(raw)
 
 
 def load_settings(
@@ -261,6 +276,7 @@ def load_settings(
         sandbox=sandbox,
         sources=sources,
         state_dir=base / STATE_DIR,
+        backup_keep=backup_keep_from(environ),
     )
 
 

@@ -9,6 +9,7 @@ before the first frame.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Callable, Iterator
 from functools import partial
@@ -298,13 +299,11 @@ class RfsetupApp(App[int]):
             self._secrets.add(value)
 
     def known_secrets(self) -> list[str]:
+        from rfsetup.core.redact import url_secrets
+
         secrets = set(self._secrets)
-        try:
-            password = self.settings.url().password
-        except Exception:  # no or broken URL: nothing to scrub from it
-            password = None
-        if password:
-            secrets.add(str(password))
+        with contextlib.suppress(Exception):  # no or broken URL: nothing to scrub from it
+            secrets.update(url_secrets(self.settings.url()))
         return sorted(secrets, key=len, reverse=True)
 
     # -- command palette ----------------------------------------------------------------------

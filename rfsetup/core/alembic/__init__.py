@@ -93,8 +93,12 @@ def current_revisions(settings: Settings, project: AlembicProject | None = None
 
 def version_table(settings: Settings) -> VersionTable:
     """The version table env.py uses: observed when possible, else the last observation,
-    else Alembic's default."""
-    project = load(settings)
+    else Alembic's default (also when there is no usable project: backups of a database
+    outside one are labelled from the default table)."""
+    try:
+        project = load(settings)
+    except RfsetupError:
+        return VersionTable(DEFAULT_VERSION_TABLE)
     with contextlib.suppress(RfsetupError), reading(settings, project) as r:
         return r.observation.version_table
     seen = cached_observation(project)

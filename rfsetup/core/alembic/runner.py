@@ -69,7 +69,10 @@ class _Log:
     lines: list[str] = field(default_factory=list)
 
     def __call__(self, line: str) -> None:
-        self.lines.append(line)
+        from rfsetup.core.backups import ProgressTick
+
+        if not isinstance(line, ProgressTick):  # elapsed-time ticks update a line, not log
+            self.lines.append(line)
         if self.on_progress is not None:
             self.on_progress(line)
 
@@ -204,8 +207,8 @@ def run(settings: Settings, kind: planning.Kind, target: str, *,
         purge = kind == "stamp" and bool(project.unknown(current))
         if purge:
             log(f"replacing unknown revision(s) {', '.join(project.unknown(current))} in {vt}")
-        info = _backup(settings, session, current, vt, log) if backup and kind != "stamp" \
-            else None
+        info = _backup(settings, session, current, vt, log, cancel) \
+            if backup and kind != "stamp" else None
         if not backup and kind != "stamp":
             log("no backup taken (--no-backup)")
         runner = _Steps(project, kind, steps, current, seen,
@@ -243,13 +246,13 @@ def _read_before(session: Session, vt: Any, database: str) -> tuple[str, ...]:
 
 
 def _backup(settings: Settings, session: Session, current: tuple[str, ...], vt: Any,
-            log: _Log) -> BackupInfo:
+            log: _Log, cancel: threading.Event | None) -> BackupInfo:
     from rfsetup.core.backups import dump_database
 
-    log(f"taking a backup of database {session.url.database}…")
     info = dump_database(session.url, settings.backups_dir,
                          server_version_num=session.server_version_num,
-                         revision=revision_label(current))
+                         revision=revision_label(current), version_table=vt, on_progress=log,
+                         cancel=cancel, keep=settings.backup_keep)
     log(f"backup written to {info.path}")
     return info
 

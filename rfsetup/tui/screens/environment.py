@@ -126,9 +126,8 @@ class EnvironmentScreen(StepScreen):
         def save() -> Any:
             # the edits go onto the file as it is now: a change made meanwhile (step 3 writing
             # DATABASE_URL, another editor) is kept, not overwritten with what the form loaded
-            doc = apply_edits(envfile.EnvFile.load(path), edits)
-            envfile.save(path, doc)
-            return doc
+            # (under the writer lock, so a concurrent `rfsetup env set` is kept too)
+            return envfile.update(path, lambda doc: apply_edits(doc, edits)).after
 
         document = self.attempt("save the .env", save)
         if document is not None:
