@@ -134,15 +134,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return int(ExitCode.OK)
     except Exception as exc:
-        import os
-
-        if os.environ.get("RFSETUP_DEBUG"):
+        if ctx.debug if ctx is not None else _debug_before_settings():
             raise
         from rfsetup.core.errors import unexpected
 
         err = unexpected(f"rfsetup {args.command}", exc, _known_secrets(ctx))
         print_error(err)
         return int(err.exit_code)
+
+
+def _debug_before_settings() -> bool:
+    """RFSETUP_DEBUG when reading the settings themselves failed unexpectedly."""
+    import os
+
+    from rfsetup.core.settings import debug_from
+
+    return debug_from(os.environ)
 
 
 def _known_secrets(ctx: object) -> list[str]:

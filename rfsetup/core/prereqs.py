@@ -114,7 +114,7 @@ def run_checks(settings: Settings, on_result: Callable[[CheckResult], None] | No
 
     def tool(name: str) -> Callable[[], CheckResult]:
         return lambda: check_client_tool(name, server_version[0] if server_version else None,
-                                         os_name)
+                                         os_name, bin_dir=settings.pg_bindir)
 
     checks: list[tuple[str, Callable[[], CheckResult]]] = [
         ("python", lambda: check_python(os_name)),
@@ -282,9 +282,9 @@ def check_postgresql(settings: Settings, os_name: str | None = None,
     return CheckResult(name, "ok", detail)
 
 
-def _client_dirs(tool: str) -> list[Path]:
+def _client_dirs(tool: str, bin_dir: Path | None = None) -> list[Path]:
     """Directories holding ``tool``: the one discovery the backups use (``pgtools``)."""
-    return pgtools.candidate_bin_dirs(tool)
+    return pgtools.candidate_bin_dirs(tool, bin_dir)
 
 
 def tool_version(path: Path) -> str | None:
@@ -293,7 +293,7 @@ def tool_version(path: Path) -> str | None:
 
 
 def check_client_tool(tool: str, server_major: int | None,
-                      os_name: str | None = None) -> CheckResult:
+                      os_name: str | None = None, *, bin_dir: Path | None = None) -> CheckResult:
     """psql / pg_dump: present, their versions, and whether one is new enough for the server.
 
     pg_dump refuses servers newer than itself, and backups before migrations need it, so a
@@ -301,7 +301,7 @@ def check_client_tool(tool: str, server_major: int | None,
     does not need it), so its problems are warnings.
     """
     found: list[tuple[Path, str, int]] = []
-    for directory in _client_dirs(tool):
+    for directory in _client_dirs(tool, bin_dir):
         path = pgtools.exe(directory, tool)
         version = tool_version(path)
         if version:
