@@ -46,6 +46,11 @@ class StepScreen(Vertical):
         super().__init__(id=info.id, classes="step")
         self.border_title = f"{info.number} {info.title}"
 
+    @classmethod
+    def for_app(cls, app: RfsetupApp) -> StepScreen:
+        """The screen as the app composes it (the step registry calls this)."""
+        return cls()
+
     @property
     def rf_app(self) -> RfsetupApp:
         return self.app  # type: ignore[return-value]
@@ -58,6 +63,10 @@ class StepScreen(Vertical):
     @property
     def settings(self) -> Settings:
         return self.rf_app.settings
+
+    def key(self, binding_id: str) -> str:
+        """The key that runs ``binding_id`` now (the user's keymap applied), for hints."""
+        return self.rf_app.key_hint(binding_id)
 
     def attempt(self, operation: str, call: Callable[[], T], *, silent: bool = False
                 ) -> T | None:
