@@ -111,7 +111,7 @@ class MigrationsScreen(StepScreen):
         self.findings: list[LintFinding] = []
         self.running = False
         #: the running migration's worker: cancelling it sets the core's cancel event
-        self.run_worker_: Worker[None] | None = None
+        self._migration_worker: Worker[None] | None = None
         self._running_label = ""
         self._confirm_pending: Move | None = None
         self._debounce: Timer | None = None
@@ -351,9 +351,9 @@ class MigrationsScreen(StepScreen):
         self.request(move)
 
     def action_cancel(self) -> None:
-        if self.running and self.run_worker_ is not None:
+        if self.running and self._migration_worker is not None:
             # sets the worker's cancelled_event, which the core checks between revisions
-            self.run_worker_.cancel()
+            self._migration_worker.cancel()
             self.query_one("#mig-log", LogPane).write(
                 "cancel requested: stopping at the next revision boundary")
 
@@ -394,7 +394,7 @@ class MigrationsScreen(StepScreen):
         # compare-and-swap: run only from the revision that was on screen when it was chosen
         shown = self.preview.from_revisions if self.preview is not None and \
             self.preview_move == move else self.current
-        self.run_worker_ = self.migrate(move, tuple(shown))
+        self._migration_worker = self.migrate(move, tuple(shown))
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="migrate-run")
     def migrate(self, move: Move, shown: tuple[str, ...]) -> None:
