@@ -21,6 +21,7 @@ from rfsetup.tui.state import StepState, step
 
 if TYPE_CHECKING:
     from rfsetup.core.settings import Settings
+    from rfsetup.core.status import StatusReport
     from rfsetup.tui.app import RfsetupApp
 
 T = TypeVar("T")
@@ -94,10 +95,10 @@ class StepScreen(Vertical):
                 return widget
         return None
 
-    def status_changed(self, report: Any, previous: Any | None) -> None:
+    def status_changed(self, report: StatusReport, previous: StatusReport | None) -> None:
         """A new StatusReport arrived (the default does nothing)."""
 
-    def step_state(self, report: Any | None) -> StepState:
+    def step_state(self, report: StatusReport | None) -> StepState:
         """Done / needs attention / not yet, from what this step and the report know."""
         return StepState.UNKNOWN
 
