@@ -88,7 +88,7 @@ def plan_restore(settings: Settings, path: Path, *,
     verification = verify_dump(path)
     url = settings.url()
     with connection(url, autocommit=True) as conn:
-        tools = choose_tools(int(conn.server_version), need=TOOLS)
+        tools = choose_tools(int(conn.server_version), need=TOOLS, bin_dir=settings.pg_bindir)
         return build_plan(conn, url, tools, path, verification, version_table)
 
 
@@ -123,7 +123,8 @@ def restore_backup(
     with contextlib.closing(conn):
         locking.acquire(conn, on_progress=progress)
         try:
-            tools = choose_tools(int(conn.server_version), need=TOOLS)
+            tools = choose_tools(int(conn.server_version), need=TOOLS,
+                                 bin_dir=settings.pg_bindir)
             plan = build_plan(conn, url, tools, path, verification, version_table)
             plan.refuse_unless(into_other_database=into_other_database, drop_extra=drop_extra)
             _still_as_confirmed(plan, confirmed, expect_from)
