@@ -101,3 +101,25 @@ def test_env_py_printing_and_configuring_logging_stays_in_the_child(
         assert preview.steps and preview.steps[0].revision == project.head
     finally:
         pg.drop_database(other)
+
+
+def test_interrupt_cancels_the_running_statement_and_rolls_its_revision_back(
+        projects: dict[str, SyntheticProject], fresh_db: str, tmp_path: Path) -> None:
+    import time
+
+    project = make_project(tmp_path / "slower", 2, sleep_at=2, sleep_seconds=60)
+    settings = settings_for(project.ini, fresh_db, tmp_path)
+    interrupt = threading.Event()
+
+    def on_step(index: int, total: int, revision: str) -> None:
+        if index == 2:  # a minute-long statement: interrupt it rather than wait
+            interrupt.set()
+
+    started = time.monotonic()
+    with pytest.raises(RfsetupError) as info:
+        run_in_child("upgrade", settings, backup=False, on_step=on_step, interrupt=interrupt)
+    assert time.monotonic() - started < 30
+    assert info.value.kind == "interrupted"
+    assert "was interrupted" in info.value.message and f"is at {project.ids[0]}" in \
+        info.value.message
+    assert version(fresh_db) == (project.ids[0],)

@@ -7,15 +7,16 @@ stdout, ``sys.path`` edits, module state) stays out of the app. The child is
 Settings carry the password, which must reach neither argv nor the environment) and writes
 JSON lines on stdout:
 
+* ``{"event": "ready"}`` — its signal handlers are in place (the parent signals only after);
 * ``{"event": "log", "line": ...}`` — a progress line (``"tick": true``: an elapsed-time update
   of the previous line, e.g. while pg_dump runs);
 * ``{"event": "step", "index": i, "total": n, "revision": r}`` — revision i of n started;
 * ``{"event": "result", "data": ...}`` or ``{"event": "error", "error": {...}}`` — the end
   (the result pickled and base64-encoded: it is rfsetup's own dataclass).
 
-Cancel is a signal: the first SIGINT stops at the next revision boundary (as Ctrl-C in the
-CLI), a second cancels the running statement. The child dies with its parent (Linux: SIGTERM on
-the parent's death, which stops it at the next boundary too).
+Cancel is a signal: SIGINT (or SIGTERM) stops at the next revision boundary (as Ctrl-C in the
+CLI); a second one, or SIGUSR1, cancels the running statement. The child dies with its parent
+(Linux: SIGTERM on the parent's death, which stops it at the next boundary too).
 """
 
 from __future__ import annotations
@@ -37,6 +38,8 @@ from typing import Any
 from rfsetup.core.errors import ExitCode, RfsetupError
 
 Progress = Callable[[str], None]
+#: the parent's "interrupt the statement" (a second SIGINT would coalesce with the first)
+_INTERRUPT = getattr(signal, "SIGUSR1", signal.SIGINT)
 Step = Callable[[int, int, str], None]
 
 #: what the child may be asked to do (functions of rfsetup.core.alembic)
@@ -51,10 +54,13 @@ class Request:
 
 
 def run_in_child(operation: str, *args: Any, on_progress: Progress | None = None,
-                 on_step: Step | None = None, cancel: Any = None, **kwargs: Any) -> Any:
+                 on_step: Step | None = None, cancel: Any = None, interrupt: Any = None,
+                 **kwargs: Any) -> Any:
     """``rfsetup.core.alembic.<operation>(*args, **kwargs)`` in a child process: progress and
-    steps reported as they happen, ``cancel`` (anything with ``is_set()``) turned into SIGINT,
-    the result returned and an error raised as the RfsetupError the child raised."""
+    steps reported as they happen, ``cancel`` (anything with ``is_set()``) turned into SIGINT
+    (stop at the next revision boundary) and ``interrupt`` into a second one (cancel the running
+    statement: its revision is rolled back), the result returned and an error raised as the
+    RfsetupError the child raised."""
     if operation not in OPERATIONS:
         raise ValueError(f"not a child operation: {operation}")
     from rfsetup.core.pgtools import tie_to_parent
@@ -67,7 +73,7 @@ def run_in_child(operation: str, *args: Any, on_progress: Progress | None = None
     try:
         proc.stdin.write(pickle.dumps(Request(operation, args, kwargs)))
         proc.stdin.close()
-        return _follow(proc, on_progress, on_step, cancel)
+        return _follow(proc, on_progress, on_step, cancel, interrupt)
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -82,18 +88,24 @@ def _child_env() -> dict[str, str]:
 
 
 def _follow(proc: subprocess.Popen[bytes], on_progress: Progress | None,
-            on_step: Step | None, cancel: Any) -> Any:
+            on_step: Step | None, cancel: Any, interrupt: Any) -> Any:
     """Read the child's events until its result, signalling it when ``cancel`` is set."""
     assert proc.stdout is not None
     selector = selectors.DefaultSelector()
     selector.register(proc.stdout, selectors.EVENT_READ)
     buffer = b""
     signalled = 0
+    ready: list[bool] = []
     while True:
-        if cancel is not None and cancel.is_set() and signalled == 0:
+        # a signal before the child's handlers are installed would kill it: wait for "ready"
+        wanted = 2 if interrupt is not None and interrupt.is_set() else \
+            1 if cancel is not None and cancel.is_set() else 0
+        while ready and signalled < wanted:
+            # two SIGINTs sent at once would be handled once: the interrupt is its own signal
             with contextlib.suppress(OSError):
-                proc.send_signal(signal.SIGINT)
-            signalled = 1
+                proc.send_signal(signal.SIGINT if signalled == 0 and wanted == 1
+                                 else _INTERRUPT)
+            signalled = wanted if wanted == 2 else signalled + 1
         if not selector.select(timeout=0.1):
             continue
         chunk = os.read(proc.stdout.fileno(), 65536)
@@ -102,6 +114,9 @@ def _follow(proc: subprocess.Popen[bytes], on_progress: Progress | None,
         buffer += chunk
         *lines, buffer = buffer.split(b"\n")
         for raw in lines:
+            if raw == b'{"event": "ready"}':
+                ready.append(True)
+                continue
             outcome = _event(raw, on_progress, on_step)
             if outcome is not None:
                 return outcome()
@@ -166,12 +181,14 @@ def main() -> int:
     cancel = threading.Event()
 
     def on_signal(signum: int, frame: object) -> None:
-        if cancel.is_set():
+        if cancel.is_set() or signum == _INTERRUPT:
+            cancel.set()
             raise KeyboardInterrupt
         cancel.set()
 
-    for sig in (signal.SIGINT, signal.SIGTERM):
+    for sig in (signal.SIGINT, signal.SIGTERM, _INTERRUPT):
         signal.signal(sig, on_signal)
+    _emit({"event": "ready"}, lock, out)
 
     def progress(line: str) -> None:
         from rfsetup.core.backups import ProgressTick

@@ -1,7 +1,9 @@
 """The Migrations step's running part: a move run in the worker, and what it says afterwards.
 
-``run_move`` is the body of the screen's migrate worker. The worker's own ``cancelled_event``
-(textual.worker) is the core's cancel event: cancelling the worker stops the run at the next
+``run_move`` is the body of the screen's migrate worker. The move runs in a child process of
+rfsetup's own runner (``rfsetup.core.alembic.child``), so the UI process keeps the GIL for key
+presses and env.py's side effects stay out of the app. The worker's own ``cancelled_event``
+(textual.worker) is the cancel: it becomes a signal to the child, which stops at the next
 revision boundary. Output lines stream as ``MigrationProgressed``; a running tool's elapsed
 time (``ProgressTick``) as a replaceable ``MigrationTicked``; the end as ``MigrationApplied``
 or ``MigrationFailed`` naming the revision the database was left at.
@@ -27,7 +29,6 @@ from rfsetup.tui.messages import (
 )
 from rfsetup.tui.modals.confirm import ConfirmModal
 from rfsetup.tui.screens.migration_sql import marked_lines
-from rfsetup.tui.warmup import ensure_migration_imported
 
 if TYPE_CHECKING:
     import threading
@@ -41,8 +42,7 @@ def run_move(settings: Settings, move: Move, shown: tuple[str, ...], *, cancel: 
              post: Callable[[Message], object], secrets: Callable[[], list[str]]) -> None:
     """Run ``move`` from ``shown`` (compare-and-swap: only from the revision that was on
     screen when it was chosen), a backup first for up and down."""
-    ensure_migration_imported()
-    from rfsetup.core import alembic as migrations
+    from rfsetup.core.alembic.child import run_in_child
     from rfsetup.core.backups import ProgressTick
 
     def progress(line: str) -> None:
@@ -50,16 +50,13 @@ def run_move(settings: Settings, move: Move, shown: tuple[str, ...], *, cancel: 
              MigrationProgressed(line))
 
     try:
-        if move.kind == "up":
-            result = migrations.upgrade(settings, move.target, backup=True,
-                                        on_progress=progress, cancel=cancel,
-                                        confirmed_from=shown)
-        elif move.kind == "down":
-            result = migrations.downgrade(settings, move.target, backup=True,
-                                          on_progress=progress, cancel=cancel,
-                                          confirmed_from=shown)
+        if move.kind == "stamp":
+            result = run_in_child("stamp", settings, move.target, confirmed_from=shown,
+                                  on_progress=progress)
         else:
-            result = migrations.stamp(settings, move.target, confirmed_from=shown)
+            result = run_in_child("upgrade" if move.kind == "up" else "downgrade", settings,
+                                  move.target, backup=True, on_progress=progress,
+                                  cancel=cancel, confirmed_from=shown)
     except Exception as exc:
         error = exc if isinstance(exc, RfsetupError) else \
             unexpected_error(move.label, exc, secrets())
@@ -92,8 +89,12 @@ def confirm_modal(move: Move, preview: Preview | None, findings: Sequence[LintFi
 
 def _current_after_failure(settings: Settings) -> tuple[str, ...] | None:
     from rfsetup.core import alembic as migrations
+    from rfsetup.core.status import warm_reading
 
     try:
+        warm = warm_reading(settings)
+        if warm is not None and warm.current is not None:
+            return warm.current
         return tuple(migrations.current_revisions(settings))
     except Exception:  # unreachable now: the panel shows why
         return None

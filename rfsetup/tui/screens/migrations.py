@@ -179,12 +179,21 @@ class MigrationsScreen(StepScreen):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="migrate-history")
     def load_history(self, current: tuple[str, ...] | None) -> None:
-        ensure_imported()
-        from rfsetup.core import alembic as migrations
+        def read() -> list[RevisionInfo]:
+            from rfsetup.core.status import warm_reading
 
-        revisions = self.attempt("read the migration history",
-                                 lambda: migrations.history(self.settings, current=current),
-                                 silent=True)
+            if current is not None:
+                warm = warm_reading(self.settings)  # the cached graph: no Alembic import
+                if warm is not None:
+                    from rfsetup.core.alembic.history import history_of
+
+                    return history_of(warm.graph, current)
+            ensure_imported()
+            from rfsetup.core import alembic as migrations
+
+            return migrations.history(self.settings, current=current)
+
+        revisions = self.attempt("read the migration history", read, silent=True)
         if revisions is not None:
             now = tuple(r.revision for r in revisions if r.is_current)
             self.post_message(HistoryLoaded(revisions, now))
