@@ -177,11 +177,11 @@ def preview(args: argparse.Namespace, ctx: Settings) -> int:
              "(no transaction_per_migration): a failure rolls back the whole run")
     sys.stdout.write(p.sql if p.sql.endswith("\n") else p.sql + "\n")
     if args.lint:
-        _print_lint(p)
+        _print_lint(p, ctx)
     return 0
 
 
-def _print_lint(p: migrations.Preview) -> None:
+def _print_lint(p: migrations.Preview, ctx: Settings) -> None:
     from rfsetup.core.alembic.lint import timeout_note
     from rfsetup.core.locking import session_timeouts
 
@@ -196,7 +196,7 @@ def _print_lint(p: migrations.Preview) -> None:
         for f in mine:
             where = f"line {f.line}" if f.line else "?"
             _say(f"--   {where} {f.level} {f.rule}: {f.message}")
-    _say(f"-- note: {timeout_note(session_timeouts())}")
+    _say(f"-- note: {timeout_note(session_timeouts(ctx))}")
 
 
 # -- migrate up / down / stamp ---------------------------------------------------------------------

@@ -237,6 +237,7 @@ def dump_database(
     keep: int | None = None,
     protect: Sequence[Path] = (),
     skip_hint: str | None = SKIP_WITH_NO_BACKUP,
+    lock_timeout: str = locking.DEFAULT_LOCK_TIMEOUT,
 ) -> BackupInfo:
     """``pg_dump -Fc`` the database into ``folder``; the file appears only when complete.
 
@@ -246,6 +247,7 @@ def dump_database(
     ``cancel`` is set; nothing is left behind either way. ``keep``: how many backups of this
     database to keep afterwards (default RFSETUP_BACKUP_KEEP; 0 = all); ``protect``: paths that
     pruning must not remove (a restore's source). ``skip_hint`` ends the failure hints.
+    ``lock_timeout``: how long pg_dump waits for a table lock (``settings.lock_timeout``).
     """
     progress = on_progress or (lambda _line: None)
     keep = backup_keep_from(os.environ) if keep is None else keep
@@ -257,7 +259,6 @@ def dump_database(
         progress(f"removed {len(stale)} partial file(s) left by an interrupted backup")
     with connection(url, autocommit=True) as conn:
         facts = server_facts(conn)
-    lock_timeout = locking.session_timeouts()["lock_timeout"]
     created = datetime.now(UTC)
     started = f"taking a backup of database {database}…"
     progress(started)
@@ -329,4 +330,5 @@ def create_backup(
             read_revision(conn, version_table))
     return dump_database(url, settings.backups_dir, server_version_num=server, revision=rev,
                          version_table=version_table, on_progress=on_progress, cancel=cancel,
-                         keep=settings.backup_keep, skip_hint=None)
+                         keep=settings.backup_keep, skip_hint=None,
+                         lock_timeout=settings.lock_timeout)

@@ -16,7 +16,6 @@ from __future__ import annotations
 import getpass
 import hashlib
 import os
-import re
 import socket
 import time
 from collections.abc import Callable, Mapping
@@ -24,22 +23,27 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from rfsetup.core.errors import RfsetupError, bad_input
+from rfsetup.core.errors import RfsetupError
+from rfsetup.core.settings import (  # re-exported: where these are named, they are locking's
+    DEFAULT_LOCK_TIMEOUT,
+    DEFAULT_LOCK_WAIT,
+    DEFAULT_STATEMENT_TIMEOUT,
+    ENV_LOCK_TIMEOUT,
+    ENV_LOCK_WAIT,
+    ENV_STATEMENT_TIMEOUT,
+)
 
 if TYPE_CHECKING:
     from psycopg2.extensions import connection as PgConnection
 
+    from rfsetup.core.settings import Settings
+
+__all__ = ["DEFAULT_LOCK_TIMEOUT", "DEFAULT_LOCK_WAIT", "DEFAULT_STATEMENT_TIMEOUT",
+           "ENV_LOCK_TIMEOUT", "ENV_LOCK_WAIT", "ENV_STATEMENT_TIMEOUT", "LOCK_NAME",
+           "LockHolder", "acquire", "application_name", "libpq_options", "lock_holders",
+           "lock_key", "locked_error", "release", "session_timeouts", "try_lock"]
+
 LOCK_NAME = "rfsetup.migrate"
-DEFAULT_LOCK_WAIT = 5.0
-ENV_LOCK_WAIT = "RFSETUP_LOCK_WAIT"
-# A DDL statement queued behind a long query blocks every later query on that table, which is
-# how migrations cause outages: give up on a table lock quickly. Statements themselves (a
-# backfill) may legitimately run for a while, but not forever.
-ENV_LOCK_TIMEOUT = "RFSETUP_LOCK_TIMEOUT"
-DEFAULT_LOCK_TIMEOUT = "10s"
-ENV_STATEMENT_TIMEOUT = "RFSETUP_STATEMENT_TIMEOUT"
-DEFAULT_STATEMENT_TIMEOUT = "30min"
-_DURATION = re.compile(r"^\d+(\.\d+)?(us|ms|s|min|h|d)?$")
 # PostgreSQL truncates application_name to NAMEDATALEN - 1 bytes
 _APPLICATION_NAME_MAX = 63
 # poll quickly at first (the holder is often just finishing), then back off
@@ -74,39 +78,11 @@ def application_name(action: str = "migrate") -> str:
     return text.encode("ascii", "replace").decode()[:_APPLICATION_NAME_MAX]
 
 
-def lock_wait_seconds(environ: Mapping[str, str] | None = None) -> float:
-    """How long to wait for the lock: RFSETUP_LOCK_WAIT seconds (default 5; 0 = try once)."""
-    environ = os.environ if environ is None else environ
-    raw = environ.get(ENV_LOCK_WAIT, "").strip()
-    if not raw:
-        return DEFAULT_LOCK_WAIT
-    try:
-        value = float(raw)
-    except ValueError:
-        value = -1.0
-    if not 0 <= value <= 86400:
-        raise bad_input(f"{ENV_LOCK_WAIT}={raw!r} is not a number of seconds",
-                        hint=f"e.g. {ENV_LOCK_WAIT}=30")
-    return value
-
-
-def session_timeouts(environ: Mapping[str, str] | None = None) -> dict[str, str]:
-    """lock_timeout and statement_timeout for schema-changing sessions (env overrides defaults).
-
-    Values use PostgreSQL's units (``500ms``, ``10s``, ``30min``; a bare number is ms; 0 = none).
-    """
-    environ = os.environ if environ is None else environ
-    result: dict[str, str] = {}
-    for setting, env, default in (("lock_timeout", ENV_LOCK_TIMEOUT, DEFAULT_LOCK_TIMEOUT),
-                                  ("statement_timeout", ENV_STATEMENT_TIMEOUT,
-                                   DEFAULT_STATEMENT_TIMEOUT)):
-        raw = environ.get(env, "").strip()
-        value = "".join(raw.split()) if raw else default
-        if not _DURATION.match(value):
-            raise bad_input(f"{env}={raw!r} is not a PostgreSQL duration",
-                            hint=f"e.g. {env}={default} (units: ms, s, min, h; 0 disables it)")
-        result[setting] = value
-    return result
+def session_timeouts(settings: Settings) -> dict[str, str]:
+    """lock_timeout and statement_timeout for schema-changing sessions, as ``settings`` has
+    them (RFSETUP_LOCK_TIMEOUT, RFSETUP_STATEMENT_TIMEOUT, read and validated on load)."""
+    return {"lock_timeout": settings.lock_timeout,
+            "statement_timeout": settings.statement_timeout}
 
 
 def libpq_options(settings: Mapping[str, str], existing: str | None = None) -> str:
@@ -170,14 +146,14 @@ def acquire(
     conn: PgConnection,
     *,
     name: str = LOCK_NAME,
-    wait: float | None = None,
+    wait: float = DEFAULT_LOCK_WAIT,
     on_progress: Callable[[str], None] | None = None,
 ) -> None:
-    """Take the lock on ``conn`` (an autocommit connection), waiting up to ``wait`` seconds.
+    """Take the lock on ``conn`` (an autocommit connection), waiting up to ``wait`` seconds
+    (``settings.lock_wait``: RFSETUP_LOCK_WAIT).
 
     Raises an RfsetupError (exit 1, kind ``locked``) naming the holder when the time is up.
     """
-    wait = lock_wait_seconds() if wait is None else wait
     deadline = time.monotonic() + wait
     delay = _POLL_FIRST
     announced = False

@@ -14,6 +14,7 @@ from __future__ import annotations
 import configparser
 import functools
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -35,6 +36,17 @@ DEFAULT_REDIS_URL = "redis://localhost:6379/0"
 #: how many backups of a database to keep after each new one (0 = all)
 ENV_BACKUP_KEEP = "RFSETUP_BACKUP_KEEP"
 DEFAULT_BACKUP_KEEP = 20
+#: seconds a second runner waits for the migration lock (0 = try once)
+ENV_LOCK_WAIT = "RFSETUP_LOCK_WAIT"
+DEFAULT_LOCK_WAIT = 5.0
+# A DDL statement queued behind a long query blocks every later query on that table, which is
+# how migrations cause outages: give up on a table lock quickly. Statements themselves (a
+# backfill) may legitimately run for a while, but not forever.
+ENV_LOCK_TIMEOUT = "RFSETUP_LOCK_TIMEOUT"
+DEFAULT_LOCK_TIMEOUT = "10s"
+ENV_STATEMENT_TIMEOUT = "RFSETUP_STATEMENT_TIMEOUT"
+DEFAULT_STATEMENT_TIMEOUT = "30min"
+_DURATION = re.compile(r"^\d+(\.\d+)?(us|ms|s|min|h|d)?$")
 
 _POSTGRES_SCHEMES = {
     "postgresql",
@@ -200,6 +212,10 @@ class Settings:
     sources: Mapping[str, str] = field(default_factory=dict)
     state_dir: Path = STATE_DIR
     backup_keep: int = DEFAULT_BACKUP_KEEP
+    #: RFSETUP_LOCK_WAIT, RFSETUP_LOCK_TIMEOUT, RFSETUP_STATEMENT_TIMEOUT (validated on load)
+    lock_wait: float = DEFAULT_LOCK_WAIT
+    lock_timeout: str = DEFAULT_LOCK_TIMEOUT
+    statement_timeout: str = DEFAULT_STATEMENT_TIMEOUT
 
     def url(self) -> URL:
         """The normalised (psycopg2) database URL; raises a bad-input error when unset."""
@@ -235,6 +251,32 @@ def backup_keep_from(environ: Mapping[str, str]) -> int:
         raise bad_input(f"{ENV_BACKUP_KEEP}={raw!r} is not a whole number",
                         hint=f"e.g. {ENV_BACKUP_KEEP}=20 (0 keeps every backup)")
     return int(raw)
+
+
+def lock_wait_from(environ: Mapping[str, str]) -> float:
+    """RFSETUP_LOCK_WAIT: seconds to wait for the migration lock (default 5; 0 = try once)."""
+    raw = environ.get(ENV_LOCK_WAIT, "").strip()
+    if not raw:
+        return DEFAULT_LOCK_WAIT
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value <= 86400:  # also refuses nan and inf
+        raise bad_input(f"{ENV_LOCK_WAIT}={raw!r} is not a number of seconds",
+                        hint=f"e.g. {ENV_LOCK_WAIT}=30")
+    return value
+
+
+def duration_from(environ: Mapping[str, str], env: str, default: str) -> str:
+    """A PostgreSQL duration from ``env`` (``500ms``, ``10s``, ``30min``; a bare number is ms;
+    0 = none), else ``default``; anything else is bad input."""
+    raw = environ.get(env, "").strip()
+    value = "".join(raw.split()) if raw else default
+    if not _DURATION.match(value):
+        raise bad_input(f"{env}={raw!r} is not a PostgreSQL duration",
+                        hint=f"e.g. {env}={default} (units: ms, s, min, h; 0 disables it)")
+    return value
 
 
 def load_settings(
@@ -277,6 +319,10 @@ def load_settings(
         sources=sources,
         state_dir=base / STATE_DIR,
         backup_keep=backup_keep_from(environ),
+        lock_wait=lock_wait_from(environ),
+        lock_timeout=duration_from(environ, ENV_LOCK_TIMEOUT, DEFAULT_LOCK_TIMEOUT),
+        statement_timeout=duration_from(environ, ENV_STATEMENT_TIMEOUT,
+                                        DEFAULT_STATEMENT_TIMEOUT),
     )
 
 

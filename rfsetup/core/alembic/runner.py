@@ -186,7 +186,8 @@ def run(settings: Settings, kind: planning.Kind, target: str, *,
     planning.check_target(project, target, kind)
     database = project.database
     action = "stamp" if kind == "stamp" else "migrate"
-    with open_session(settings, action, lock=True, on_progress=log) as session:
+    with open_session(settings, action, lock=True, on_progress=log,
+                      purpose=f"rfsetup migrate {kind}") as session:
         seen = _observation(project, session)
         vt = seen.version_table
         current = _read_before(session, vt, database)
@@ -251,6 +252,7 @@ def _backup(settings: Settings, session: Session, current: tuple[str, ...], vt: 
 
     info = dump_database(session.url, settings.backups_dir,
                          server_version_num=session.server_version_num,
+                         lock_timeout=settings.lock_timeout,
                          revision=revision_label(current), version_table=vt, on_progress=log,
                          cancel=cancel, keep=settings.backup_keep)
     log(f"backup written to {info.path}")
