@@ -16,6 +16,7 @@ from rfsetup.core.settings import DEFAULT_REDIS_URL, Settings, mask_url
 
 if TYPE_CHECKING:
     from rfsetup.core.alembic.project import AlembicProject
+    from rfsetup.core.pooler import PoolerFacts
     from rfsetup.core.revgraph import RevisionGraph
 
 
@@ -37,7 +38,8 @@ SELECT current_setting('server_version'),
            JOIN pg_namespace n ON n.oid = c.relnamespace
            LEFT JOIN pg_stat_user_tables s ON s.relid = c.oid
           WHERE c.relkind IN ('r', 'p') AND n.nspname = current_schema()
-            AND c.relname <> %(vt_name)s), '[]'::json)
+            AND c.relname <> %(vt_name)s), '[]'::json),
+       pg_backend_pid()
 """
 
 
@@ -55,6 +57,8 @@ class DatabaseStatus:
     server_version_num: int | None = None
     name: str | None = None
     error: RfsetupError | None = None
+    #: what is between rfsetup and the server (None: not reached, or not known)
+    pooler: PoolerFacts | None = None
 
 
 @dataclass(frozen=True)
@@ -110,6 +114,8 @@ class StatusReport:
                 "error": self.redis.error,
             },
             "revision_known": self.revision_known,
+            # a transaction-mode pooler: status works, migrate/stamp/restore refuse it
+            "pooler": self.database.pooler.to_json() if self.database.pooler else None,
             "scripts_error": self.scripts_error.to_dict() if self.scripts_error else None,
         }
 
@@ -140,13 +146,25 @@ def _database_status(settings: Settings, project: AlembicProject | None
                     seen = cached_observation(project)
                     vt = seen.version_table if seen else vt
             cur.execute(_STATUS_SQL, {"vt": vt.regclass_text(), "vt_name": vt.name})
-            version, version_num, name, has_vt, tables = cur.fetchone()
+            version, version_num, name, has_vt, tables, pid = cur.fetchone()
+            facts = _pooler_facts(conn, url, pid)
             current = select_revisions(cur, vt) if has_vt else ()
     except RfsetupError as exc:
         return DatabaseStatus(False, masked, error=exc), None, [], None
     db = DatabaseStatus(True, masked, server_version=version.split(" ")[0],
-                        server_version_num=version_num, name=name)
+                        server_version_num=version_num, name=name, pooler=facts)
     return db, (None if env_error else current), tables, env_error
+
+
+def _pooler_facts(conn: Any, url: Any, pid: int) -> PoolerFacts | None:
+    """The pooler probe (free on a direct connection); None when its second client cannot
+    connect (the status itself is still true)."""
+    from rfsetup.core import pooler
+
+    try:
+        return pooler.probe(conn, url, last_pid=int(pid))
+    except RfsetupError:
+        return None
 
 
 def redis_status(settings: Settings, timeout: float = 1.0) -> RedisStatus:
