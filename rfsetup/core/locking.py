@@ -16,6 +16,7 @@ from __future__ import annotations
 import getpass
 import hashlib
 import os
+import re
 import socket
 import time
 from collections.abc import Callable, Mapping
@@ -46,6 +47,8 @@ __all__ = ["DEFAULT_LOCK_TIMEOUT", "DEFAULT_LOCK_WAIT", "DEFAULT_STATEMENT_TIMEO
 LOCK_NAME = "rfsetup.migrate"
 # PostgreSQL truncates application_name to NAMEDATALEN - 1 bytes
 _APPLICATION_NAME_MAX = 63
+#: what ``application_name`` writes (a truncated one does not match, and is not judged)
+_OUR_NAME = re.compile(r"rfsetup [\w ]+ \((?P<user>[^()@]*)@(?P<host>[^() ]+) pid (?P<pid>\d+)\)")
 # poll quickly at first (the holder is often just finishing), then back off
 _POLL_FIRST = 0.05
 _POLL_MAX = 0.25
@@ -100,6 +103,15 @@ class LockHolder:
     user: str | None
     client_addr: str | None
     backend_start: datetime | None
+
+    def orphaned_pid(self) -> int | None:
+        """The rfsetup process this session's application_name names, when that process was
+        on this host and no longer exists (killed: its session was left behind); else None."""
+        match = _OUR_NAME.fullmatch(self.application_name or "")
+        if match is None or match["host"] != socket.gethostname():
+            return None
+        pid = int(match["pid"])
+        return pid if _process_gone(pid) else None
 
     def describe(self) -> str:
         parts = [f"pid {self.pid}"]
@@ -175,10 +187,49 @@ def acquire(
     raise locked_error(conn, name, wait)
 
 
+def _process_gone(pid: int) -> bool:
+    """Whether process ``pid`` of this host no longer runs (a zombie counts as gone); False
+    when that cannot be known."""
+    try:
+        import psutil
+    except ImportError:  # the sandbox extra brings psutil; without it, POSIX can still tell
+        if os.name != "posix":
+            return False
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        except OSError:  # EPERM: it exists, as another user
+            return False
+        return False
+    try:
+        return bool(psutil.Process(pid).status() == psutil.STATUS_ZOMBIE)
+    except psutil.NoSuchProcess:
+        return True
+    except psutil.Error:  # AccessDenied: it exists
+        return False
+
+
 def locked_error(conn: PgConnection, name: str, waited: float) -> RfsetupError:
-    """The error for "someone else is migrating this database", naming who."""
+    """The error for "someone else is migrating this database", naming who; when the holder
+    is the session of an rfsetup on this host that no longer runs, saying so, with the exact
+    statement that ends it."""
     holders = lock_holders(conn, name)
     database = conn.info.dbname
+    orphans = [(h, h.orphaned_pid()) for h in holders]
+    orphan = next(((h, pid) for h, pid in orphans if pid is not None), None)
+    if orphan is not None:
+        holder, gone = orphan
+        return RfsetupError(
+            f"another migration is running on database {database}: held by "
+            f"{holder.describe()}; but process {gone} on this host "
+            f"({socket.gethostname()}) no longer exists: its session was left behind "
+            "(rfsetup was killed, or its machine lost the connection)",
+            hint=f"end the orphaned session, then run again: "
+                 f"SELECT pg_terminate_backend({holder.pid});",
+            cause=f"the migration lock was not free after {waited:g}s",
+            kind="locked",
+        )
     if holders:
         who = "; ".join(h.describe() for h in holders)
         pid = holders[0].pid
