@@ -18,13 +18,14 @@ import hashlib
 import os
 import re
 import socket
+import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from rfsetup.core.errors import RfsetupError
+from rfsetup.core.errors import ExitCode, RfsetupError
 from rfsetup.core.settings import (  # re-exported: where these are named, they are locking's
     DEFAULT_LOCK_TIMEOUT,
     DEFAULT_LOCK_WAIT,
@@ -160,11 +161,13 @@ def acquire(
     name: str = LOCK_NAME,
     wait: float = DEFAULT_LOCK_WAIT,
     on_progress: Callable[[str], None] | None = None,
+    cancel: threading.Event | None = None,
 ) -> None:
     """Take the lock on ``conn`` (an autocommit connection), waiting up to ``wait`` seconds
     (``settings.lock_wait``: RFSETUP_LOCK_WAIT).
 
-    Raises an RfsetupError (exit 1, kind ``locked``) naming the holder when the time is up.
+    Raises an RfsetupError (exit 1, kind ``locked``) naming the holder when the time is up, and
+    one of kind ``interrupted`` (exit 130) when ``cancel`` is set meanwhile.
     """
     deadline = time.monotonic() + wait
     delay = _POLL_FIRST
@@ -175,6 +178,11 @@ def acquire(
                 on_progress("migration lock acquired")
             return
         now = time.monotonic()
+        if cancel is not None and cancel.is_set():
+            raise RfsetupError(f"stopped while waiting for the migration lock on database "
+                               f"{conn.info.dbname}; nothing was done",
+                               hint="run it again when ready", kind="interrupted",
+                               exit_code=ExitCode.INTERRUPTED)
         if now >= deadline:
             break
         if not announced and on_progress:

@@ -123,7 +123,7 @@ def restore_backup(
     conn = connect(url, autocommit=True, application_name=locking.application_name("restore"))
     with contextlib.closing(conn):
         pooler.refuse_transaction_pooler(conn, url, "rfsetup backup restore")
-        locking.acquire(conn, wait=settings.lock_wait, on_progress=progress)
+        locking.acquire(conn, wait=settings.lock_wait, on_progress=progress, cancel=cancel)
         try:
             tools = choose_tools(int(conn.server_version), need=TOOLS)
             plan = build_plan(conn, url, tools, path, verification, version_table)

@@ -8,6 +8,7 @@ it; SIGTERM and SIGHUP behave like Ctrl-C.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
@@ -109,7 +110,7 @@ def test_a_lock_left_by_a_process_that_no_longer_exists_is_named_with_the_fix(
         assert query(fresh_db, fix.group(0).rstrip(";")) == [(True,)]
         proc = rfsetup(sleepy, fresh_db, tmp_path, "migrate", "up", sleepy.ids[0],
                        "--no-backup", RFSETUP_LOCK_WAIT="10")
-        out, err = proc.communicate(timeout=60)
+        _, err = proc.communicate(timeout=60)
         assert proc.returncode == 0, err
         assert version(fresh_db) == (sleepy.ids[0],)
     finally:
@@ -130,3 +131,137 @@ def test_a_lock_held_by_a_live_rfsetup_is_not_called_orphaned(
     finally:
         first.kill()
         first.communicate(timeout=10)
+
+
+# -- SIGTERM and SIGHUP behave like Ctrl-C ---------------------------------------------------------
+@pytest.fixture(scope="module")
+def slow(tmp_path_factory: pytest.TempPathFactory) -> SyntheticProject:
+    """r1 sleeps 3 seconds in the database, r2 and r3 are quick."""
+    return make_project(tmp_path_factory.mktemp("signals") / "p", 3, sleep_at=1,
+                        sleep_seconds=3)
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP])
+def test_a_stop_signal_stops_after_the_running_revision(
+        signum: signal.Signals, slow: SyntheticProject, fresh_db: str, tmp_path: Path) -> None:
+    proc = rfsetup(slow, fresh_db, tmp_path, "migrate", "up", "--no-backup")
+    sleeping_backend(fresh_db)
+    proc.send_signal(signum)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert f"{signum.name}: stopping after the current revision" in err
+    assert "cancelled: stopping before the next revision" in out
+    name = fresh_db.rsplit("/", 1)[1]
+    assert f"database {name} is at {slow.ids[0]}" in out  # the revision is reported
+    assert version(fresh_db) == (slow.ids[0],)  # the running revision was completed
+    assert "Traceback" not in err
+
+
+def test_a_second_sigterm_cancels_the_running_statement(
+        sleepy: SyntheticProject, fresh_db: str, tmp_path: Path) -> None:
+    proc = rfsetup(sleepy, fresh_db, tmp_path, "migrate", "up", "--no-backup")
+    backend = sleeping_backend(fresh_db)
+    proc.send_signal(signal.SIGTERM)  # first: stop after this revision (a minute away)
+    assert proc.stderr is not None
+    assert "SIGTERM: stopping after the current revision" in proc.stderr.readline()
+    started = time.monotonic()
+    proc.send_signal(signal.SIGTERM)  # second: cancel the statement running on the server
+    _, err = proc.communicate(timeout=30)
+    assert time.monotonic() - started < 10
+    assert proc.returncode == 130, err
+    name = fresh_db.rsplit("/", 1)[1]
+    assert f"revision {sleepy.ids[1]} (create t_0002) was interrupted" in err
+    assert "rolled back" in err and f"database {name} is at {sleepy.ids[0]}" in err
+    assert "hint: run rfsetup migrate up again to continue" in err
+    assert version(fresh_db) == (sleepy.ids[0],) and tables(fresh_db) == {"t_0001"}
+    assert not query(fresh_db, "SELECT 1 FROM pg_stat_activity WHERE pid = %s AND state = "
+                               "'active'", (backend,))
+
+
+def test_a_stop_signal_ends_a_wait_for_the_lock_with_nothing_done(
+        slow: SyntheticProject, fresh_db: str, tmp_path: Path) -> None:
+    holder = psycopg2.connect(libpq(fresh_db), application_name="on-call laptop")
+    holder.autocommit = True
+    try:
+        with holder.cursor() as cur:
+            cur.execute("SELECT pg_advisory_lock(%s)", (locking.lock_key(),))
+        proc = rfsetup(slow, fresh_db, tmp_path, "migrate", "stamp", slow.ids[0], "--yes",
+                       RFSETUP_LOCK_WAIT="120")
+        assert proc.stdout is not None and proc.stderr is not None
+        deadline = time.monotonic() + 30
+        while not query(fresh_db, "SELECT 1 FROM pg_stat_activity WHERE application_name LIKE "
+                                  "'rfsetup stamp%%'"):
+            assert time.monotonic() < deadline, "rfsetup never connected"
+            time.sleep(0.05)
+        time.sleep(0.3)  # into the lock's polling loop
+        started = time.monotonic()
+        proc.send_signal(signal.SIGHUP)
+        _, err = proc.communicate(timeout=30)
+        assert time.monotonic() - started < 5
+    finally:
+        holder.close()
+    assert proc.returncode == 130, err
+    assert "stopped while waiting for the migration lock" in err and "nothing was done" in err
+    assert version(fresh_db) == ()
+
+
+def _children(pid: int, name: str) -> list[int]:
+    import psutil
+
+    found = []
+    for child in psutil.Process(pid).children(recursive=True):
+        with contextlib.suppress(psutil.Error):
+            if child.name() == name:
+                found.append(child.pid)
+    return found
+
+
+def _wait_children(proc: subprocess.Popen[str], name: str) -> list[int]:
+    deadline = time.monotonic() + 30
+    while not (found := _children(proc.pid, name)):
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline, f"{name} never started"
+        time.sleep(0.05)
+    return found
+
+
+def test_sigterm_stops_a_backup_and_sighup_a_restore_with_nothing_changed(
+        slow: SyntheticProject, fresh_db: str, tmp_path: Path) -> None:
+    from tests.helpers.procs import wait_gone
+
+    subprocess.run([RFSETUP, "-c", str(slow.ini), "migrate", "up", "--no-backup"], cwd=tmp_path,
+                   env=_env(fresh_db), check=True, capture_output=True)
+    made = subprocess.run([RFSETUP, "-c", str(slow.ini), "backup", "create"], cwd=tmp_path,
+                          env=_env(fresh_db), check=True, capture_output=True, text=True)
+    dump = next(ln for ln in made.stdout.splitlines() if ln.startswith("backup written to "))
+    dump = dump.removeprefix("backup written to ")
+    blocker = psycopg2.connect(libpq(fresh_db))
+    try:
+        with blocker.cursor() as cur:  # pg_dump waits for this table (up to 10 minutes)
+            cur.execute("LOCK TABLE t_0001 IN ACCESS EXCLUSIVE MODE")
+        proc = rfsetup(slow, fresh_db, tmp_path, "backup", "create",
+                       RFSETUP_LOCK_TIMEOUT="10min")
+        dumps = _wait_children(proc, "pg_dump")
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=20)
+        assert proc.returncode == 130, err
+        assert "SIGTERM: stopping" in err and "interrupted; nothing was changed" in err
+        assert not wait_gone(dumps)
+        blocker.rollback()
+        with blocker.cursor() as cur:  # readers let the safety backup pass; the restore waits
+            cur.execute("SELECT count(*) FROM t_0002")
+        proc = rfsetup(slow, fresh_db, tmp_path, "backup", "restore", dump, "--yes",
+                       RFSETUP_LOCK_TIMEOUT="10min")
+        psqls = _wait_children(proc, "psql")
+        proc.send_signal(signal.SIGHUP)
+        _, err = proc.communicate(timeout=20)
+        assert proc.returncode == 130, err
+        assert "SIGHUP: stopping" in err and "interrupted; nothing was changed" in err
+        assert not wait_gone(psqls)
+    finally:
+        blocker.rollback()
+        blocker.close()
+    assert version(fresh_db) == tuple(slow.heads)
+    listed = subprocess.run([RFSETUP, "-c", str(slow.ini), "backup", "list"], cwd=tmp_path,
+                            env=_env(fresh_db), capture_output=True, text=True)
+    assert len(listed.stdout.splitlines()) == 2  # the first one and the restore's safety backup

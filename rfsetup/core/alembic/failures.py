@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from rfsetup.core.errors import RfsetupError
+from rfsetup.core.errors import ExitCode, RfsetupError
 from rfsetup.core.versiontable import describe_revisions
 
 if TYPE_CHECKING:
@@ -68,14 +68,16 @@ class RunFacts:
 def run_failure(exc: BaseException, facts: RunFacts, *, interrupted: bool,
                 lock_timeout_env: str, statement_timeout_env: str) -> RfsetupError:
     """The error for a failed or interrupted run: what happened, where the database is."""
-    cause = "interrupted (Ctrl-C)" if isinstance(exc, KeyboardInterrupt) else db_error_text(exc)
+    cause = "interrupted (Ctrl-C or a stop signal)" if isinstance(exc, KeyboardInterrupt) \
+        else db_error_text(exc)
     now = "unknown (the connection was lost; run rfsetup status)" if facts.now is None \
         else describe_revisions(facts.now)
     hint = _hint(cause, facts, interrupted, lock_timeout_env, statement_timeout_env)
     kind = "interrupted" if interrupted else "migration_failed"
+    code = ExitCode.INTERRUPTED if interrupted else ExitCode.FAILED
     if facts.failing is None:
         return RfsetupError(f"env.py failed before any revision ran; database {facts.database} "
-                            f"is at {now}", cause=cause, hint=hint, kind=kind)
+                            f"is at {now}", cause=cause, hint=hint, kind=kind, exit_code=code)
     doc = f" ({facts.failing_message})" if facts.failing_message else ""
     verb = {"up": "upgrade", "down": "downgrade", "stamp": "stamp"}[facts.kind]
     what = "was interrupted" if interrupted else f"failed to {verb}"
@@ -102,7 +104,8 @@ def run_failure(exc: BaseException, facts: RunFacts, *, interrupted: bool,
         story += (f"; what {', '.join(dict.fromkeys(kept))} ran in an autocommit block stays "
                   "applied although the version table does not record it")
     return RfsetupError(f"revision {facts.failing}{doc} {what}; {story}; database "
-                        f"{facts.database} is at {now}", cause=cause, hint=hint, kind=kind)
+                        f"{facts.database} is at {now}", cause=cause, hint=hint, kind=kind,
+                        exit_code=code)
 
 
 def _split(facts: RunFacts) -> tuple[list[str], list[str]]:

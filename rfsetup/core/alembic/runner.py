@@ -187,7 +187,7 @@ def run(settings: Settings, kind: planning.Kind, target: str, *,
     database = project.database
     action = "stamp" if kind == "stamp" else "migrate"
     with open_session(settings, action, lock=True, on_progress=log,
-                      purpose=f"rfsetup migrate {kind}") as session:
+                      purpose=f"rfsetup migrate {kind}", cancel=cancel) as session:
         seen = _observation(project, session)
         vt = seen.version_table
         current = _read_before(session, vt, database)

@@ -77,10 +77,12 @@ class Session:
 @contextlib.contextmanager
 def open_session(settings: Settings, action: str, *, lock: bool,
                  on_progress: Callable[[str], None] | None = None,
-                 purpose: str | None = None) -> Iterator[Session]:
+                 purpose: str | None = None,
+                 cancel: threading.Event | None = None) -> Iterator[Session]:
     """Connect, refuse a transaction-mode pooler (exit 2), set the session settings, take the
     migration lock when ``lock``; always close (which releases the lock, as the server does if
-    this process dies). ``purpose`` names the command in a refusal (``rfsetup migrate up``)."""
+    this process dies). ``purpose`` names the command in a refusal (``rfsetup migrate up``);
+    ``cancel`` stops a wait for the lock."""
     from rfsetup.core.connect import connect
 
     url = settings.url()
@@ -97,7 +99,8 @@ def open_session(settings: Settings, action: str, *, lock: bool,
         if facts.transaction_mode:
             raise pooler.refusal(facts, url, what)
         if lock:
-            locking.acquire(conn, wait=settings.lock_wait, on_progress=on_progress)
+            locking.acquire(conn, wait=settings.lock_wait, on_progress=on_progress,
+                            cancel=cancel)
         yield Session(url, conn, identify(conn), values)
     finally:
         conn.close()
