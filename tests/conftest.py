@@ -197,8 +197,9 @@ def _run_user() -> str | None:
     raise RuntimeError("no unprivileged user to run pgbouncer as")
 
 
-def _start_pgbouncer(binary: str, pg: PgTestServer, mode: str) -> tuple[subprocess.Popen[bytes],
-                                                                        int, Path]:
+def _start_pgbouncer(binary: str, pg: PgTestServer, mode: str) -> tuple[int, int, Path]:
+    """A daemonised PgBouncer (so it is no child of the test process, whose children some tests
+    count): (its pid, its port, its folder)."""
     from rfsetup.core.embedded import free_port
 
     folder = Path(tempfile.mkdtemp(prefix=f"rfsetup-pgbouncer-{mode}-"))  # 0700
@@ -221,7 +222,7 @@ max_client_conn = 200
 logfile = {folder}/pgbouncer.log
 pidfile = {folder}/pgbouncer.pid
 """)
-    argv = [binary, "--quiet", str(folder / "pgbouncer.ini")]
+    argv = [binary, "--daemon", "--quiet", str(folder / "pgbouncer.ini")]
     user = _run_user()
     if user is not None:  # its folder (config, password, log, pidfile) is that user's, 0700
         import pwd
@@ -230,21 +231,36 @@ pidfile = {folder}/pgbouncer.pid
         for path in (folder, *folder.iterdir()):
             os.chown(path, entry.pw_uid, entry.pw_gid)
         argv[1:1] = ["--user", user]
-    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    started = subprocess.run(argv, capture_output=True, text=True, timeout=30)
+    log = folder / "pgbouncer.log"
     deadline = time.monotonic() + 15
     while True:
         try:
             psycopg2.connect(host="127.0.0.1", port=port, user="postgres", dbname="postgres",
                              password=pg.server.superuser_password, connect_timeout=2).close()
-            return proc, port, folder
-        except psycopg2.OperationalError as exc:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                proc.kill()
-                log = folder / "pgbouncer.log"
-                detail = log.read_text() if log.exists() else proc.stderr.read().decode() \
-                    if proc.stderr else ""
+            return int((folder / "pgbouncer.pid").read_text().split()[0]), port, folder
+        except (psycopg2.OperationalError, FileNotFoundError, ValueError) as exc:
+            if started.returncode != 0 or time.monotonic() > deadline:
+                detail = log.read_text() if log.exists() else started.stderr
                 raise RuntimeError(f"pgbouncer ({mode}) did not start: {exc}\n{detail}") from None
             time.sleep(0.1)
+
+
+def _stop_pgbouncer(pid: int) -> None:
+    import signal
+
+    import psutil
+
+    from tests.helpers.procs import wait_gone
+
+    try:
+        if psutil.Process(pid).name() != "pgbouncer":
+            return  # not ours any more
+        os.kill(pid, signal.SIGTERM)
+    except (psutil.NoSuchProcess, ProcessLookupError):
+        return
+    if wait_gone([pid], timeout=10):
+        os.kill(pid, signal.SIGKILL)
 
 
 @pytest.fixture(scope="session")
@@ -253,20 +269,12 @@ def pgbouncer(pg: PgTestServer) -> Iterator[PgBouncer]:
     binary = pgbouncer_binary()
     if binary is None:
         pytest.skip(PGBOUNCER_MISSING)
-    started: list[tuple[subprocess.Popen[bytes], int, Path]] = []
+    started: dict[str, tuple[int, int, Path]] = {}
     try:
         for mode in ("transaction", "session"):
-            started.append(_start_pgbouncer(binary, pg, mode))
-        yield PgBouncer(pg, {mode: port for mode, (_, port, _) in
-                             zip(("transaction", "session"), started, strict=True)})
+            started[mode] = _start_pgbouncer(binary, pg, mode)
+        yield PgBouncer(pg, {mode: port for mode, (_, port, _) in started.items()})
     finally:
-        for proc, _, folder in started:
-            proc.terminate()
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-            if proc.stderr:
-                proc.stderr.close()
+        for pid, _, folder in started.values():
+            _stop_pgbouncer(pid)
             shutil.rmtree(folder, ignore_errors=True)
