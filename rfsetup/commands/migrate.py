@@ -85,28 +85,39 @@ def _expect_from(args: argparse.Namespace) -> tuple[str, ...] | None:
 
 # -- migrate history -------------------------------------------------------------------------------
 def history(args: argparse.Namespace, ctx: Settings) -> int:
-    project = migrations.load(ctx)
-    graph = project.graph()
-    try:
-        current = migrations.current_revisions(ctx, project)
-    except RfsetupError as exc:
+    from rfsetup.core.status import warm_reading
+
+    warm = warm_reading(ctx)  # a warm cache: no Alembic, no SQLAlchemy
+    if warm is not None:
+        graph, error = warm.graph, warm.database.error
+        current = warm.current or ()
+        where = lambda: str(warm.database.name)  # noqa: E731
+    else:
+        project = migrations.load(ctx)
+        graph, error = project.graph(), None
+        where = lambda: _database(ctx)  # noqa: E731
+        try:
+            current = migrations.current_revisions(ctx, project)
+        except RfsetupError as exc:
+            error = exc
+    if error is not None:
         # During an outage the scripts are still worth reading (alembic history needs no
         # database either): print them unmarked, then the diagnosis, and keep exit 3.
-        if args.json or exc.exit_code != ExitCode.CONNECT:
-            raise
+        if args.json or error.exit_code != ExitCode.CONNECT:
+            raise error
         for info in migrations.history_of(graph, ()):
             parents = ", ".join(info.down_revisions) or "base"
             _say(f"? {info.revision}  {info.message}  <- {parents}")
         _say("legend: ? the database's revision is unknown (it cannot be reached)")
-        raise
+        raise error
     infos = migrations.history_of(graph, current)
     if args.json:
         print_json([info.to_json() for info in infos])
         return 0
     if not infos:
-        _say(f"no revisions in {project.script.dir}")
+        _say(f"no revisions in {ctx.alembic_ini}'s script location")
         return 0
-    database = _database(ctx)
+    database = where()
     unknown = [r for r in current if r not in graph.parents]
     heads = [i.revision for i in infos if i.is_head]
     where = migrations.describe_revisions(current)

@@ -30,20 +30,21 @@ if TYPE_CHECKING:
 def env_show(args: argparse.Namespace, ctx: Settings) -> int:
     """The .env's values by the guide's groups, secrets masked unless --reveal; names and
     values with control characters escaped (redact.printable), so none reaches the terminal."""
-    from rfsetup.core.envfile import GROUPS, KNOWN_KEYS, REQUIRED_KEYS, EnvFile, mask, validate_all
+    from rfsetup.core.envfile import EnvFile, mask, validate_all
     from rfsetup.core.redact import printable
 
+    schema = ctx.env_schema  # the project profile's keys: RaptorFlow's guide, or generic
     path = ctx.env_file
     doc = EnvFile.load(path)
     values = doc.values()
-    problems = validate_all(values)
+    problems = validate_all(values, schema=schema)
     unparsed = doc.error_lines()
 
     def shown(key: str) -> str | None:
         value = values.get(key)
         if value is None:
             return None
-        return value if args.reveal else mask(key, value)
+        return value if args.reveal else mask(key, value, schema=schema)
 
     if args.json:
         print_json({
@@ -51,7 +52,7 @@ def env_show(args: argparse.Namespace, ctx: Settings) -> int:
             "exists": path.is_file(),
             "revealed": bool(args.reveal),
             "values": {key: shown(key) for key in values},
-            "missing": [k for k in REQUIRED_KEYS if not values.get(k)],
+            "missing": [k for k in schema.required if not values.get(k)],
             "problems": {k: [p.to_json() for p in ps] for k, ps in problems.items()},
             "unparsed_lines": unparsed,
         })
@@ -62,8 +63,8 @@ def env_show(args: argparse.Namespace, ctx: Settings) -> int:
     for line in unparsed:
         print(f"{_symbols()['warn']} line {line} cannot be parsed (an unterminated quote?); "
               "dotenv, and so the app, skip it")
-    others = [k for k in values if k not in KNOWN_KEYS]
-    groups = dict(GROUPS)
+    others = [k for k in values if k not in schema.known_keys]
+    groups = {name: list(keys) for name, keys in schema.groups}
     if others:
         groups["Other"] = others
     width = max(len(printable(k)) for keys in groups.values() for k in keys)
@@ -117,7 +118,7 @@ def _write_key(ctx: Settings, key: str, value: str | Callable[[EnvFile], str], *
         new_value = value(doc) if callable(value) else value
         context = dict(doc.values())
         context[key] = new_value
-        problems = validate(key, new_value, context)
+        problems = validate(key, new_value, context, schema=ctx.env_schema)
         errors = [p.message for p in problems if p.level == "error"]
         if errors:
             raise bad_input(f"{key}: {errors[0]}", cause="; ".join(errors[1:]) or None,
@@ -132,7 +133,7 @@ def _write_key(ctx: Settings, key: str, value: str | Callable[[EnvFile], str], *
     if not result.written:
         print(f"{key} already has that value; {shown_path} left as it was")
         return int(ExitCode.OK)
-    changed = changes(result.before, result.after)
+    changed = changes(result.before, result.after, schema=ctx.env_schema)
     if shown_new is not None:  # a generated secret: say what it is rather than its mask
         changed = [(k, before, shown_new if k == key else after) for k, before, after in changed]
     _print_changes(changed)
@@ -152,7 +153,8 @@ def env_set(args: argparse.Namespace, ctx: Settings) -> int:
 
     check_key_name(args.key)
     value = _read_value_from_stdin() if args.value == "-" else args.value
-    if args.value != "-" and (is_secret(args.key) or has_url_password(value)):
+    if args.value != "-" and (is_secret(args.key, schema=ctx.env_schema) or
+                               has_url_password(value)):
         print(f"note: a secret on the command line is visible in the process list and shell "
               f"history; next time: rfsetup env set {args.key} -  (reads standard input)",
               file=sys.stderr)
@@ -173,7 +175,8 @@ def env_generate_secret(args: argparse.Namespace, ctx: Settings) -> int:
 
     def generated(doc: EnvFile) -> str:
         existing = doc.get(args.key)
-        valid = existing and not any(p.level == "error" for p in validate(args.key, existing))
+        valid = existing and not any(p.level == "error" for p in
+                                     validate(args.key, existing, schema=ctx.env_schema))
         if valid and not force:
             raise bad_input(
                 f"{args.key} already has a value in {ctx.env_file}; nothing was written",

@@ -240,8 +240,9 @@ class ToolRun:
     elapsed: float
 
 
-def _tie_to_parent() -> Callable[[], None] | None:
-    """A preexec function asking Linux to SIGKILL the child when rfsetup dies.
+def _tie_to_parent(sig: int = signal.SIGKILL) -> Callable[[], None] | None:
+    """A preexec function asking Linux to send ``sig`` (SIGKILL) to the child when rfsetup
+    dies.
 
     Resolved before the fork, so the child only makes one libc call. The signal follows the
     forking *thread*; run_tool waits in that thread, so it outlives the child. Elsewhere (macOS,
@@ -260,11 +261,14 @@ def _tie_to_parent() -> Callable[[], None] | None:
     parent = os.getpid()
 
     def preexec() -> None:
-        prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
+        prctl(_PR_SET_PDEATHSIG, int(sig), 0, 0, 0)
         if os.getppid() != parent:  # rfsetup died before the request was made
             os._exit(1)
 
     return preexec
+
+
+tie_to_parent = _tie_to_parent
 
 
 def kill(proc: subprocess.Popen[str]) -> None:

@@ -96,8 +96,8 @@ def probe(conn: PgConnection, url: URL, *, last_pid: int | None = None) -> Poole
     pid = _backend_pid(conn) if last_pid is None else last_pid
     known = known_pooler(url)
     if conn.info.backend_pid == pid:
-        return PoolerFacts(False, False, f"direct: server process {pid} answered the "
-                                         "connection itself", known)
+        return PoolerFacts(False, False, "direct: the server process that runs the queries "
+                                         "answered the connection itself", known)
     other = connect(url, autocommit=False, application_name=PROBE_APPLICATION_NAME)
     try:
         theirs = _backend_pid(other)  # in a transaction: it keeps its server session meanwhile
@@ -111,8 +111,8 @@ def probe(conn: PgConnection, url: URL, *, last_pid: int | None = None) -> Poole
         evidence = (f"this connection's transactions ran on server sessions {pid} and then "
                     f"{again}")
     else:
-        return PoolerFacts(True, False, f"a pooler in session mode: this connection kept server "
-                                        f"session {pid} while another client used {theirs}",
+        return PoolerFacts(True, False, "a pooler in session mode: this connection kept its "
+                                        "server session while another client used another",
                            known)
     return PoolerFacts(True, True, evidence, known, fix_hint(url))
 

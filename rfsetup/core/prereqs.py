@@ -370,7 +370,7 @@ def check_env(settings: Settings) -> CheckResult:
     With ``--sandbox`` missing keys are warnings: the sandbox supplies the database and Redis,
     and nothing rfsetup does needs the others (the RaptorFlow app does).
     """
-    from rfsetup.core.envfile import REQUIRED_KEYS, EnvFile, validate_all
+    from rfsetup.core.envfile import EnvFile, validate_all
 
     path = settings.env_file
     if settings.profile.env_schema != "raptorflow":
@@ -385,12 +385,13 @@ def check_env(settings: Settings) -> CheckResult:
         return CheckResult(".env", "fail", f"cannot read {path}: {exc.strerror}", None)
     supplied = {k for k in ("DATABASE_URL", "REDIS_URL")
                 if settings.sources.get(k) in ("environment", "sandbox")}
-    missing = [k for k in REQUIRED_KEYS if not values.get(k) and k not in supplied]
-    problems = validate_all(values)
+    required = settings.env_schema.required
+    missing = [k for k in required if not values.get(k) and k not in supplied]
+    problems = validate_all(values, schema=settings.env_schema)
     errors = [f"{k}: {p.message}" for k, ps in problems.items() for p in ps if p.level == "error"]
     warnings = [f"{k}: {p.message}" for k, ps in problems.items() for p in ps
                 if p.level == "warn"]
-    parts = [f"{path}: {len(REQUIRED_KEYS) - len(missing)} of {len(REQUIRED_KEYS)} keys set"]
+    parts = [f"{path}: {len(required) - len(missing)} of {len(required)} keys set"]
     if missing:
         parts.append("missing " + ", ".join(missing))
     parts.extend(errors + warnings)

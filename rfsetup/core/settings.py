@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from sqlalchemy.engine import URL
 
     from rfsetup.profiles.base import Profile
+    from rfsetup.profiles.envschema import EnvSchema
 
 DEFAULT_ENV_FILES = (Path(".env"), Path("backend/.env"))
 DEFAULT_ALEMBIC_INI = Path("alembic.ini")
@@ -227,6 +228,11 @@ class Settings:
         from rfsetup.core.profile import profile_for
 
         return profile_for(self.alembic_ini)
+
+    @property
+    def env_schema(self) -> EnvSchema:
+        """The .env keys, groups and checks of the project's profile."""
+        return self.profile.env()
 
     @property
     def backups_dir(self) -> Path:

@@ -114,6 +114,7 @@ class _Steps:
     log: _Log
     cancel: threading.Event | None = None
     purge: bool = False
+    on_step: Callable[[int, int, str], None] | None = None
     completed: list[str] = field(default_factory=list)
     running: Any = None
     cancelled: bool = False
@@ -153,7 +154,7 @@ class _Steps:
         context.autocommit_block = noted
 
     def _iterate(self) -> Iterator[Any]:
-        for step in self.steps:
+        for index, step in enumerate(self.steps, 1):
             self._finish()
             if self.cancel is not None and self.cancel.is_set():
                 self.cancelled = True
@@ -161,6 +162,8 @@ class _Steps:
                 return
             self.running = step
             if self.kind != "stamp":
+                if self.on_step is not None:
+                    self.on_step(index, len(self.steps), step.revision.revision)
                 self.log(f"Running {step}")
             yield step
         self._finish()
@@ -175,8 +178,8 @@ class _Steps:
 def run(settings: Settings, kind: planning.Kind, target: str, *,
         plan: planning.Plan | None = None, expect_from: tuple[str, ...] | None = None,
         confirmed_from: tuple[str, ...] | None = None, backup: bool = True,
-        on_progress: Progress | None = None,
-        cancel: threading.Event | None = None) -> MigrationResult:
+        on_progress: Progress | None = None, cancel: threading.Event | None = None,
+        on_step: Callable[[int, int, str], None] | None = None) -> MigrationResult:
     """Move the database to ``target`` under the migration lock (see the module docstring).
 
     ``plan`` or ``confirmed_from`` (what was confirmed, e.g. the revision a screen showed) or
@@ -216,7 +219,7 @@ def run(settings: Settings, kind: planning.Kind, target: str, *,
             log("no backup taken (--no-backup)")
         runner = _Steps(project, kind, steps, current, seen,
                         Watch(project_env_py(project), session.target, session.conn), log,
-                        cancel=cancel, purge=purge,
+                        cancel=cancel, purge=purge, on_step=on_step,
                         again_target=_again_target(kind, target, new_plan.to_revisions))
         after = _run_online(project, session, runner, target, vt, info, purge=purge)
         if runner.cancelled:
