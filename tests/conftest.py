@@ -26,9 +26,12 @@ from rfsetup.core.embedded import EmbeddedPostgres, EmbeddedRedis
 REPO_ROOT = Path(__file__).resolve().parent.parent
 ALEMBIC_INI = REPO_ROOT / "alembic.ini"
 
-# The tests must not pick up a developer's own DATABASE_URL / REDIS_URL.
-for _key in ("DATABASE_URL", "REDIS_URL"):
+# The tests must not pick up a developer's own DATABASE_URL / REDIS_URL, keymap or config file
+# (the app reads $XDG_CONFIG_HOME/rfsetup/config.toml and saves the theme there).
+for _key in ("DATABASE_URL", "REDIS_URL", "RFSETUP_KEYMAP", "RFSETUP_CONFIG"):
     os.environ.pop(_key, None)
+_CONFIG_HOME = tempfile.mkdtemp(prefix="rfsetup-tests-config-")
+os.environ["XDG_CONFIG_HOME"] = _CONFIG_HOME
 
 # Test servers trade durability for speed; the behaviour under test is unaffected.
 FAST = {"fsync": "off", "synchronous_commit": "off", "full_page_writes": "off",
@@ -47,6 +50,7 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     own = getattr(config, "_rfsetup_basetemp", None)
     if own:
         shutil.rmtree(own, ignore_errors=True)
+    shutil.rmtree(_CONFIG_HOME, ignore_errors=True)
 
 
 @dataclass

@@ -89,7 +89,7 @@ def plan_restore(settings: Settings, path: Path, *,
     url = settings.url()
     with connection(url, autocommit=True) as conn:
         pooler.refuse_transaction_pooler(conn, url, "rfsetup backup restore")
-        tools = choose_tools(int(conn.server_version), need=TOOLS)
+        tools = choose_tools(int(conn.server_version), need=TOOLS, bin_dir=settings.pg_bindir)
         return build_plan(conn, url, tools, path, verification, version_table)
 
 
@@ -125,7 +125,8 @@ def restore_backup(
         pooler.refuse_transaction_pooler(conn, url, "rfsetup backup restore")
         locking.acquire(conn, wait=settings.lock_wait, on_progress=progress, cancel=cancel)
         try:
-            tools = choose_tools(int(conn.server_version), need=TOOLS)
+            tools = choose_tools(int(conn.server_version), need=TOOLS,
+                                 bin_dir=settings.pg_bindir)
             plan = build_plan(conn, url, tools, path, verification, version_table)
             plan.refuse_unless(into_other_database=into_other_database, drop_extra=drop_extra)
             _still_as_confirmed(plan, confirmed, expect_from)

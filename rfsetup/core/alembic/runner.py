@@ -260,7 +260,7 @@ def _backup(settings: Settings, session: Session, current: tuple[str, ...], vt: 
                          server_version_num=session.server_version_num,
                          lock_timeout=settings.lock_timeout,
                          revision=revision_label(current), version_table=vt, on_progress=log,
-                         cancel=cancel, keep=settings.backup_keep)
+                         cancel=cancel, keep=settings.backup_keep, bin_dir=settings.pg_bindir)
     log(f"backup written to {info.path}")
     return info
 

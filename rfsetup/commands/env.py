@@ -18,18 +18,35 @@ from rfsetup.commands.common import print_changes as _print_changes
 from rfsetup.commands.common import print_json
 from rfsetup.commands.common import read_value_from_stdin as _read_value_from_stdin
 from rfsetup.commands.common import symbols as _symbols
+from rfsetup.commands.registry import JSON, Group, arg
 from rfsetup.core.errors import ExitCode, bad_input
-from rfsetup.core.settings import Settings
 
 if TYPE_CHECKING:
     from rfsetup.core.envfile import EnvFile
+    from rfsetup.core.settings import Settings
+
+env = Group(
+    "env", "read and edit the .env file",
+    description="The .env file (--env-file, else ./.env, else ./backend/.env), edited with "
+                "python-dotenv's own parser: only the bytes of the key set change, writes are "
+                "atomic and locked, the previous file is kept as .env.bak, and the guide's keys "
+                "are validated. Secrets are masked unless --reveal.",
+    example="rfsetup env show\nprintf '%s' \"$URL\" | rfsetup env set DATABASE_URL -")
 
 # -- env -------------------------------------------------------------------------------------
 
 
+@env.command("show", JSON, arg("--reveal", action="store_true", help="show secrets unmasked"),
+             example="rfsetup env show --json")
 def env_show(args: argparse.Namespace, ctx: Settings) -> int:
-    """The .env's values by the guide's groups, secrets masked unless --reveal; names and
-    values with control characters escaped (redact.printable), so none reaches the terminal."""
+    """the .env values, secrets masked
+
+    The values by the project's groups (RaptorFlow: the guide's Database, Supabase, Razorpay,
+    Application; other keys listed), each invalid one with its problem, a line dotenv cannot
+    parse named. Secrets and URL passwords are masked unless --reveal; control characters are
+    shown escaped.
+    """
+    # names and values go through redact.printable: no byte of the file reaches the terminal
     from rfsetup.core.envfile import EnvFile, mask, validate_all
     from rfsetup.core.redact import printable
 
@@ -146,9 +163,22 @@ def _write_key(ctx: Settings, key: str, value: str | Callable[[EnvFile], str], *
     return int(ExitCode.OK)
 
 
+@env.command(
+    "set",
+    arg("key", help="the variable, e.g. DATABASE_URL"),
+    arg("value", help="its value; - reads it from standard input (keeps a secret "
+                      "out of the process list and shell history)"),
+    arg("--force", action="store_true",
+        help="write even a read-only .env (e.g. mode 0400; its mode is kept)"),
+    example="rfsetup env set APP_NAME raptorflow\n"
+            "printf '%s' \"$SECRET\" | rfsetup env set RAZORPAY_KEY_SECRET -")
 def env_set(args: argparse.Namespace, ctx: Settings) -> int:
-    """Set KEY to VALUE (VALUE `-` reads it from standard input), keeping every other byte;
-    --force writes a read-only .env (its mode kept)."""
+    """set one key, keeping every other byte of the file
+
+    Validates VALUE (an invalid one is refused, nothing written), then changes only that
+    key's bytes (a new key is appended) and prints the change, secrets masked. The file keeps
+    its owner and mode (a new one is 0600).
+    """
     from rfsetup.core.envfile import check_key_name, has_url_password, is_secret
 
     check_key_name(args.key)
@@ -161,14 +191,23 @@ def env_set(args: argparse.Namespace, ctx: Settings) -> int:
     return _write_key(ctx, args.key, value, force=bool(getattr(args, "force", False)))
 
 
+@env.command(
+    "generate-secret",
+    arg("key", nargs="?", default="SECRET_KEY", help="the variable to set (default: SECRET_KEY)"),
+    arg("--force", action="store_true",
+        help="replace a valid secret already there (rotating SECRET_KEY logs "
+             "every user out; the old file is kept as .env.bak), and write "
+             "even a read-only .env"),
+    example="rfsetup env generate-secret")
 def env_generate_secret(args: argparse.Namespace, ctx: Settings) -> int:
-    """Write 32 random bytes as hex (envfile.new_secret) to KEY (default SECRET_KEY).
+    """write 32 random bytes as hex
 
-    A key that already holds a valid secret is replaced only with --force: rotating a live
-    SECRET_KEY invalidates every session and signed token of the running application. A
-    placeholder (the guide's literal ``$(openssl rand -hex 32)``, a too-short value) is replaced.
-    --force also writes a read-only .env. Decided on the file as it is under the writer lock.
+    Writes a new random secret (64 hex characters, not printed) to KEY. A key that already
+    holds a valid secret is replaced only with --force: rotating a live SECRET_KEY logs every
+    user out. A placeholder (the guide's literal $(openssl rand -hex 32), a too-short value)
+    is replaced.
     """
+    # envfile.new_secret, decided on the file as it is under the writer lock
     from rfsetup.core.envfile import new_secret, validate
 
     force = bool(getattr(args, "force", False))
