@@ -32,6 +32,38 @@ def short_url(masked: str) -> str:
     return f"{user}{host}:{port}/{database}"
 
 
+def target_text(db: Any) -> str:
+    """``user@host:port/database``; a URL that could not be parsed is shown as it was given
+    (masked), never as the ``localhost:5432`` a lenient split would make of it."""
+    from rfsetup.core.errors import ExitCode
+
+    if not db.url:
+        return "(DATABASE_URL not set)"
+    if db.error is not None and db.error.exit_code == ExitCode.USAGE:
+        return db.url
+    return short_url(db.url)
+
+
+def diagnosis_text(error: Any) -> Text:
+    """Why the connection failed: the verdict (the server answered and refused, or nothing
+    answered), rfsetup's message, the server's own words and the remedy, each wrapped at word
+    boundaries by the panel."""
+    from rfsetup.core.connect import server_answered, server_words, verdict
+
+    text = Text()
+    answered = server_answered(error)
+    text.append(f"✗ server {verdict(error)}\n", style="bold yellow" if answered else "bold red")
+    text.append(f"{error.message}\n", style="red")
+    words = server_words(error.cause)
+    if words:
+        text.append("server said: " if answered else "cause: ", style="bold")
+        text.append(f"{words}\n", style="dim")
+    if error.hint:
+        text.append("hint: ", style="bold")
+        text.append(f"{error.hint}\n", style="italic")
+    return text
+
+
 def _short_rev(rev: str) -> str:
     return rev if len(rev) <= 24 else rev[:23] + "…"
 
@@ -44,15 +76,13 @@ def render_status(report: Any | None) -> Text:
         return text
     db = report.database
     text.append("Target\n", style="bold")
-    text.append(f"{short_url(db.url) if db.url else '(DATABASE_URL not set)'}\n")
+    text.append(f"{target_text(db)}\n")
     if db.reachable:
         text.append(f"PostgreSQL {db.server_version}\n", style="dim")
+    elif db.error is not None:
+        text.append_text(diagnosis_text(db.error))
     else:
-        text.append("✗ unreachable\n", style="bold red")
-        if db.error is not None:
-            text.append(f"{db.error.message}\n", style="red")
-            if db.error.hint:
-                text.append(f"hint: {db.error.hint}\n", style="italic")
+        text.append("✗ server not reached\n", style="bold red")
     text.append("\nRevision ", style="bold")
     text.append("(● now ◆ head)\n", style="dim")
     if db.reachable and not getattr(report, "revision_known", True):
@@ -61,7 +91,7 @@ def render_status(report: Any | None) -> Text:
         current = ", ".join(_short_rev(r) for r in report.current) or "base (none applied)"
         text.append(f"● {current}\n", style="bold cyan")
     else:
-        text.append("● unknown (server unreachable)\n", style="dim")
+        text.append("● unknown (not connected)\n", style="dim")
     heads = ", ".join(_short_rev(h) for h in report.heads) or "(no revisions)"
     text.append(f"◆ {heads}\n")
     if len(report.heads) > 1:
