@@ -82,9 +82,9 @@ _RULES: tuple[_Rule, ...] = (
         "password_rejected",
         r"password authentication failed",
         "password rejected for {user} at {target}: the server answered and refused the login",
-        "check the password in DATABASE_URL (URL-escape @ : / % in it as %40 %3A %2F %25); "
-        "over TCP the server answers the same when role {user} does not exist, which "
-        "rfsetup db create --owner {user} --name {db} creates",
+        "check the password in DATABASE_URL (URL-escaped: @ : / % as %40 %3A %2F %25); "
+        "a missing role gets the same answer over TCP: rfsetup db create --owner {user} "
+        "--name {db} creates it",
     ),
     _rule(
         "password_missing",

@@ -157,13 +157,15 @@ def normalize_database_url(raw: str, *, name: str = "DATABASE_URL") -> URL:
 
 
 #: "x@127.0.0.1:5432/raptorflow" as a database name: a password's @ and / left unescaped
-_HOST_IN_DATABASE = re.compile(r"@[\w.\[\]:-]+(:\d+)?/")
+_HOST_IN_DATABASE = re.compile(r"@[\w.\[\]:-]*(:\d+)?/")
 
 
 def _unescaped_at(text: str) -> bool:
-    """Two @ before the query: the password (or the user name) holds an unescaped @."""
+    """An @ before the one that starts ``host[:port]/``: the password (or the user name) holds
+    an unescaped @ (a query's ``options=a@b`` is after the host, so it does not count)."""
     rest = text.split("://", 1)[1] if "://" in text else ""
-    return rest.split("?", 1)[0].count("@") > 1
+    hosts = list(_HOST_IN_DATABASE.finditer(rest))
+    return bool(hosts) and "@" in rest[:hosts[-1].start()]
 
 
 def _unescaped_at_error(name: str, text: str) -> RfsetupError:

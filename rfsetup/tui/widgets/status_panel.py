@@ -32,28 +32,44 @@ def short_url(masked: str) -> str:
     return f"{user}{host}:{port}/{database}"
 
 
-def target_text(db: Any) -> str:
+def target_text(db: Any, width: int | None = None) -> str:
     """``user@host:port/database``; a URL that could not be parsed is shown as it was given
-    (masked), never as the ``localhost:5432`` a lenient split would make of it."""
+    (masked), never as the ``localhost:5432`` a lenient split would make of it. Given the
+    panel's ``width``, a target too long for it is broken before ``/database`` (and after
+    ``user@``), never inside ``host:port``."""
     from rfsetup.core.errors import ExitCode
 
     if not db.url:
         return "(DATABASE_URL not set)"
     if db.error is not None and db.error.exit_code == ExitCode.USAGE:
         return db.url
-    return short_url(db.url)
+    shown = short_url(db.url)
+    if width is None or len(shown) <= width or "/" not in shown:
+        return shown
+    server, _, database = shown.partition("/")
+    user, at, host = server.rpartition("@")
+    if len(server) > width and at:
+        server = f"{user}@\n{host}"
+    return f"{server}\n/{database}"
 
 
-def diagnosis_text(error: Any) -> Text:
+def diagnosis_text(error: Any, url: str | None = None) -> Text:
     """Why the connection failed: the verdict (the server answered and refused, or nothing
-    answered), rfsetup's message, the server's own words and the remedy, each wrapped at word
-    boundaries by the panel."""
+    answered), the server's own words and the remedy, each wrapped at word boundaries by the
+    panel. rfsetup's message is left out where the verdict and the target above say it all;
+    a URL's problem keeps it (without the URL, shown above)."""
     from rfsetup.core.connect import server_answered, server_words, verdict
+    from rfsetup.core.errors import ExitCode
 
     text = Text()
     answered = server_answered(error)
-    text.append(f"✗ server {verdict(error)}\n", style="bold yellow" if answered else "bold red")
-    text.append(f"{error.message}\n", style="red")
+    said = verdict(error)
+    text.append(f"✗ server {said}\n", style="bold yellow" if answered else "bold red")
+    if error.exit_code != ExitCode.CONNECT or said == "not reached":
+        message = error.message
+        if url and message.endswith(f": {url}"):
+            message = message[: -len(url) - 2]
+        text.append(f"{message}\n", style="red")
     words = server_words(error.cause)
     if words:
         text.append("server said: " if answered else "cause: ", style="bold")
@@ -68,19 +84,20 @@ def _short_rev(rev: str) -> str:
     return rev if len(rev) <= 24 else rev[:23] + "…"
 
 
-def render_status(report: Any | None) -> Text:
-    """The panel's text for a StatusReport (None: not read yet)."""
+def render_status(report: Any | None, width: int | None = None) -> Text:
+    """The panel's text for a StatusReport (None: not read yet), for a panel ``width`` wide
+    (None: any; the target is then never broken)."""
     text = Text()
     if report is None:
         text.append("reading status…", style="dim")
         return text
     db = report.database
     text.append("Target\n", style="bold")
-    text.append(f"{target_text(db)}\n")
+    text.append(f"{target_text(db, width)}\n")
     if db.reachable:
         text.append(f"PostgreSQL {db.server_version}\n", style="dim")
     elif db.error is not None:
-        text.append_text(diagnosis_text(db.error))
+        text.append_text(diagnosis_text(db.error, db.url))
     else:
         text.append("✗ server not reached\n", style="bold red")
     text.append("\nRevision ", style="bold")
@@ -137,9 +154,18 @@ class StatusPanel(VerticalScroll, can_focus=False):
     def compose(self):  # type: ignore[override]
         yield self.body
 
+    def _width(self) -> int | None:
+        """The text's width (a long target is broken to fit it); None before layout."""
+        return self.body.content_size.width or None
+
+    def on_resize(self) -> None:
+        # the target's line breaks follow the width (a wider terminal joins them again)
+        if self.report is not None:
+            self.show(self.report)
+
     def show(self, report: Any) -> None:
         self.report = report
-        text = render_status(report)
+        text = render_status(report, self._width())
         # most polls find nothing new: skip the re-layout then
         if text != self._shown:
             self._shown = text
@@ -158,7 +184,7 @@ class StatusPanel(VerticalScroll, can_focus=False):
             text.append(f"hint: {error.hint}\n", style="italic")
         if self.report is not None:
             text.append("\nlast known:\n", style="dim")
-            text.append_text(render_status(self.report))
+            text.append_text(render_status(self.report, self._width()))
         self._shown = text
         self.body.update(text)
         self.set_class(True, "-unreachable")
