@@ -120,7 +120,8 @@ def _start_installed(found: LocalPostgres, family: str, port: int) -> str:
         ports = ", ".join(f"{c.port} (cluster {c.version}/{c.name})" for c in found.clusters)
         return (f"nothing listens on port {port}; {what} here is set to port {ports}: check "
                 f"the port in DATABASE_URL; if that server is stopped, start it:\n{start}")
-    where = f" ({found.server_dirs[0]})" if found.server_dirs else ""
+    # the directory says which install when the version cannot
+    where = f" ({found.server_dirs[0]})" if found.server_dirs and not version else ""
     return f"{what} is installed here{where} but not listening on port {port}; start it:\n{start}"
 
 

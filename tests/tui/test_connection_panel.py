@@ -75,7 +75,9 @@ async def test_the_panel_names_each_failure(walk: str, pg: PgTestServer,
             assert "localhost:5432" not in shown and "rf_walk" in target
         # the server's own words are there, each word whole on its line
         words = server_words(error.cause)
-        if words:
+        answered = verdict.startswith("✗ server answered")
+        assert ("server said: " in shown) == answered  # the server's own words, when it spoke
+        if words and answered:
             assert words.split()[0] in shown
             tokens = {tok for line in lines for tok in line.split()}
             cut = [w for w in words.split() if len(w) < panel.body.size.width and w not in tokens]

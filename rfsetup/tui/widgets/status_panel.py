@@ -53,6 +53,10 @@ def target_text(db: Any, width: int | None = None) -> str:
     return f"{server}\n/{database}"
 
 
+#: failures whose libpq cause line the verdict already says
+_SAID_BY_VERDICT = ("server_down", "timeout", "host_unresolvable")
+
+
 def diagnosis_text(error: Any, url: str | None = None) -> Text:
     """Why the connection failed: the verdict (the server answered and refused, or nothing
     answered), the server's own words and the remedy, each wrapped at word boundaries by the
@@ -70,7 +74,10 @@ def diagnosis_text(error: Any, url: str | None = None) -> Text:
         if url and message.endswith(f": {url}"):
             message = message[: -len(url) - 2]
         text.append(f"{message}\n", style="red")
-    words = server_words(error.cause)
+    # the server's own words when it answered; libpq's "Connection refused" or "could not
+    # translate host name" only repeat the verdict, in a panel with little room
+    words = server_words(error.cause) if answered or error.kind not in _SAID_BY_VERDICT \
+        else None
     if words:
         text.append("server said: " if answered else "cause: ", style="bold")
         text.append(f"{words}\n", style="dim")
