@@ -73,6 +73,11 @@ def render_status(report: StatusReport) -> str:
     elif db.error is not None and db.error.exit_code == ExitCode.USAGE:
         # nothing was tried: "unreachable" would send people to check the network
         lines.append("server    not contacted (fix DATABASE_URL first: see below)")
+    elif db.error is not None:
+        # a server that answered and refused (password, role, database) is not "unreachable"
+        from rfsetup.core.connect import verdict
+
+        lines.append(f"server    {verdict(db.error)}")
     else:
         lines.append("server    unreachable")
     if report.scripts_error is not None:

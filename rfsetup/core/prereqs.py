@@ -213,10 +213,10 @@ def check_postgresql(settings: Settings, os_name: str | None = None,
                         "current_setting('server_version_num')::int")
             version, version_num = cur.fetchone()
     except RfsetupError as exc:
-        # a server that is not there needs installing or starting; anything else (password,
-        # missing role or database, pg_hba) has a specific fix from the diagnosis
-        remedy = (remedy_for(name, os_name) + "\n(or use the embedded one: rfsetup --sandbox)"
-                  if exc.kind in ("server_down", "timeout") else exc.hint)
+        # the diagnosis carries the fix: a refused port's is this machine's (the sandbox
+        # started, an installed server started, installing only when none is here), a
+        # timeout's the network's, a password's or a missing database's its own
+        remedy = exc.hint
         cause = f" ({exc.cause})" if exc.cause and exc.kind == "connect_failed" else ""
         return CheckResult(name, "fail", f"{exc.message}{cause}; DATABASE_URL {where}", remedy)
     major = int(version_num) // 10000

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rfsetup.core import files, redact
-from rfsetup.core.errors import bad_input
+from rfsetup.core.errors import RfsetupError, bad_input
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import URL
@@ -124,6 +124,8 @@ def normalize_database_url(raw: str, *, name: str = "DATABASE_URL") -> URL:
     try:
         url = make_url(text)
     except (ArgumentError, ValueError) as exc:
+        if _unescaped_at(text):
+            raise _unescaped_at_error(name, text) from None
         # SQLAlchemy's own words ("invalid literal for int()…") help nobody; say which part
         bad_port = isinstance(exc, ValueError) and "int()" in str(exc)
         raise bad_input(
@@ -133,13 +135,12 @@ def normalize_database_url(raw: str, *, name: str = "DATABASE_URL") -> URL:
                  "e.g. 5432; an IPv6 host in brackets: [::1])" if bad_port else
                  "expected postgresql://USER:PASSWORD@HOST:PORT/DATABASE",
         ) from None
-    if url.host and "@" in url.host:
+    if (url.host and "@" in url.host) or (url.database and _HOST_IN_DATABASE.search(
+            url.database)):
         # SQLAlchemy splits user:password@host at the FIRST @, so an unescaped @ in the
-        # password pushes the rest of it into the host name, where every message would show it
-        raise bad_input(
-            f"{name}'s password contains an unescaped @: {mask_url(text)}",
-            hint="URL-escape it in the password: @ as %40; likewise : / % as %3A %2F %25",
-        )
+        # password pushes the rest of it into the host name (or, with a / in it, into the
+        # database), where every message would show it
+        raise _unescaped_at_error(name, text)
     if url.drivername not in _POSTGRES_SCHEMES:
         raise bad_input(
             f"{name} is not a PostgreSQL URL (scheme {url.drivername!r})",
@@ -164,6 +165,26 @@ def normalize_database_url(raw: str, *, name: str = "DATABASE_URL") -> URL:
             hint="add the database name at the end, e.g. …:5432/raptorflow",
         )
     return url.set(drivername="postgresql+psycopg2", query=query)
+
+
+#: "x@127.0.0.1:5432/raptorflow" as a database name: a password's @ and / left unescaped
+_HOST_IN_DATABASE = re.compile(r"@[\w.\[\]:-]*(:\d+)?/")
+
+
+def _unescaped_at(text: str) -> bool:
+    """An @ before the one that starts ``host[:port]/``: the password (or the user name) holds
+    an unescaped @ (a query's ``options=a@b`` is after the host, so it does not count)."""
+    rest = text.split("://", 1)[1] if "://" in text else ""
+    hosts = list(_HOST_IN_DATABASE.finditer(rest))
+    return bool(hosts) and "@" in rest[:hosts[-1].start()]
+
+
+def _unescaped_at_error(name: str, text: str) -> RfsetupError:
+    return bad_input(
+        f"{name}'s password contains an unescaped @: {mask_url(text)}",
+        hint="URL-escape it in the password: @ as %40; likewise : / % ? # as %3A %2F %25 %3F "
+             "%23",
+    )
 
 
 def _asyncpg_ssl_to_libpq(value: str | tuple[str, ...]) -> str:
