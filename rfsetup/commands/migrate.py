@@ -188,7 +188,7 @@ def _print_lint(p: migrations.Preview, ctx: Settings) -> None:
     from rfsetup.core.alembic.planning import count_text
     from rfsetup.core.locking import session_timeouts
 
-    findings = migrations.lint(p)
+    findings = migrations.lint(p, timeouts=session_timeouts(ctx))
     _say(f"-- lint (squawk): {count_text(len(findings), 'finding')}")
     messages = {s.revision: s.message for s in p.steps}
     for step in p.steps:

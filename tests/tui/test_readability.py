@@ -44,15 +44,18 @@ def test_finding_line_numbers_are_the_panes() -> None:
 
 def test_the_timeout_note_is_shown_and_true(monkeypatch: pytest.MonkeyPatch) -> None:
     preview = _base_to_head()
-    rules = {f.rule for f in lint(preview)}
+    from rfsetup.core.settings import load_settings
+
+    defaults = session_timeouts(load_settings(environ={}))
+    rules = {f.rule for f in lint(preview, timeouts=defaults)}
     assert not rules & {"require-lock-timeout", "require-statement-timeout"}
-    note = timeout_note(session_timeouts())
+    note = timeout_note(defaults)
     assert "rfsetup sets lock_timeout=10s, statement_timeout=30min" in note
     # statement_timeout off: its rule is squawk's again, and the note says so
-    monkeypatch.setenv("RFSETUP_STATEMENT_TIMEOUT", "0")
-    off = {f.rule for f in lint(preview)}
+    off_timeouts = session_timeouts(load_settings(environ={"RFSETUP_STATEMENT_TIMEOUT": "0"}))
+    off = {f.rule for f in lint(preview, timeouts=off_timeouts)}
     assert "require-statement-timeout" in off and "require-lock-timeout" not in off
-    assert "statement_timeout is 0: off" in timeout_note(session_timeouts())
+    assert "statement_timeout is 0: off" in timeout_note(off_timeouts)
 
 
 async def test_the_migrations_pane_says_rfsetup_sets_the_timeouts(project_dir: Path) -> None:

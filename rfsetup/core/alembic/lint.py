@@ -106,12 +106,15 @@ def lint(preview: Preview, *, pg_version: str | None = None,
          timeouts: dict[str, str] | None = None) -> list[LintFinding]:
     """squawk's findings on each revision's SQL (see the module docstring for what is left out).
 
-    ``timeouts`` are the session settings the run will have (default: ``session_timeouts()``,
-    RFSETUP_LOCK_TIMEOUT and RFSETUP_STATEMENT_TIMEOUT); only the rules they answer are left
-    out."""
-    from rfsetup.core.locking import session_timeouts
+    ``timeouts`` are the session settings the run will have (``locking.session_timeouts(
+    settings)``: RFSETUP_LOCK_TIMEOUT and RFSETUP_STATEMENT_TIMEOUT; default: their defaults);
+    only the rules they answer are left out."""
+    from rfsetup.core.settings import DEFAULT_LOCK_TIMEOUT, DEFAULT_STATEMENT_TIMEOUT
 
-    rules = excluded_rules(session_timeouts() if timeouts is None else timeouts)
+    if timeouts is None:
+        timeouts = {"lock_timeout": DEFAULT_LOCK_TIMEOUT,
+                    "statement_timeout": DEFAULT_STATEMENT_TIMEOUT}
+    rules = excluded_rules(timeouts)
     steps = [s for s in preview.steps if s.offline and s.sql]
     if not steps:
         return []

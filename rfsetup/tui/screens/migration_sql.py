@@ -31,7 +31,8 @@ def marked_lines(preview: Preview, findings: Sequence[LintFinding]) -> set[int]:
     return {n for n in finding_lines(preview, findings) if n is not None}
 
 
-def lint_note(findings: Sequence[LintFinding], error: RfsetupError | None) -> str:
+def lint_note(findings: Sequence[LintFinding], error: RfsetupError | None,
+              settings: Settings) -> str:
     from rfsetup.core.alembic.lint import timeout_note
     from rfsetup.core.locking import session_timeouts
 
@@ -41,7 +42,7 @@ def lint_note(findings: Sequence[LintFinding], error: RfsetupError | None) -> st
 
     # said every time: why squawk's missing-timeout rules are not in the findings (wrapped:
     # the pane scrolls sideways, and the reason is at the end)
-    note = textwrap.wrap(f"note: {timeout_note(session_timeouts())}", 64,
+    note = textwrap.wrap(f"note: {timeout_note(session_timeouts(settings))}", 64,
                          break_on_hyphens=False)
     return ("" if findings else "\n-- squawk: no findings") + "".join(
         f"\n-- {line}" for line in note)
@@ -109,14 +110,16 @@ def render_move(settings: Settings, move: Move, dark: bool, *, cancelled: Callab
     findings: list[LintFinding] = []
     error: RfsetupError | None = None
     try:
-        findings = list(migrations.lint(preview))
+        from rfsetup.core.locking import session_timeouts
+
+        findings = list(migrations.lint(preview, timeouts=session_timeouts(settings)))
     except RfsetupError as exc:
         error = exc
     except Exception as exc:  # squawk is advisory: its failure must not hide the SQL
         error = RfsetupError(f"squawk failed: {type(exc).__name__}", kind="lint_failed")
     if cancelled():
         return
-    note += lint_note(findings, error)
+    note += lint_note(findings, error, settings)
     lines = render_sql(preview.sql, findings, note=note, lines=finding_lines(preview, findings),
                        dark=dark)
     post(LintFinished(preview, findings, error, lines))

@@ -312,7 +312,7 @@ class MigrationsScreen(StepScreen):
             view.show_lines(message.lines, self.preview.sql, self.findings)
             return
         note = preview_note(self.preview, self.preview_move)
-        note += lint_note(message.findings, message.error)
+        note += lint_note(message.findings, message.error, self.settings)
         view.show(self.preview.sql, self.findings, note=note,
                   lines=finding_lines(self.preview, self.findings))
 
