@@ -22,7 +22,7 @@ import shutil
 import subprocess
 import time
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -93,11 +93,17 @@ class Tmux:
             out.append(got)
 
     # -- what the benchmarks use --------------------------------------------------------------
-    def start(self, name: str, argv: Sequence[str], cwd: Path, size: tuple[int, int]) -> int:
-        """A detached session ``name`` of ``size`` (columns, rows) running ``argv``; its pid."""
+    def start(self, name: str, argv: Sequence[str], cwd: Path, size: tuple[int, int],
+              env: Mapping[str, str] | None = None) -> int:
+        """A detached session ``name`` of ``size`` (columns, rows) running ``argv``, with
+        ``env`` added to the server's environment; the pane's pid.
+
+        ``env`` goes down the control client's pipe, so a password in it is in no argv.
+        """
         cols, rows = size
-        self.command(f"new-session -d -s {quote(name)} -x {cols} -y {rows} -c {quote(str(cwd))} "
-                     + " ".join(quote(a) for a in argv))
+        extra = "".join(f" -e {quote(f'{k}={v}')}" for k, v in (env or {}).items())
+        self.command(f"new-session -d -s {quote(name)} -x {cols} -y {rows} -c {quote(str(cwd))}"
+                     f"{extra} " + " ".join(quote(a) for a in argv))
         pid = int(self.command(f"display-message -p -t {quote(name)} '#{{pane_pid}}'")[0])
         self.pane_pids.add(pid)
         return pid
@@ -116,20 +122,25 @@ class Tmux:
 
     def wait_for(self, name: str, found: Callable[[str], bool], timeout: float,
                  poll: float) -> tuple[float, str]:
-        """Poll the pane until ``found(screen)``; (the monotonic time it was seen, the screen).
+        """Poll the pane until ``found(screen)``; (the perf_counter time it was seen, the screen).
 
         The time is taken right after the capture that showed it, so the answer is late by
         at most one poll interval plus one capture round trip.
         """
         deadline = time.monotonic() + timeout
+        next_check = time.monotonic() + 0.25
         while True:
             screen = self.capture(name)
             seen = time.perf_counter()
             if found(screen):
                 return seen, screen
-            if time.monotonic() > deadline or self.dead(name):
-                raise TmuxError(f"{name}: not on screen after {timeout:.0f} s; the pane shows:\n"
-                                f"{self.capture(name)}")
+            now = time.monotonic()
+            if now > next_check:  # a dead app or a timeout, checked 4 times a second
+                next_check = now + 0.25
+                if now > deadline or self.dead(name):
+                    raise TmuxError(f"{name}: not on screen after {timeout:.0f} s (the app "
+                                    f"{'ended' if self.dead(name) else 'runs'}); the pane "
+                                    f"shows:\n{self.capture(name)}")
             time.sleep(poll)
 
     def stop(self, name: str, keys: Sequence[str] = (), grace: float = 5.0) -> None:
