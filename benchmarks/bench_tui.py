@@ -17,8 +17,10 @@ every 10) and one of ``--migration`` revisions (600), then measures every TUI go
   database, so a bare id would not do). Goal <= 0.8x lazyalembic (stretch 0.5x). The first
   frame of each is shown beside it.
 * **idle step switch** on the 1,010-revision history: keys 1 and 4 in turn, each timed from
-  ``send-keys`` to the first capture showing that step (its title and its content: the
-  history table's header, or the checks table's). Judged on the median; goal <= 50 ms.
+  ``send-keys`` to the first capture showing that step whole: its title, its content (the
+  history table's header, or the checks table's) and its keys in the footer, the last row
+  (tmux shows a frame while it is being written: the top of a step can be there tens of
+  milliseconds before the rest). Judged on the median; goal <= 50 ms.
 * **key answer while a migration runs**: the same, from the app's own upgrade (key u, backup
   first) of an empty database to the head of the 600-revision history until the database is
   at head, ``--migration-rounds`` times. Judged on the worst; goal <= 250 ms (stretch 100 ms).
@@ -45,6 +47,7 @@ import asyncio
 import os
 import random
 import re
+import shutil
 import statistics
 import subprocess
 import sys
@@ -66,9 +69,11 @@ APPS = {
     "rfsetup": {"first": "─ Steps ─", "revision": "● {rev}", "quit": ("C-q", "C-q")},
     "lazyalembic": {"first": "lazyalembic —", "revision": "is on {rev}", "quit": ("q",)},
 }
-# a step is on screen when its title and its content are (the checks' or the history's header)
-STEPS = {"1": ("─ 1 Prerequisites ─", re.compile(r"\bstatus\s+check\b")),
-         "4": ("─ 4 Migrations ─", re.compile(r"\brevision\s{2,}message\b"))}
+# A step is on screen when its title, its content (the checks' or the history's header) and
+# its keys in the footer (the last row) are: tmux shows a frame while it is being written,
+# so the top of a step can be on screen tens of milliseconds before the rest of it.
+STEPS = {"1": ("─ 1 Prerequisites ─", re.compile(r"\bstatus\s+check\b"), "r Re-run"),
+         "4": ("─ 4 Migrations ─", re.compile(r"\brevision\s{2,}message\b"), "u Upgrade")}
 # the method's floor: a program that redraws at once for every key, in raw mode
 ECHO = r"""
 import os, sys, tty
@@ -125,8 +130,14 @@ class Terminal:
 
 
 def step_shown(key: str) -> Callable[[str], bool]:
-    title, content = STEPS[key]
-    return lambda screen: title in screen and content.search(screen) is not None
+    """Whether a screen shows step ``key`` whole (see STEPS)."""
+    title, content, keys = STEPS[key]
+
+    def shown(screen: str) -> bool:
+        rows = screen.rstrip("\n").splitlines()
+        return bool(rows) and title in screen and keys in rows[-1] and \
+            content.search(screen) is not None
+    return shown
 
 
 def launch_pairs(term: Terminal, ini: Path, url: str, rev: str, rounds: int,
@@ -294,6 +305,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.history, args.migration = min(args.history, 110), min(args.migration, 110)
     cols, _, rows = args.size.partition("x")
     size = (int(cols), int(rows))
+    missing = [what for what, there in (
+        ("lazyalembic (pip install -e '.[bench]')", (BIN / "lazyalembic").exists()),
+        ("tmux (apt-get install tmux)", shutil.which("tmux") is not None)) if not there]
+    if missing:
+        raise SystemExit(f"bench_tui needs {' and '.join(missing)}")
 
     def log(line: str) -> None:
         print(f"  {line}", file=sys.stderr, flush=True)
