@@ -21,7 +21,8 @@ Each rfsetup command is measured twice: with a **warm cache** (``.rfsetup/cache`
 previous run left it: the usual case) and with a **cold cache** (removed before each run: the
 first run after a revision file, env.py or alembic.ini changed). Alembic has no such cache; its
 runs are the same in both rows. Bytecode caching is on for both tools in both rows, as on a
-user's machine. Every upgrade gets a fresh empty database.
+user's machine. Every upgrade gets a fresh empty database. The goals are judged on the warm
+rows (a cold cache falls back to the full path, by design); cold rows read "info".
 
 A figure is the median of the per-round ratios rfsetup / alembic; peak RSS comes from each
 child's rusage. The table goes to stdout (``--json``: a JSON document there instead, the table
@@ -154,11 +155,13 @@ def figures_of(cases: Sequence[Case]) -> list[Figure]:
             statistics.median(ours), statistics.median(theirs),
             notes=f"peak RSS {rss_ours:.0f} / {rss_theirs:.0f} MiB ({rss_ratio:.2f}x)",
             samples={"rfsetup_s": ours, "alembic_s": theirs,
-                     "rfsetup_rss_kib": list(c.rss[0]), "alembic_rss_kib": list(c.rss[1])}))
+                     "rfsetup_rss_kib": list(c.rss[0]), "alembic_rss_kib": list(c.rss[1])},
+            judged=c.cache == WARM))
         if c.rss_goal is not None:
             figures.append(Figure(
                 c.what.replace(" vs ", ", peak RSS vs "), c.where, "ratio", rss_ratio,
-                c.rss_goal, cache=c.cache, stat=f"{rss_ours:.0f} / {rss_theirs:.0f} MiB"))
+                c.rss_goal, cache=c.cache, stat=f"{rss_ours:.0f} / {rss_theirs:.0f} MiB",
+                judged=c.cache == WARM))
     # grouped by goal, then project, warm before cold
     order = ("status", "migrate history vs", "migrate history --json", "migrate up --no-backup vs",
              "migrate up --no-backup, peak")
@@ -222,7 +225,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 file=sys.stderr if args.json else sys.stdout)
     if args.json:
         dump_json("bench_cli", figures, {"rounds": args.rounds})
-    return 1 if args.check and not all(f.met for f in figures) else 0
+    return 1 if args.check and not all(f.ok for f in figures) else 0
 
 
 if __name__ == "__main__":

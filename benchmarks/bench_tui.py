@@ -395,7 +395,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.json:
         dump_json("bench_tui", figures, {"method_floor_ms": floor, "size": list(size),
                                          "poll_ms": args.poll_ms})
-    return 1 if args.check and not all(f.met for f in figures) else 0
+    return 1 if args.check and not all(f.ok for f in figures) else 0
 
 
 if __name__ == "__main__":
