@@ -114,15 +114,27 @@ def machine() -> dict[str, Any]:
                             capture_output=True, text=True, check=False).stdout.strip()
     dirty = subprocess.run(["git", "-C", str(repo), "status", "--porcelain", "--", "rfsetup"],
                            capture_output=True, text=True, check=False).stdout.strip()
+    # the commit that last changed what is measured (benchmark-only commits change nothing)
+    code = subprocess.run(["git", "-C", str(repo), "log", "-1", "--format=%h", "--", "rfsetup"],
+                          capture_output=True, text=True, check=False).stdout.strip()
     versions = {}
     for dist in ("rfsetup", "alembic", "sqlalchemy", "textual", "lazyalembic", "psycopg2-binary"):
         try:
             versions[dist] = version(dist)
         except PackageNotFoundError:
             versions[dist] = None
-    return {"commit": commit + ("+dirty rfsetup/" if dirty else ""), "cpus": os.cpu_count(),
+    return {"commit": commit, "rfsetup_code": code + ("+uncommitted" if dirty else ""),
+            "load_average": [round(x, 2) for x in os.getloadavg()], "cpus": os.cpu_count(),
             "python": platform.python_version(), "platform": platform.platform(),
             "versions": versions}
+
+
+def measured_on() -> str:
+    """One line for a table's footer: the code measured and how busy the machine was."""
+    m = machine()
+    load = ", ".join(f"{x:g}" for x in m["load_average"])
+    return (f"rfsetup code of {m['rfsetup_code']} (HEAD {m['commit']}), {m['cpus']} cores, "
+            f"load average now {load}")
 
 
 def dump_json(benchmark: str, figures: Sequence[Figure], extra: dict[str, Any] | None = None

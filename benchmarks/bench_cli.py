@@ -24,9 +24,11 @@ runs are the same in both rows. Bytecode caching is on for both tools in both ro
 user's machine. Every upgrade gets a fresh empty database. The goals are judged on the warm
 rows (a cold cache falls back to the full path, by design); cold rows read "info".
 
-A figure is the median of the per-round ratios rfsetup / alembic; peak RSS comes from each
-child's rusage. The table goes to stdout (``--json``: a JSON document there instead, the table
-to stderr), progress to stderr. Exit 0 when all ran (``--check``: 1 when a goal is not met).
+A figure is the median of the per-round ratios rfsetup / alembic of wall time; beside it, the
+same ratio of CPU time (user + system of the process itself, from its rusage: steadier than
+wall time when other work shares the machine, blind to the server's share) and the peak RSS.
+The table goes to stdout (``--json``: a JSON document there instead, the table to stderr),
+progress to stderr. Exit 0 when all ran (``--check``: 1 when a goal is not met).
 ``--quick`` is a smoke run: 2 rounds on a 110-revision history.
 """
 
@@ -47,7 +49,7 @@ from pathlib import Path
 
 # first: puts the repo on sys.path for the imports below
 from _common import REPO, create_db, drop_db, make_history, revision_label, servers
-from _report import Figure, dump_json, median_ratio, print_table
+from _report import Figure, dump_json, measured_on, median_ratio, print_table
 
 from rfsetup.core.embedded import EmbeddedPostgres
 
@@ -72,10 +74,14 @@ class Case:
     rss_goal: float | None = None
     seconds: tuple[list[float], list[float]] = field(default_factory=lambda: ([], []))
     rss: tuple[list[int], list[int]] = field(default_factory=lambda: ([], []))
+    #: user + system CPU seconds of the process itself (not the server's): steadier than wall
+    #: time when other work shares the machine
+    cpu: tuple[list[float], list[float]] = field(default_factory=lambda: ([], []))
 
 
-def _timed(argv: Sequence[str], env: dict[str, str], cwd: Path) -> tuple[float, int]:
-    """Wall time and peak RSS (KiB, from the child's own rusage) of one run."""
+def _timed(argv: Sequence[str], env: dict[str, str], cwd: Path) -> tuple[float, int, float]:
+    """Wall time, peak RSS (KiB) and CPU seconds (user + system) of one run, the last two
+    from the child's own rusage."""
     with tempfile.TemporaryFile() as err:
         start = time.perf_counter()
         proc = subprocess.Popen(list(argv), env=env, cwd=cwd, stdout=subprocess.DEVNULL,
@@ -92,7 +98,7 @@ def _timed(argv: Sequence[str], env: dict[str, str], cwd: Path) -> tuple[float, 
             err.seek(0)
             raise SystemExit(f"{' '.join(argv)} failed ({proc.returncode}):\n"
                              f"{err.read().decode(errors='replace')[-2000:]}")
-    return elapsed, int(usage.ru_maxrss)
+    return elapsed, int(usage.ru_maxrss), usage.ru_utime + usage.ru_stime
 
 
 def _env(url: str, redis_url: str) -> dict[str, str]:
@@ -135,10 +141,11 @@ def run_rounds(cases: Sequence[Case], migrated: dict[str, str], server: Embedded
                 url = fresh[which] if case.fresh_db else migrated[case.where]
                 if which == 0 and case.cache == COLD:
                     shutil.rmtree(cache_dir, ignore_errors=True)
-                seconds, rss = _timed(case.ours if which == 0 else case.theirs,
-                                      _env(url, redis_url), work)
+                seconds, rss, cpu = _timed(case.ours if which == 0 else case.theirs,
+                                           _env(url, redis_url), work)
                 case.seconds[which].append(seconds)
                 case.rss[which].append(rss)
+                case.cpu[which].append(cpu)
             for url in fresh.values():
                 drop_db(server, url)
         log(f"round {n + 1}/{rounds} done ({time.perf_counter() - started:.0f} s)")
@@ -153,8 +160,10 @@ def figures_of(cases: Sequence[Case]) -> list[Figure]:
         figures.append(Figure(
             c.what, c.where, "ratio", median_ratio(ours, theirs), c.goal, c.stretch, c.cache,
             statistics.median(ours), statistics.median(theirs),
-            notes=f"peak RSS {rss_ours:.0f} / {rss_theirs:.0f} MiB ({rss_ratio:.2f}x)",
+            notes=f"CPU {median_ratio(*c.cpu):.2f}x; "
+                  f"peak RSS {rss_ours:.0f} / {rss_theirs:.0f} MiB ({rss_ratio:.2f}x)",
             samples={"rfsetup_s": ours, "alembic_s": theirs,
+                     "rfsetup_cpu_s": c.cpu[0], "alembic_cpu_s": c.cpu[1],
                      "rfsetup_rss_kib": list(c.rss[0]), "alembic_rss_kib": list(c.rss[1])},
             judged=c.cache == WARM))
         if c.rss_goal is not None:
@@ -218,9 +227,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     figures = figures_of(cases)
     footer = [f"median of {args.rounds} paired rounds, random order; value = median of per-round "
-              "ratios rfsetup/alembic; whole processes; peak RSS from each child's rusage",
+              "ratios rfsetup/alembic of wall time, whole processes; CPU (user + system of the "
+              "process, not the server's) and peak RSS from each child's rusage",
               "warm cache: .rfsetup/cache as the previous run left it; cold cache: removed "
-              "before each rfsetup run (alembic has none); bytecode caches on for both"]
+              "before each rfsetup run (alembic has none); bytecode caches on for both",
+              measured_on()]
     print_table(f"rfsetup CLI vs alembic ({os.cpu_count()} cores)", figures, footer,
                 file=sys.stderr if args.json else sys.stdout)
     if args.json:

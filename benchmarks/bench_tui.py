@@ -59,7 +59,7 @@ from pathlib import Path
 
 # first: puts the repo on sys.path for the imports below
 from _common import REPO, create_db, make_history, revision_label, servers
-from _report import Figure, dump_json, median_ratio, print_table
+from _report import Figure, dump_json, measured_on, median_ratio, print_table
 from _tmux import Tmux, tmux_server
 
 BIN = Path(sys.executable).parent
@@ -389,7 +389,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"keys: send-keys to the first capture showing the step, polled every "
         f"{args.poll_ms:g} ms; method floor (a program answering at once): {_ms(floor)}",
         f"{os.cpu_count()} cores; in-process gaps: a 10 ms timer on the app's event loop, "
-        "driven by Textual's pilot"]
+        "driven by Textual's pilot", measured_on()]
     print_table("rfsetup TUI vs lazyalembic, in tmux", figures, footer,
                 file=sys.stderr if args.json else sys.stdout)
     if args.json:
