@@ -1,9 +1,12 @@
-"""The rfsetup command line: a thin argparse layer over rfsetup.core.
+"""The rfsetup command line: argparse built from the commands' own registrations.
 
-The names, flags, JSON keys and exit codes here are a contract that scripts depend on: add
-freely, never rename. Each command lives in ``rfsetup.commands.<group>`` and is imported only
-when used, so ``rfsetup status`` loads neither textual nor anything else it does not need.
-Bare ``rfsetup`` (and ``rfsetup rollback``) opens the TUI.
+The names, flags, JSON keys and exit codes are a contract that scripts depend on: add freely,
+never rename. Each ``rfsetup.commands.<group>`` module registers its subcommands (the function,
+its help from its docstring, its arguments beside it: ``rfsetup.commands.registry``); this
+module builds the parser from them and runs the one that was asked for. The command modules
+import the core only inside their functions, so ``rfsetup --help`` loads almost nothing and
+``rfsetup status`` loads neither textual nor anything else it does not need. Bare ``rfsetup``
+(and ``rfsetup rollback``) opens the TUI.
 """
 
 from __future__ import annotations
@@ -15,7 +18,11 @@ from importlib import import_module
 
 from rfsetup import __version__
 from rfsetup.commands.common import print_error
+from rfsetup.commands.registry import Command, commands_of
 from rfsetup.core.errors import ExitCode, RfsetupError
+
+#: the command modules, in the order ``rfsetup --help`` lists their commands
+COMMAND_MODULES = ("doctor", "status", "env", "db", "migrate", "backup", "sandbox")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -25,18 +32,42 @@ class _Parser(argparse.ArgumentParser):
         self.exit(ExitCode.USAGE, f"error: {message}\n  hint: {self.prog} --help\n")
 
 
-def _handler(module: str, func: str) -> dict[str, str]:
-    return {"_handler": f"{module}:{func}"}
+class _Formatter(argparse.HelpFormatter):
+    """Each paragraph of a description wrapped to the terminal; an indented block (the
+    example) kept line for line."""
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        return "\n\n".join(
+            "\n".join(indent + line for line in paragraph.splitlines())
+            if any(line.startswith("  ") for line in paragraph.splitlines())
+            else super(_Formatter, self)._fill_text(paragraph, width, indent)
+            for paragraph in text.split("\n\n"))
+
+
+def _example(text: str) -> str | None:
+    if not text:
+        return None
+    lines = text.splitlines()
+    return ("example:" if len(lines) == 1 else "examples:") + "".join(
+        f"\n  {line}" for line in lines)
+
+
+def _page(parent: argparse._SubParsersAction[_Parser], name: str, help_text: str,
+          description: str, example: str) -> _Parser:
+    """A subcommand's parser: its line in the parent's list, its own page and example."""
+    return parent.add_parser(name, help=help_text, description=description or help_text,
+                             epilog=_example(example), formatter_class=_Formatter)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The whole CLI contract (see README)."""
+    """The whole CLI contract (see README), from the commands' registrations."""
     p = _Parser(
         prog="rfsetup",
         description="Take RaptorFlow's database from nothing to migrated and seeded, and back. "
         "With no command, opens the guided terminal app.",
         epilog="exit codes: 0 done; 1 the operation or a check failed; 2 bad usage or input, "
         "nothing changed; 3 cannot connect",
+        formatter_class=_Formatter,
     )
     p.add_argument("--version", action="version", version=f"rfsetup {__version__}")
     p.add_argument("--env-file", metavar="PATH",
@@ -46,152 +77,50 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--sandbox", action="store_true",
                    help="target the embedded sandbox PostgreSQL and Redis (starts them)")
     sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-
-    doctor = sub.add_parser("doctor", help="check prerequisites, with the fix for this OS")
-    doctor.add_argument("--json", action="store_true", help="machine-readable output (JSON)")
-    doctor.set_defaults(**_handler("rfsetup.commands.doctor", "doctor"))
-
-    status = sub.add_parser("status", help="revision, heads, pending, tables and Redis")
-    status.add_argument("--json", action="store_true", help="machine-readable output (JSON)")
-    status.set_defaults(**_handler("rfsetup.commands.status", "status"))
-
-    env = sub.add_parser("env", help="read and edit the .env file")
-    env_sub = env.add_subparsers(dest="env_command", metavar="ACTION", required=True,
-                                 parser_class=_Parser)
-    show = env_sub.add_parser("show", help="the .env values, secrets masked")
-    show.add_argument("--json", action="store_true", help="machine-readable output (JSON)")
-    show.add_argument("--reveal", action="store_true", help="show secrets unmasked")
-    show.set_defaults(**_handler("rfsetup.commands.setup", "env_show"))
-    setp = env_sub.add_parser("set", help="set one key, keeping every other byte of the file")
-    setp.add_argument("key", help="the variable, e.g. DATABASE_URL")
-    setp.add_argument("value", help="its value; - reads it from standard input (keeps a secret "
-                      "out of the process list and shell history)")
-    setp.add_argument("--force", action="store_true",
-                      help="write even a read-only .env (e.g. mode 0400; its mode is kept)")
-    setp.set_defaults(**_handler("rfsetup.commands.setup", "env_set"))
-    gen = env_sub.add_parser("generate-secret", help="write 32 random bytes as hex")
-    gen.add_argument("key", nargs="?", default="SECRET_KEY",
-                     help="the variable to set (default: SECRET_KEY)")
-    gen.add_argument("--force", action="store_true",
-                     help="replace a valid secret already there (rotating SECRET_KEY logs "
-                          "every user out; the old file is kept as .env.bak), and write "
-                          "even a read-only .env")
-    gen.set_defaults(**_handler("rfsetup.commands.setup", "env_generate_secret"))
-
-    db = sub.add_parser("db", help="create the database and its role")
-    db_sub = db.add_subparsers(dest="db_command", metavar="ACTION", required=True,
-                               parser_class=_Parser)
-    create = db_sub.add_parser("create", help="create role and database (idempotent)")
-    create.add_argument("--admin-url", metavar="URL",
-                        help="an admin connection (default: DATABASE_URL's server as postgres)")
-    create.add_argument("--name", help="database name (default: raptorflow; another project: app)")
-    create.add_argument("--owner", metavar="ROLE",
-                        help="role name (default: raptorflow; another project: app)")
-    create.add_argument("--password-stdin", action="store_true",
-                        help="read the role's password from standard input")
-    create.add_argument("--write-env", action="store_true",
-                        help="point DATABASE_URL in the .env file at the new database")
-    create.add_argument("--dry-run", action="store_true", help="print the SQL, change nothing")
-    create.set_defaults(**_handler("rfsetup.commands.db", "db_create"))
-
-    mig = sub.add_parser("migrate", help="history, preview, upgrade, rollback, stamp")
-    mig_sub = mig.add_subparsers(dest="migrate_command", metavar="ACTION", required=True,
-                                 parser_class=_Parser)
-    hist = mig_sub.add_parser("history", help="revisions with current, heads, branches, merges")
-    hist.add_argument("--json", action="store_true", help="machine-readable output (JSON)")
-    hist.set_defaults(**_handler("rfsetup.commands.migrate", "history"))
-    prev = mig_sub.add_parser("preview", help="the SQL from the current revision to TARGET")
-    prev.add_argument("target", nargs="?", metavar="TARGET",
-                      help="a revision, head, +N or -N (default: head; with --down, -1)")
-    prev.add_argument("--down", action="store_true", help="preview a downgrade (default -1)")
-    prev.add_argument("--lint", action="store_true", help="lint the SQL with squawk")
-    prev.set_defaults(**_handler("rfsetup.commands.migrate", "preview"))
-    up = mig_sub.add_parser("up", help="upgrade (default: head), backup first")
-    up.add_argument("target", nargs="?", default="head", metavar="TARGET",
-                    help="a revision, head, heads or +N (default: head)")
-    up.add_argument("--no-backup", action="store_true",
-                    help="skip the pg_dump backup taken before the first change")
-    up.add_argument("--from", dest="from_revision", metavar="REV",
-                    help="run only if the database is at REV now (base, or a,b for two "
-                         "heads); otherwise exit 1 with nothing done")
-    up.set_defaults(**_handler("rfsetup.commands.migrate", "up"))
-    down = mig_sub.add_parser("down", help="downgrade (default: -1), backup first")
-    down.add_argument("target", nargs="?", default="-1", metavar="TARGET",
-                      help="a revision, base or -N (default: -1)")
-    down.add_argument("--yes", action="store_true", help="do not ask for the database name")
-    down.add_argument("--no-backup", action="store_true",
-                      help="skip the pg_dump backup taken before the first change")
-    down.add_argument("--from", dest="from_revision", metavar="REV",
-                    help="run only if the database is at REV now (base, or a,b for two "
-                         "heads); otherwise exit 1 with nothing done")
-    down.set_defaults(**_handler("rfsetup.commands.migrate", "down"))
-    stamp = mig_sub.add_parser("stamp", help="set the revision without running migrations")
-    stamp.add_argument("revision", metavar="REV", help="a revision, head or base")
-    stamp.add_argument("--yes", action="store_true", help="do not ask for the database name")
-    stamp.add_argument("--from", dest="from_revision", metavar="REV",
-                    help="run only if the database is at REV now (base, or a,b for two "
-                         "heads); otherwise exit 1 with nothing done")
-    stamp.set_defaults(**_handler("rfsetup.commands.migrate", "stamp"))
-
-    seed = sub.add_parser("seed", help="insert or update the plans (idempotent)")
-    seed.add_argument("--json", action="store_true", help="machine-readable output (JSON)")
-    seed.set_defaults(**_handler("rfsetup.commands.migrate", "seed"))
-
-    backup = sub.add_parser("backup", help="pg_dump backups: create, list, restore, prune")
-    b_sub = backup.add_subparsers(dest="backup_command", metavar="ACTION", required=True,
-                                  parser_class=_Parser)
-    b_sub.add_parser("create", help="take a backup now").set_defaults(
-        **_handler("rfsetup.commands.backup", "backup_create"))
-    blist = b_sub.add_parser("list", help="the backups taken here")
-    blist.add_argument("--json", action="store_true", help="machine-readable output (JSON)")
-    blist.set_defaults(**_handler("rfsetup.commands.backup", "backup_list"))
-    brestore = b_sub.add_parser("restore", help="put the database back as FILE has it")
-    brestore.add_argument("file", metavar="FILE", help="a .dump from rfsetup backup list")
-    brestore.add_argument("--yes", action="store_true", help="do not ask for the database name")
-    brestore.add_argument("--from", dest="from_revision", metavar="REV",
-                          help="restore only if the database is at REV now (base, or a,b); "
-                               "otherwise exit 1 with nothing done")
-    brestore.add_argument("--into-other-database", action="store_true",
-                          help="allow a dump of another database or from another server")
-    brestore.add_argument("--drop-extra", action="store_true",
-                          help="allow dropping objects the dump does not contain (e.g. "
-                               "tables of later revisions)")
-    brestore.set_defaults(**_handler("rfsetup.commands.backup", "backup_restore"))
-    bprune = b_sub.add_parser("prune", help="remove all but the newest N backups of the database")
-    bprune.add_argument("--keep", type=int, required=True, metavar="N",
-                        help="how many of the newest backups to keep (at least 1)")
-    bprune.add_argument("--yes", action="store_true", help="do not ask for the database name")
-    bprune.add_argument("--dry-run", action="store_true", help="list what would be removed")
-    bprune.set_defaults(**_handler("rfsetup.commands.backup", "backup_prune"))
-
-    sandbox = sub.add_parser("sandbox", help="embedded PostgreSQL and Redis for a bare machine")
-    s_sub = sandbox.add_subparsers(dest="sandbox_command", metavar="ACTION", required=True,
-                                   parser_class=_Parser)
-    for action, text in (("start", "start (and create) the sandbox"),
-                         ("stop", "stop it, keeping its data"),
-                         ("status", "is it running, and where")):
-        s_sub.add_parser(action, help=text).set_defaults(
-            **_handler("rfsetup.commands.sandbox", f"sandbox_{action}"))
-
-    rollback = sub.add_parser("rollback", help="open the TUI on Migrations, one step down chosen")
-    rollback.set_defaults(_handler="tui")
+    groups: dict[str, argparse._SubParsersAction[_Parser]] = {}
+    for name in COMMAND_MODULES:
+        for command in commands_of(import_module(f"rfsetup.commands.{name}")):
+            _add_command(sub, groups, command)
+    rollback = _page(
+        sub, "rollback", "open the TUI on Migrations, one step down chosen",
+        "The terminal app on its Migrations step with \"roll back one step\" chosen and its "
+        "SQL shown: d, type the database name, Enter. A backup is taken first.",
+        "rfsetup rollback\nrfsetup --env-file prod.env rollback")
+    rollback.set_defaults(_tui=True)
     return p
+
+
+def _add_command(sub: argparse._SubParsersAction[_Parser],
+                 groups: dict[str, argparse._SubParsersAction[_Parser]],
+                 command: Command) -> None:
+    parent = sub
+    group = command.group
+    if group is not None:
+        if group.name not in groups:
+            page = _page(sub, group.name, group.help, group.description, group.example)
+            groups[group.name] = page.add_subparsers(
+                dest=f"{group.name}_command", metavar="ACTION", required=True,
+                parser_class=_Parser)
+        parent = groups[group.name]
+    parser = _page(parent, command.name, command.help, command.description, command.example)
+    for argument in command.arguments:
+        parser.add_argument(*argument.flags, **argument.options)
+    parser.set_defaults(_command=command)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``rfsetup`` console script; returns the exit code."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    handler = getattr(args, "_handler", None)
-    if handler is None or handler == "tui":
+    command: Command | None = getattr(args, "_command", None)
+    if command is None:  # bare `rfsetup`, or `rfsetup rollback`
         return _run_tui(args)
-    module, func = handler.split(":")
     ctx = None
     try:
         from rfsetup.commands.common import context_from_args
 
         ctx = context_from_args(args)
-        return int(getattr(import_module(module), func)(args, ctx))
+        return int(command.function(args, ctx))
     except RfsetupError as err:
         print_error(err)
         return int(err.exit_code)
@@ -205,15 +134,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return int(ExitCode.OK)
     except Exception as exc:
-        import os
-
-        if os.environ.get("RFSETUP_DEBUG"):
+        if ctx.debug if ctx is not None else _debug_before_settings():
             raise
         from rfsetup.core.errors import unexpected
 
         err = unexpected(f"rfsetup {args.command}", exc, _known_secrets(ctx))
         print_error(err)
         return int(err.exit_code)
+
+
+def _debug_before_settings() -> bool:
+    """RFSETUP_DEBUG when reading the settings themselves failed unexpectedly."""
+    import os
+
+    from rfsetup.core.settings import debug_from
+
+    return debug_from(os.environ)
 
 
 def _known_secrets(ctx: object) -> list[str]:

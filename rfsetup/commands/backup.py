@@ -1,41 +1,53 @@
 """``rfsetup backup create | list | restore | prune``: thin wrappers over the core.
 
 Progress streams to stdout; the elapsed-time updates of a running pg_dump/psql are drawn in
-place on a terminal's stderr and left out otherwise. Ctrl-C stops the running tool (exit 130,
-nothing changed; a second Ctrl-C kills it at once). Restore and prune are destructive: they
-need ``--yes`` or the database name typed at a terminal, and show first what they will do.
+place on a terminal's stderr and left out otherwise. Ctrl-C, SIGTERM or SIGHUP stops the
+running tool (exit 130, nothing changed; a second one kills it at once). Restore and prune are
+destructive: they need ``--yes`` or the database name typed at a terminal, and show first what
+they will do.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
-import signal
 import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from rfsetup.commands.common import confirm as _confirm
 from rfsetup.commands.common import print_json
-from rfsetup.commands.migrate import _confirm
-from rfsetup.core import alembic as migrations
-from rfsetup.core import backups, restore
-from rfsetup.core.backups import ProgressTick
-from rfsetup.core.restoreplan import RestorePlan
-from rfsetup.core.settings import Settings
+from rfsetup.commands.registry import JSON, YES, Group, arg
+from rfsetup.commands.signals import stop_signals_cancel
+
+if TYPE_CHECKING:
+    from rfsetup.core.restoreplan import RestorePlan
+    from rfsetup.core.settings import Settings
 
 _SHOWN_TABLES = 15
+
+backup = Group(
+    "backup", "pg_dump backups: create, list, restore, prune",
+    description="pg_dump -Fc files in ./.rfsetup/backups/ (0600), each with a JSON sidecar "
+                "(database, server, revision, SHA-256). After each backup only the newest "
+                "RFSETUP_BACKUP_KEEP (default 20) of that database are kept.",
+    example="rfsetup backup list\nrfsetup backup restore FILE --yes")
 
 
 class _Progress:
     """Lines to stdout; ticks (``ProgressTick``) redrawn in place on a terminal's stderr."""
 
     def __init__(self) -> None:
+        from rfsetup.core.backups import ProgressTick
+
+        self.tick = ProgressTick
         self.live = sys.stderr.isatty()
         self.pending = False
 
     def __call__(self, line: str) -> None:
-        if isinstance(line, ProgressTick):
+        if isinstance(line, self.tick):
             if self.live:
                 sys.stderr.write(f"\r{line}\x1b[K")
                 sys.stderr.flush()
@@ -53,27 +65,27 @@ class _Progress:
 
 @contextlib.contextmanager
 def _ctrl_c_cancels(cancel: threading.Event, progress: _Progress) -> Iterator[None]:
-    """First Ctrl-C: stop the running tool cleanly. Second: KeyboardInterrupt (killed)."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def handler(signum: int, frame: object) -> None:
-        if cancel.is_set():
-            raise KeyboardInterrupt
-        cancel.set()
-        progress.clear()
-        print("interrupt: stopping (Ctrl-C again kills it now)", file=sys.stderr, flush=True)
-
-    previous = signal.signal(signal.SIGINT, handler)
+    """First Ctrl-C, SIGTERM or SIGHUP: stop the running tool cleanly. Second: kill it at once
+    (KeyboardInterrupt). See commands/signals.py."""
     try:
-        yield
+        with stop_signals_cancel(cancel, stopping="stopping", again="kills it now",
+                                 before_message=progress.clear):
+            yield
     finally:
-        signal.signal(signal.SIGINT, previous)
         progress.clear()
 
 
+@backup.command("create", example="rfsetup backup create")
 def backup_create(args: argparse.Namespace, ctx: Settings) -> int:
+    """take a backup now
+
+    A pg_dump of the database (a pg_dump at least as new as the server), verified and named
+    by database, UTC time and revision; the elapsed time is shown, Ctrl-C stops it (exit 130,
+    nothing changed).
+    """
+    from rfsetup.core import alembic as migrations
+    from rfsetup.core import backups
+
     cancel = threading.Event()
     progress = _Progress()
     with _ctrl_c_cancels(cancel, progress):
@@ -85,7 +97,14 @@ def backup_create(args: argparse.Namespace, ctx: Settings) -> int:
     return 0
 
 
+@backup.command("list", JSON, example="rfsetup backup list --json")
 def backup_list(args: argparse.Namespace, ctx: Settings) -> int:
+    """the backups taken here
+
+    Newest first: when, database, revision and file (interrupted, partial dumps never).
+    """
+    from rfsetup.core import backups
+
     infos = backups.list_backups(ctx)
     if args.json:
         print_json([info.to_json() for info in infos])
@@ -128,7 +147,29 @@ def plan_text(plan: RestorePlan) -> str:
     return "\n".join(rows)
 
 
+@backup.command(
+    "restore",
+    arg("file", metavar="FILE", help="a .dump from rfsetup backup list"),
+    YES,
+    arg("--from", dest="from_revision", metavar="REV",
+        help="restore only if the database is at REV now (base, or a,b); "
+             "otherwise exit 1 with nothing done"),
+    arg("--into-other-database", action="store_true",
+        help="allow a dump of another database or from another server"),
+    arg("--drop-extra", action="store_true",
+        help="allow dropping objects the dump does not contain (e.g. "
+             "tables of later revisions)"),
+    example="rfsetup backup restore .rfsetup/backups/FILE.dump --yes --drop-extra")
 def backup_restore(args: argparse.Namespace, ctx: Settings) -> int:
+    """put the database back as FILE has it
+
+    One transaction: the database ends exactly as the file has it, revision included, or is
+    untouched. The file's SHA-256 is checked first, what is replaced is shown, and the
+    current state is backed up before anything changes.
+    """
+    from rfsetup.core import alembic as migrations
+    from rfsetup.core import restore
+
     path = Path(args.file)
     vt = migrations.version_table(ctx)
     plan = restore.plan_restore(ctx, path, version_table=vt)
@@ -146,7 +187,21 @@ def backup_restore(args: argparse.Namespace, ctx: Settings) -> int:
     return 0
 
 
+@backup.command(
+    "prune",
+    arg("--keep", type=int, required=True, metavar="N",
+        help="how many of the newest backups to keep (at least 1)"),
+    YES,
+    arg("--dry-run", action="store_true", help="list what would be removed"),
+    example="rfsetup backup prune --keep 5 --dry-run")
 def backup_prune(args: argparse.Namespace, ctx: Settings) -> int:
+    """remove all but the newest N backups of the database
+
+    Only files rfsetup wrote are removed, never the newest; asks for the database name (or
+    takes --yes).
+    """
+    from rfsetup.core import backups
+
     database = str(ctx.url().database)
     doomed = backups.prune_backups(ctx, args.keep, database=database, dry_run=True)
     if not doomed:

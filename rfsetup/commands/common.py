@@ -1,18 +1,26 @@
-"""What every command shares: resolving the context from the global flags, and output helpers."""
+"""What every command shares: the context from the global flags, confirmation, output helpers.
+
+Imported when the parser is built (``rfsetup --help``): the core is imported inside the
+functions that need it.
+"""
 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
-from rfsetup.core.errors import RfsetupError
-from rfsetup.core.settings import Settings, load_settings
+from rfsetup.core.errors import RfsetupError, bad_input
+
+if TYPE_CHECKING:
+    from rfsetup.core.settings import Settings
 
 
 def context_from_args(args: argparse.Namespace) -> Settings:
     """Settings from the global flags; with --sandbox, the sandbox's URLs (started if needed)."""
+    from rfsetup.core.settings import load_settings
+
     settings = load_settings(args.env_file, args.config, sandbox=args.sandbox)
     # `env` edits the .env file and `sandbox` manages the servers itself: neither should
     # start (or, on a first run, initdb) the sandbox just because --sandbox was given
@@ -23,7 +31,41 @@ def context_from_args(args: argparse.Namespace) -> Settings:
     return settings
 
 
+def can_confirm(args: argparse.Namespace, database: str, action: str) -> None:
+    """--yes, or a terminal to type the database name at; otherwise exit 2 before anything
+    (even the plan's reading of the database) is done."""
+    if getattr(args, "yes", False) or sys.stdin.isatty():
+        return
+    raise bad_input(f"{action} needs confirmation; nothing was changed",
+                    hint=f"add --yes, or run it in a terminal and type the database name "
+                         f"({database})")
+
+
+def confirm(args: argparse.Namespace, database: str, action: str,
+            details: Callable[[], str | None] | None = None) -> bool:
+    """--yes, or the database name typed at a terminal; otherwise exit 2 with nothing done.
+
+    ``details`` (called only at a terminal) describes what will happen; when it returns None
+    there is nothing to confirm and False is returned.
+    """
+    can_confirm(args, database, action)
+    if getattr(args, "yes", False):
+        return True
+    text = details() if details else action
+    if text is None:
+        return False
+    sys.stderr.write(f"{text}\ntype the database name to confirm: ")
+    sys.stderr.flush()
+    answer = sys.stdin.readline().strip()
+    if answer != database:
+        raise bad_input(f"{answer!r} is not {database!r}; nothing was changed",
+                        hint="type the database name exactly, or pass --yes")
+    return True
+
+
 def print_json(value: Any) -> None:
+    import json
+
     json.dump(value, sys.stdout, indent=2, default=str)
     sys.stdout.write("\n")
 

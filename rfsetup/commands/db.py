@@ -15,19 +15,48 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, TypeVar
 
 from rfsetup.commands.common import print_changes, read_value_from_stdin
-from rfsetup.core import dbcreate
-from rfsetup.core import provision as prov
+from rfsetup.commands.registry import Group, arg
 from rfsetup.core.errors import ExitCode, RfsetupError, bad_input
-from rfsetup.core.settings import Settings, mask_url
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import URL
 
+    from rfsetup.core import provision as prov
+    from rfsetup.core.settings import Settings
+
 T = TypeVar("T")
 
+db = Group(
+    "db", "create the database and its role",
+    description="The guide's \"Create Database\" step: a login role and a database it owns, "
+                "ready for `rfsetup migrate up` on PostgreSQL 15+.",
+    example="printf '%s' \"$PW\" | rfsetup db create --password-stdin --write-env")
 
+
+@db.command(
+    "create",
+    arg("--admin-url", metavar="URL",
+        help="an admin connection (default: DATABASE_URL's server as postgres)"),
+    arg("--name", help="database name (default: raptorflow; another project: app)"),
+    arg("--owner", metavar="ROLE", help="role name (default: raptorflow; another project: app)"),
+    arg("--password-stdin", action="store_true",
+        help="read the role's password from standard input"),
+    arg("--write-env", action="store_true",
+        help="point DATABASE_URL in the .env file at the new database"),
+    arg("--dry-run", action="store_true", help="print the SQL, change nothing"),
+    example="printf '%s' \"$PW\" | rfsetup db create --password-stdin --write-env\n"
+            "rfsetup db create --dry-run")
 def db_create(args: argparse.Namespace, ctx: Settings) -> int:
-    """Create the role and database (idempotent); optionally point DATABASE_URL at them."""
+    """create role and database (idempotent)
+
+    Connects as an admin (--admin-url; default DATABASE_URL's server as postgres, its password
+    from PGPASSWORD, ~/.pgpass or a prompt) and creates the login role (its password sent as a
+    SCRAM-SHA-256 verifier) and the database it owns. A second run says what exists and exits
+    0; an existing role's password changes only when a new one is given. The role's password
+    comes from standard input or a prompt, never from the command line.
+    """
+    from rfsetup.core import provision as prov
+
     name, owner = _names(args, ctx)
     if args.dry_run:
         _print_dry_run(args, ctx, name, owner)
@@ -55,12 +84,17 @@ def db_create(args: argparse.Namespace, ctx: Settings) -> int:
 def _names(args: argparse.Namespace, ctx: Settings) -> tuple[str, str]:
     """--name and --owner (default: the project profile's; RaptorFlow's raptorflow), refused
     before anything when PostgreSQL would not store them as given."""
+    from rfsetup.core import provision as prov
+
     name = args.name if args.name is not None else ctx.profile.default_database
     owner = args.owner if args.owner is not None else ctx.profile.default_role
     return prov.check_identifier(name, "database"), prov.check_identifier(owner, "role")
 
 
 def _print_dry_run(args: argparse.Namespace, ctx: Settings, name: str, owner: str) -> None:
+    from rfsetup.core import provision as prov
+    from rfsetup.core.redact import mask_url
+
     try:
         target = mask_url(_admin_url(args, ctx))
     except RfsetupError:
@@ -95,6 +129,8 @@ def _env_password(args: argparse.Namespace, ctx: Settings, owner: str,
     """With --write-env, the password DATABASE_URL will hold (given, or the current URL's)."""
     if not args.write_env:
         return None
+    from rfsetup.core import dbcreate
+
     return dbcreate.password_for_env(
         ctx, owner, password, hint="give it with --password-stdin (it is then set on the role too)")
 
@@ -114,6 +150,8 @@ def _print_result(result: prov.ProvisionResult, *, keeps_password: bool, owner: 
 
 
 def _write_env(ctx: Settings, role: URL) -> None:
+    from rfsetup.core import dbcreate
+
     written = dbcreate.point_env_at(ctx, role)
     if not written:
         print(f"DATABASE_URL in {ctx.env_file} already points there")
@@ -150,6 +188,8 @@ def _prompt_password(prompt: str, *, confirm: bool) -> str:
 def _admin_url(args: argparse.Namespace, ctx: Settings) -> URL:
     """--admin-url, else dbcreate.default_admin_url (the sandbox's superuser, else
     DATABASE_URL's server as postgres, else localhost)."""
+    from rfsetup.core import dbcreate
+
     if args.admin_url:
         url = dbcreate.parse_admin_url(args.admin_url)
         if url.password is not None:

@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 import argparse
-import platform
 import sys
-from dataclasses import asdict
 from typing import TYPE_CHECKING
 
 from rfsetup.commands.common import print_json, symbols
+from rfsetup.commands.registry import JSON, command
 from rfsetup.core.errors import ExitCode
-from rfsetup.core.settings import Settings
 
 if TYPE_CHECKING:
     from rfsetup.core.prereqs import CheckResult
+    from rfsetup.core.settings import Settings
 
 
 def _print_check(result: CheckResult, marks: dict[str, str], width: int) -> None:
@@ -26,8 +25,18 @@ def _print_check(result: CheckResult, marks: dict[str, str], width: int) -> None
     sys.stdout.flush()
 
 
+@command("doctor", JSON, example="rfsetup doctor\nrfsetup --sandbox doctor --json")
 def doctor(args: argparse.Namespace, ctx: Settings) -> int:
-    """Run every prerequisite check; exit 0 when none fails (warnings allowed), else 1."""
+    """check prerequisites, with the fix for this OS
+
+    Python and the packages, PostgreSQL reachable and 15+, psql and pg_dump new enough for
+    that server, Redis, the .env (every key the project needs, valid) and the Alembic scripts
+    (one head). Each failure comes with its fix for this OS. Exit 0 when nothing failed
+    (warnings allowed), else 1.
+    """
+    import platform
+    from dataclasses import asdict
+
     from rfsetup.core import prereqs
 
     if args.json:

@@ -10,18 +10,36 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import signal
 import sys
 import threading
 from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING
 
+from rfsetup.commands.common import can_confirm as _can_confirm
+from rfsetup.commands.common import confirm as _confirm
 from rfsetup.commands.common import print_json
-from rfsetup.core import alembic as migrations
-from rfsetup.core.alembic.planning import count_text
+from rfsetup.commands.registry import JSON, YES, Group, arg, command
+from rfsetup.commands.signals import stop_signals_cancel
 from rfsetup.core.errors import ExitCode, RfsetupError, bad_input
-from rfsetup.core.settings import Settings
+
+if TYPE_CHECKING:
+    from rfsetup.core import alembic as migrations
+    from rfsetup.core.settings import Settings
 
 INTERRUPTED = 130
+
+migrate = Group(
+    "migrate", "history, preview, upgrade, rollback, stamp",
+    description="Alembic's migrations, run in-process on the target database. up, down and "
+                "stamp hold the migration lock; up and down take a pg_dump backup first; "
+                "down and stamp ask for the database name (or take --yes).",
+    example="rfsetup migrate preview --down && rfsetup migrate down --yes")
+
+NO_BACKUP = arg("--no-backup", action="store_true",
+                help="skip the pg_dump backup taken before the first change")
+FROM = arg("--from", dest="from_revision", metavar="REV",
+           help="run only if the database is at REV now (base, or a,b for two "
+                "heads); otherwise exit 1 with nothing done")
 
 
 def _say(line: str) -> None:
@@ -32,66 +50,13 @@ def _database(ctx: Settings) -> str:
     return str(ctx.url().database)
 
 
-def _can_confirm(args: argparse.Namespace, database: str, action: str) -> None:
-    """--yes, or a terminal to type the database name at; otherwise exit 2 before anything
-    (even the plan's reading of the database) is done."""
-    if getattr(args, "yes", False) or sys.stdin.isatty():
-        return
-    raise bad_input(f"{action} needs confirmation; nothing was changed",
-                    hint=f"add --yes, or run it in a terminal and type the database name "
-                         f"({database})")
-
-
-def _confirm(args: argparse.Namespace, database: str, action: str,
-             details: Callable[[], str | None] | None = None) -> bool:
-    """--yes, or the database name typed at a terminal; otherwise exit 2 with nothing done.
-
-    ``details`` (called only at a terminal) describes what will happen; when it returns None
-    there is nothing to confirm and False is returned.
-    """
-    _can_confirm(args, database, action)
-    if getattr(args, "yes", False):
-        return True
-    text = details() if details else action
-    if text is None:
-        return False
-    sys.stderr.write(f"{text}\ntype the database name to confirm: ")
-    sys.stderr.flush()
-    answer = sys.stdin.readline().strip()
-    if answer != database:
-        raise bad_input(f"{answer!r} is not {database!r}; nothing was changed",
-                        hint="type the database name exactly, or pass --yes")
-    return True
-
-
 @contextlib.contextmanager
 def _interrupt_cancels(cancel: threading.Event) -> Iterator[None]:
-    """First Ctrl-C: stop cleanly after the running revision. Second: abort it (rolled back).
-
-    psycopg2's wait_select callback lets that second Ctrl-C cancel a running statement on the
-    server instead of waiting for it to end.
-    """
-    if threading.current_thread() is not threading.main_thread():
+    """First Ctrl-C, SIGTERM or SIGHUP: stop cleanly after the running revision. Second: abort
+    it (its statement is cancelled on the server and rolled back). See commands/signals.py."""
+    with stop_signals_cancel(cancel, stopping="stopping after the current revision",
+                             again="aborts it", cancel_statements=True):
         yield
-        return
-    import psycopg2.extensions
-    import psycopg2.extras
-
-    def handler(signum: int, frame: object) -> None:
-        if cancel.is_set():
-            raise KeyboardInterrupt
-        cancel.set()
-        print("interrupt: stopping after the current revision (Ctrl-C again aborts it)",
-              file=sys.stderr, flush=True)
-
-    previous = signal.signal(signal.SIGINT, handler)
-    previous_wait = psycopg2.extensions.get_wait_callback()
-    psycopg2.extensions.set_wait_callback(psycopg2.extras.wait_select)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
-        psycopg2.extensions.set_wait_callback(previous_wait)
 
 
 def _plan_text(p: migrations.Plan) -> str:
@@ -100,34 +65,55 @@ def _plan_text(p: migrations.Plan) -> str:
 
 
 def _expect_from(args: argparse.Namespace) -> tuple[str, ...] | None:
+    from rfsetup.core.alembic import parse_revisions
+
     raw = getattr(args, "from_revision", None)
-    return None if raw is None else migrations.parse_revisions(raw)
+    return None if raw is None else parse_revisions(raw)
 
 
 # -- migrate history -------------------------------------------------------------------------------
+@migrate.command("history", JSON, example="rfsetup migrate history --json")
 def history(args: argparse.Namespace, ctx: Settings) -> int:
-    project = migrations.load(ctx)
-    graph = project.graph()
-    try:
-        current = migrations.current_revisions(ctx, project)
-    except RfsetupError as exc:
+    """revisions with current, heads, branches, merges
+
+    Every revision of the migration scripts, newest first: @ the database's current revision,
+    * applied, o not applied; heads, branch points and merges named. When the database cannot
+    be reached the revisions are still listed (unmarked) and the exit code is 3.
+    """
+    from rfsetup.core import alembic as migrations
+    from rfsetup.core.status import warm_reading
+
+    warm = warm_reading(ctx)  # a warm cache: no Alembic, no SQLAlchemy
+    if warm is not None:
+        graph, error = warm.graph, warm.database.error
+        current = warm.current or ()
+        where = lambda: str(warm.database.name)  # noqa: E731
+    else:
+        project = migrations.load(ctx)
+        graph, error = project.graph(), None
+        where = lambda: _database(ctx)  # noqa: E731
+        try:
+            current = migrations.current_revisions(ctx, project)
+        except RfsetupError as exc:
+            error = exc
+    if error is not None:
         # During an outage the scripts are still worth reading (alembic history needs no
         # database either): print them unmarked, then the diagnosis, and keep exit 3.
-        if args.json or exc.exit_code != ExitCode.CONNECT:
-            raise
+        if args.json or error.exit_code != ExitCode.CONNECT:
+            raise error
         for info in migrations.history_of(graph, ()):
             parents = ", ".join(info.down_revisions) or "base"
             _say(f"? {info.revision}  {info.message}  <- {parents}")
         _say("legend: ? the database's revision is unknown (it cannot be reached)")
-        raise
+        raise error
     infos = migrations.history_of(graph, current)
     if args.json:
         print_json([info.to_json() for info in infos])
         return 0
     if not infos:
-        _say(f"no revisions in {project.script.dir}")
+        _say(f"no revisions in {ctx.alembic_ini}'s script location")
         return 0
-    database = _database(ctx)
+    database = where()
     unknown = [r for r in current if r not in graph.parents]
     heads = [i.revision for i in infos if i.is_head]
     where = migrations.describe_revisions(current)
@@ -156,7 +142,22 @@ def history(args: argparse.Namespace, ctx: Settings) -> int:
 
 
 # -- migrate preview -------------------------------------------------------------------------------
+@migrate.command(
+    "preview",
+    arg("target", nargs="?", metavar="TARGET",
+        help="a revision, head, +N or -N (default: head; with --down, -1)"),
+    arg("--down", action="store_true", help="preview a downgrade (default -1)"),
+    arg("--lint", action="store_true", help="lint the SQL with squawk"),
+    example="rfsetup migrate preview --down --lint")
 def preview(args: argparse.Namespace, ctx: Settings) -> int:
+    """the SQL from the current revision to TARGET
+
+    The exact SQL that `migrate up` (or, with --down, `migrate down`) would run from the
+    revision the database is at now; nothing is executed. A revision without offline SQL is
+    named and its Python shown in its place. --lint adds squawk's findings per revision.
+    """
+    from rfsetup.core import alembic as migrations
+
     p = migrations.preview(ctx, args.target, down=args.down)
     database = _database(ctx)
     kind = "down" if args.down else "up"
@@ -177,12 +178,14 @@ def preview(args: argparse.Namespace, ctx: Settings) -> int:
              "(no transaction_per_migration): a failure rolls back the whole run")
     sys.stdout.write(p.sql if p.sql.endswith("\n") else p.sql + "\n")
     if args.lint:
-        _print_lint(p)
+        _print_lint(p, ctx)
     return 0
 
 
-def _print_lint(p: migrations.Preview) -> None:
+def _print_lint(p: migrations.Preview, ctx: Settings) -> None:
+    from rfsetup.core import alembic as migrations
     from rfsetup.core.alembic.lint import timeout_note
+    from rfsetup.core.alembic.planning import count_text
     from rfsetup.core.locking import session_timeouts
 
     findings = migrations.lint(p)
@@ -196,7 +199,7 @@ def _print_lint(p: migrations.Preview) -> None:
         for f in mine:
             where = f"line {f.line}" if f.line else "?"
             _say(f"--   {where} {f.level} {f.rule}: {f.message}")
-    _say(f"-- note: {timeout_note(session_timeouts())}")
+    _say(f"-- note: {timeout_note(session_timeouts(ctx))}")
 
 
 # -- migrate up / down / stamp ---------------------------------------------------------------------
@@ -211,11 +214,43 @@ def _run_migration(move: Callable[..., migrations.MigrationResult], args: argpar
     return INTERRUPTED if result.cancelled else 0
 
 
+@migrate.command(
+    "up",
+    arg("target", nargs="?", default="head", metavar="TARGET",
+        help="a revision, head, heads or +N (default: head)"),
+    NO_BACKUP, FROM,
+    example="rfsetup migrate up              # to head, a backup first\n"
+            "rfsetup migrate up +1 --from 0002_billing")
 def up(args: argparse.Namespace, ctx: Settings) -> int:
+    """upgrade (default: head), backup first
+
+    Runs the upgrade under the migration lock (a second runner waits RFSETUP_LOCK_WAIT
+    seconds), after a pg_dump backup of the database (its path is printed). Alembic's output
+    streams as it runs; Ctrl-C stops after the running revision (exit 130), a second Ctrl-C
+    aborts it. A failure names the revision the database was left at.
+    """
+    from rfsetup.core import alembic as migrations
+
     return _run_migration(migrations.upgrade, args, ctx)
 
 
+@migrate.command(
+    "down",
+    arg("target", nargs="?", default="-1", metavar="TARGET",
+        help="a revision, base or -N (default: -1)"),
+    YES, NO_BACKUP, FROM,
+    example="rfsetup migrate down --yes     # one step back, a backup first\n"
+            "rfsetup migrate down 0002_billing --from 0004_production_indexes")
 def down(args: argparse.Namespace, ctx: Settings) -> int:
+    """downgrade (default: -1), backup first
+
+    Plans the move first and shows the revisions it undoes; then asks for the database name
+    (or takes --yes), takes a pg_dump backup and runs the downgrade under the migration lock.
+    A database that moved since the plan is left alone (exit 1). `migrate preview --down`
+    shows the SQL beforehand.
+    """
+    from rfsetup.core import alembic as migrations
+
     database = _database(ctx)
     _can_confirm(args, database, f"downgrading database {database}")
     # planned first, so what is confirmed (and what --yes agreed to) is exactly what runs
@@ -238,7 +273,20 @@ def migrations_moved(database: str, expected: tuple[str, ...], now: tuple[str, .
     return moved_error(database, expected, now, confirmed=False)
 
 
+@migrate.command(
+    "stamp",
+    arg("revision", metavar="REV", help="a revision, head or base"),
+    YES, FROM,
+    example="rfsetup migrate stamp head --yes")
 def stamp(args: argparse.Namespace, ctx: Settings) -> int:
+    """set the revision without running migrations
+
+    Records REV in the version table without running any migration (for a database whose
+    schema already matches REV), after the database name (or --yes). No backup: no data
+    changes.
+    """
+    from rfsetup.core import alembic as migrations
+
     database = _database(ctx)
     _can_confirm(args, database, f"stamping database {database}")
     planned = migrations.plan(ctx, args.revision, kind="stamp")
@@ -249,14 +297,22 @@ def stamp(args: argparse.Namespace, ctx: Settings) -> int:
              lambda: f"this will record revision {args.revision} in database {database} "
                      f"(now at {migrations.describe_revisions(planned.from_revisions)}) "
                      "without running any migration")
-    result = migrations.stamp(ctx, args.revision, plan=planned)
+    cancel = threading.Event()
+    with _interrupt_cancels(cancel):
+        result = migrations.stamp(ctx, args.revision, plan=planned, cancel=cancel)
     for line in result.log.splitlines():
         _say(line)
-    return 0
+    return INTERRUPTED if result.cancelled else 0
 
 
 # -- seed ------------------------------------------------------------------------------------------
+@command("seed", JSON, example="rfsetup seed --json")
 def seed(args: argparse.Namespace, ctx: Settings) -> int:
+    """insert or update the plans (idempotent)
+
+    Writes RaptorFlow's plans (seeds/plans.json) with an upsert and reports each plan as
+    inserted, updated or unchanged; a second run changes nothing.
+    """
     from rfsetup.core import seeding
 
     if not ctx.profile.has_seeds:

@@ -4,15 +4,27 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rfsetup.commands.common import print_error, print_json
+from rfsetup.commands.registry import JSON, command
 from rfsetup.core.errors import ExitCode
-from rfsetup.core.settings import Settings
-from rfsetup.core.status import StatusReport, collect_status
+
+if TYPE_CHECKING:
+    from rfsetup.core.settings import Settings
+    from rfsetup.core.status import StatusReport
 
 
+@command("status", JSON, example="rfsetup status\nrfsetup --sandbox status --json")
 def status(args: argparse.Namespace, ctx: Settings) -> int:
-    """Print the status; exit 3 when the database cannot be reached (Redis down is not an error)."""
+    """revision, heads, pending, tables and Redis
+
+    The database's revision against the head with the pending count, its tables with row
+    estimates (from the catalog, never COUNT(*)) and Redis. Exit 3 when the database cannot
+    be reached; Redis being down is reported, not an error.
+    """
+    from rfsetup.core.status import collect_status
+
     report = collect_status(ctx)
     if args.json:
         print_json(report.to_json())
@@ -40,6 +52,9 @@ def render_status(report: StatusReport) -> str:
     lines = [f"database  {db.url or '(DATABASE_URL not set)'}"]
     if db.reachable:
         lines.append(f"server    PostgreSQL {db.server_version}, database {db.name}")
+        if db.pooler is not None and db.pooler.transaction_mode:
+            lines.append(f"pooler    warning: {db.pooler.warning()}")
+            lines.append(f"          hint: {db.pooler.hint}")
         current = ", ".join(report.current) or "(none: empty database)"
         if not report.revision_known:
             current = "unknown (env.py could not be observed: see below)"

@@ -15,7 +15,6 @@ Restoring lives in ``rfsetup.core.restore``.
 from __future__ import annotations
 
 import contextlib
-import os
 import re
 import threading
 from collections.abc import Callable, Iterable, Sequence
@@ -60,7 +59,7 @@ from rfsetup.core.pgtools import (
     tail,
     tool_env,
 )
-from rfsetup.core.settings import Settings, backup_keep_from
+from rfsetup.core.settings import DEFAULT_BACKUP_KEEP, Settings
 from rfsetup.core.versiontable import (
     VersionTable,
     as_version_table,
@@ -237,6 +236,8 @@ def dump_database(
     keep: int | None = None,
     protect: Sequence[Path] = (),
     skip_hint: str | None = SKIP_WITH_NO_BACKUP,
+    bin_dir: Path | None = None,
+    lock_timeout: str = locking.DEFAULT_LOCK_TIMEOUT,
 ) -> BackupInfo:
     """``pg_dump -Fc`` the database into ``folder``; the file appears only when complete.
 
@@ -244,12 +245,14 @@ def dump_database(
     ``version_table`` in the sidecar. Raises a classified RfsetupError when it fails (disk full,
     folder unusable, a table locked by another session) and kind ``interrupted`` when
     ``cancel`` is set; nothing is left behind either way. ``keep``: how many backups of this
-    database to keep afterwards (default RFSETUP_BACKUP_KEEP; 0 = all); ``protect``: paths that
-    pruning must not remove (a restore's source). ``skip_hint`` ends the failure hints.
+    database to keep afterwards (callers pass ``Settings.backup_keep``, RFSETUP_BACKUP_KEEP;
+    default 20; 0 = all); ``protect``: paths that pruning must not remove (a restore's source).
+    ``skip_hint`` ends the failure hints; ``bin_dir``: ``Settings.pg_bindir`` when no ``tools``.
+    ``lock_timeout``: how long pg_dump waits for a table lock (``settings.lock_timeout``).
     """
     progress = on_progress or (lambda _line: None)
-    keep = backup_keep_from(os.environ) if keep is None else keep
-    tools = tools or choose_tools(server_version_num)
+    keep = DEFAULT_BACKUP_KEEP if keep is None else keep
+    tools = tools or choose_tools(server_version_num, bin_dir=bin_dir)
     database = str(url.database)
     prepare_folder(folder)
     stale = remove_stale_partials(folder)
@@ -257,7 +260,6 @@ def dump_database(
         progress(f"removed {len(stale)} partial file(s) left by an interrupted backup")
     with connection(url, autocommit=True) as conn:
         facts = server_facts(conn)
-    lock_timeout = locking.session_timeouts()["lock_timeout"]
     created = datetime.now(UTC)
     started = f"taking a backup of database {database}…"
     progress(started)
@@ -329,4 +331,5 @@ def create_backup(
             read_revision(conn, version_table))
     return dump_database(url, settings.backups_dir, server_version_num=server, revision=rev,
                          version_table=version_table, on_progress=on_progress, cancel=cancel,
-                         keep=settings.backup_keep, skip_hint=None)
+                         keep=settings.backup_keep, skip_hint=None,
+                         bin_dir=settings.pg_bindir, lock_timeout=settings.lock_timeout)

@@ -15,7 +15,7 @@ from typing import Any
 
 from rfsetup.core import redact
 from rfsetup.core.errors import RfsetupError
-from rfsetup.profiles.envschema import GENERIC_ENV, EnvSchema, Problem
+from rfsetup.profiles.envschema import EnvSchema, Problem
 from rfsetup.profiles.raptorflow_env import RAPTORFLOW_ENV
 
 #: RaptorFlow's keys, grouped as the guide's .env example groups them
@@ -25,14 +25,15 @@ KNOWN_KEYS: tuple[str, ...] = RAPTORFLOW_ENV.known_keys
 REQUIRED_KEYS: tuple[str, ...] = RAPTORFLOW_ENV.required_keys
 
 _KEY_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
-_SCHEMAS = {schema.name: schema for schema in (RAPTORFLOW_ENV, GENERIC_ENV)}
 
 Values = Mapping[str, "str | None"]
 
 
 def schema_named(name: str | None) -> EnvSchema:
     """The env schema called ``name`` (a ``Profile.env_schema``); unknown or None: generic."""
-    return _SCHEMAS.get(name or "", GENERIC_ENV)
+    from rfsetup.profiles.base import env_schema_named
+
+    return env_schema_named(name)
 
 
 def validate(key: str, value: str, context: Values | None = None, *,

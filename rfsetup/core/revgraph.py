@@ -2,7 +2,7 @@
 
 Loading a ScriptDirectory executes every revision file: most of the cost of `rfsetup status`
 (and of `alembic current`) on a long history. Status, planning and the TUI's history only need
-the graph, so it is kept in the project's cache document (``rfsetup.core.alembic.cache``),
+the graph, so it is kept in the project's cache document (``rfsetup.core.projectcache``),
 valid while no config or version file changed; any change rebuilds it from Alembic's own loader.
 ``ancestors`` is the one ancestor walk everything uses.
 """
@@ -77,7 +77,7 @@ def build_graph(project: AlembicProject) -> RevisionGraph:
 
 def load_graph(project: AlembicProject, cache_dir: Path | None) -> RevisionGraph:
     """The project's revision graph, from the cache when no config or version file changed."""
-    from rfsetup.core.alembic import cache
+    from rfsetup.core import projectcache as cache
 
     fingerprint = project.fingerprint()
     path = cache.cache_file(cache_dir, project.ini_path) if cache_dir is not None else None

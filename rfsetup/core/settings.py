@@ -14,6 +14,7 @@ from __future__ import annotations
 import configparser
 import functools
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
     from sqlalchemy.engine import URL
 
     from rfsetup.profiles.base import Profile
+    from rfsetup.profiles.envschema import EnvSchema
 
 DEFAULT_ENV_FILES = (Path(".env"), Path("backend/.env"))
 DEFAULT_ALEMBIC_INI = Path("alembic.ini")
@@ -35,6 +37,26 @@ DEFAULT_REDIS_URL = "redis://localhost:6379/0"
 #: how many backups of a database to keep after each new one (0 = all)
 ENV_BACKUP_KEEP = "RFSETUP_BACKUP_KEEP"
 DEFAULT_BACKUP_KEEP = 20
+#: the one directory to take pg_dump, pg_restore and psql from
+ENV_PG_BINDIR = "RFSETUP_PG_BINDIR"
+#: the terminal app's keys: "binding-id=key,…" (wins over the config file's [keys])
+ENV_KEYMAP = "RFSETUP_KEYMAP"
+#: unexpected errors re-raised with their traceback
+ENV_DEBUG = "RFSETUP_DEBUG"
+#: rfsetup's own config file (default: the user's config folder, rfsetup/config.toml)
+ENV_CONFIG = "RFSETUP_CONFIG"
+_OFF = ("", "0", "false", "no", "off")
+#: seconds a second runner waits for the migration lock (0 = try once)
+ENV_LOCK_WAIT = "RFSETUP_LOCK_WAIT"
+DEFAULT_LOCK_WAIT = 5.0
+# A DDL statement queued behind a long query blocks every later query on that table, which is
+# how migrations cause outages: give up on a table lock quickly. Statements themselves (a
+# backfill) may legitimately run for a while, but not forever.
+ENV_LOCK_TIMEOUT = "RFSETUP_LOCK_TIMEOUT"
+DEFAULT_LOCK_TIMEOUT = "10s"
+ENV_STATEMENT_TIMEOUT = "RFSETUP_STATEMENT_TIMEOUT"
+DEFAULT_STATEMENT_TIMEOUT = "30min"
+_DURATION = re.compile(r"^\d+(\.\d+)?(us|ms|s|min|h|d)?$")
 
 _POSTGRES_SCHEMES = {
     "postgresql",
@@ -200,6 +222,20 @@ class Settings:
     sources: Mapping[str, str] = field(default_factory=dict)
     state_dir: Path = STATE_DIR
     backup_keep: int = DEFAULT_BACKUP_KEEP
+    #: RFSETUP_PG_BINDIR: the only directory the pg tools are taken from (None: discovered)
+    pg_bindir: Path | None = None
+    #: RFSETUP_KEYMAP parsed: {binding id: keys}, over the config file's [keys]
+    keymap: Mapping[str, str] = field(default_factory=dict)
+    #: RFSETUP_DEBUG: an unexpected error shows its traceback
+    debug: bool = False
+    #: PGPASSWORD: libpq's default password, offered for the TUI's admin connection
+    pgpassword: str | None = field(default=None, repr=False)
+    #: the user's config file (keys, theme); None: none is read or written (tests, scripts)
+    config_file: Path | None = None
+    #: RFSETUP_LOCK_WAIT, RFSETUP_LOCK_TIMEOUT, RFSETUP_STATEMENT_TIMEOUT (validated on load)
+    lock_wait: float = DEFAULT_LOCK_WAIT
+    lock_timeout: str = DEFAULT_LOCK_TIMEOUT
+    statement_timeout: str = DEFAULT_STATEMENT_TIMEOUT
 
     def url(self) -> URL:
         """The normalised (psycopg2) database URL; raises a bad-input error when unset."""
@@ -211,6 +247,11 @@ class Settings:
         from rfsetup.core.profile import profile_for
 
         return profile_for(self.alembic_ini)
+
+    @property
+    def env_schema(self) -> EnvSchema:
+        """The .env keys, groups and checks of the project's profile."""
+        return self.profile.env()
 
     @property
     def backups_dir(self) -> Path:
@@ -237,6 +278,81 @@ def backup_keep_from(environ: Mapping[str, str]) -> int:
     return int(raw)
 
 
+def pg_bindir_from(environ: Mapping[str, str]) -> Path | None:
+    """RFSETUP_PG_BINDIR: a directory (``~`` expanded), or None when unset."""
+    raw = environ.get(ENV_PG_BINDIR, "").strip()
+    return Path(raw).expanduser() if raw else None
+
+
+def process_pg_bindir() -> Path | None:
+    """RFSETUP_PG_BINDIR of this process, for the pg tool functions called without Settings
+    (scripts, tests); every command passes ``Settings.pg_bindir`` instead."""
+    return pg_bindir_from(os.environ)
+
+
+def debug_from(environ: Mapping[str, str]) -> bool:
+    """RFSETUP_DEBUG: on unless unset, empty, 0, false, no or off."""
+    return environ.get(ENV_DEBUG, "").strip().lower() not in _OFF
+
+
+def parse_keymap(text: str, *, name: str = ENV_KEYMAP) -> dict[str, str]:
+    """``"migrate-down-one=ctrl+d,quit=ctrl+x"`` (or ``;``-separated) -> {binding id: keys}.
+
+    An item that is not ``id=key`` is bad input (exit 2), named; whether the ids exist and
+    the keys are free is for the terminal app to say, which knows its bindings.
+    """
+    keymap: dict[str, str] = {}
+    for item in text.split(";" if ";" in text else ","):
+        if not item.strip():
+            continue
+        binding_id, sep, keys = item.partition("=")
+        if not (sep and binding_id.strip() and keys.strip()):
+            raise bad_input(f"{name}: {item.strip()!r} is not binding-id=key",
+                            hint=f'e.g. {name}="migrate-down-one=ctrl+d,quit=ctrl+x" (the ids '
+                                 "are in the README's key table)")
+        keymap[binding_id.strip()] = keys.strip()
+    return keymap
+
+
+def config_file_from(environ: Mapping[str, str]) -> Path:
+    """RFSETUP_CONFIG, else $XDG_CONFIG_HOME/rfsetup/config.toml, else the platform's user
+    config folder (platformdirs: ~/.config on Linux, ~/Library/Application Support on macOS,
+    %APPDATA% on Windows) + rfsetup/config.toml."""
+    explicit = environ.get(ENV_CONFIG, "").strip()
+    if explicit:
+        return Path(explicit).expanduser()
+    xdg = environ.get("XDG_CONFIG_HOME", "").strip()
+    if xdg:
+        return Path(xdg).expanduser() / "rfsetup" / "config.toml"
+    from platformdirs import user_config_path
+
+    return user_config_path("rfsetup", appauthor=False) / "config.toml"
+def lock_wait_from(environ: Mapping[str, str]) -> float:
+    """RFSETUP_LOCK_WAIT: seconds to wait for the migration lock (default 5; 0 = try once)."""
+    raw = environ.get(ENV_LOCK_WAIT, "").strip()
+    if not raw:
+        return DEFAULT_LOCK_WAIT
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value <= 86400:  # also refuses nan and inf
+        raise bad_input(f"{ENV_LOCK_WAIT}={raw!r} is not a number of seconds",
+                        hint=f"e.g. {ENV_LOCK_WAIT}=30")
+    return value
+
+
+def duration_from(environ: Mapping[str, str], env: str, default: str) -> str:
+    """A PostgreSQL duration from ``env`` (``500ms``, ``10s``, ``30min``; a bare number is ms;
+    0 = none), else ``default``; anything else is bad input."""
+    raw = environ.get(env, "").strip()
+    value = "".join(raw.split()) if raw else default
+    if not _DURATION.match(value):
+        raise bad_input(f"{env}={raw!r} is not a PostgreSQL duration",
+                        hint=f"e.g. {env}={default} (units: ms, s, min, h; 0 disables it)")
+    return value
+
+
 def load_settings(
     env_file: str | os.PathLike[str] | None = None,
     alembic_ini: str | os.PathLike[str] | None = None,
@@ -245,7 +361,11 @@ def load_settings(
     environ: Mapping[str, str] | None = None,
     cwd: Path | None = None,
 ) -> Settings:
-    """Resolve settings: flags > process environment > .env file > defaults."""
+    """Resolve settings: flags > process environment > .env file > defaults.
+
+    Every environment variable rfsetup reads is read here, once (the README's table lists
+    them); ``environ`` stands for the process environment (tests pass their own).
+    """
     environ = os.environ if environ is None else environ
     base = cwd or Path.cwd()
     path = find_env_file(env_file, base)
@@ -277,6 +397,15 @@ def load_settings(
         sources=sources,
         state_dir=base / STATE_DIR,
         backup_keep=backup_keep_from(environ),
+        pg_bindir=pg_bindir_from(environ),
+        keymap=parse_keymap(environ.get(ENV_KEYMAP, "")),
+        debug=debug_from(environ),
+        pgpassword=environ.get("PGPASSWORD") or None,
+        config_file=config_file_from(environ),
+        lock_wait=lock_wait_from(environ),
+        lock_timeout=duration_from(environ, ENV_LOCK_TIMEOUT, DEFAULT_LOCK_TIMEOUT),
+        statement_timeout=duration_from(environ, ENV_STATEMENT_TIMEOUT,
+                                        DEFAULT_STATEMENT_TIMEOUT),
     )
 
 

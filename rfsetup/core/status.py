@@ -11,11 +11,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from rfsetup.core.errors import RfsetupError
+from rfsetup.core.errors import ExitCode, RfsetupError
 from rfsetup.core.settings import DEFAULT_REDIS_URL, Settings, mask_url
+from rfsetup.core.versiontable import VersionTable
 
 if TYPE_CHECKING:
     from rfsetup.core.alembic.project import AlembicProject
+    from rfsetup.core.pooler import PoolerFacts
     from rfsetup.core.revgraph import RevisionGraph
 
 
@@ -37,7 +39,8 @@ SELECT current_setting('server_version'),
            JOIN pg_namespace n ON n.oid = c.relnamespace
            LEFT JOIN pg_stat_user_tables s ON s.relid = c.oid
           WHERE c.relkind IN ('r', 'p') AND n.nspname = current_schema()
-            AND c.relname <> %(vt_name)s), '[]'::json)
+            AND c.relname <> %(vt_name)s), '[]'::json),
+       pg_backend_pid()
 """
 
 
@@ -55,6 +58,8 @@ class DatabaseStatus:
     server_version_num: int | None = None
     name: str | None = None
     error: RfsetupError | None = None
+    #: what is between rfsetup and the server (None: not reached, or not known)
+    pooler: PoolerFacts | None = None
 
 
 @dataclass(frozen=True)
@@ -110,8 +115,30 @@ class StatusReport:
                 "error": self.redis.error,
             },
             "revision_known": self.revision_known,
+            # a transaction-mode pooler: status works, migrate/stamp/restore refuse it
+            "pooler": self.database.pooler.to_json() if self.database.pooler else None,
             "scripts_error": self.scripts_error.to_dict() if self.scripts_error else None,
         }
+
+
+def _query(url: Any, vt: VersionTable) -> tuple[DatabaseStatus, tuple[str, ...],
+                                               list[dict[str, Any]]]:
+    """The two small queries on ``url`` (a SQLAlchemy URL or a ``pgurl.PgURL``)."""
+    from rfsetup.core.connect import connection
+    from rfsetup.core.versiontable import select_revisions
+
+    masked = mask_url(url)
+    try:
+        with connection(url, timeout=3, autocommit=True) as conn, conn.cursor() as cur:
+            cur.execute(_STATUS_SQL, {"vt": vt.regclass_text(), "vt_name": vt.name})
+            version, version_num, name, has_vt, tables, pid = cur.fetchone()
+            facts = _pooler_facts(conn, url, pid)
+            current = select_revisions(cur, vt) if has_vt else ()
+    except RfsetupError as exc:
+        return DatabaseStatus(False, masked, error=exc), (), []
+    db = DatabaseStatus(True, masked, server_version=version.split(" ")[0],
+                        server_version_num=version_num, name=name, pooler=facts)
+    return db, current, tables
 
 
 def _database_status(settings: Settings, project: AlembicProject | None
@@ -120,33 +147,39 @@ def _database_status(settings: Settings, project: AlembicProject | None
     """(database, current revisions or None when unknown, tables, env.py's problem)."""
     from rfsetup.core.alembic.observe import cached_observation, identify, observed
     from rfsetup.core.connect import connection
-    from rfsetup.core.versiontable import VersionTable, select_revisions
 
     raw = settings.database_url
     try:
         url = settings.url()
     except RfsetupError as exc:
         return DatabaseStatus(False, mask_url(raw) if raw else None, error=exc), None, [], None
-    masked = mask_url(url)
+    vt = VersionTable()
     env_error: RfsetupError | None = None
-    try:
-        with connection(url, timeout=3, autocommit=True) as conn, conn.cursor() as cur:
-            vt = VersionTable()
-            if project is not None:
-                try:
-                    vt = observed(project, url, conn, identify(conn)).version_table
-                except RfsetupError as exc:  # env.py refuses this target, or fails: shown
-                    env_error = exc
-                    seen = cached_observation(project)
-                    vt = seen.version_table if seen else vt
-            cur.execute(_STATUS_SQL, {"vt": vt.regclass_text(), "vt_name": vt.name})
-            version, version_num, name, has_vt, tables = cur.fetchone()
-            current = select_revisions(cur, vt) if has_vt else ()
-    except RfsetupError as exc:
-        return DatabaseStatus(False, masked, error=exc), None, [], None
-    db = DatabaseStatus(True, masked, server_version=version.split(" ")[0],
-                        server_version_num=version_num, name=name)
+    seen = cached_observation(project) if project is not None else None
+    if seen is not None:
+        vt = seen.version_table
+    elif project is not None:
+        try:
+            with connection(url, timeout=3, autocommit=True) as conn:
+                vt = observed(project, url, conn, identify(conn)).version_table
+        except RfsetupError as exc:  # unreachable (the query below says so), or env.py
+            if exc.exit_code != ExitCode.CONNECT:  # refuses this target, or fails: shown
+                env_error = exc
+    db, current, tables = _query(url, vt)
+    if not db.reachable:
+        return db, None, [], None
     return db, (None if env_error else current), tables, env_error
+
+
+def _pooler_facts(conn: Any, url: Any, pid: int) -> PoolerFacts | None:
+    """The pooler probe (free on a direct connection); None when its second client cannot
+    connect (the status itself is still true)."""
+    from rfsetup.core import pooler
+
+    try:
+        return pooler.probe(conn, url, last_pid=int(pid))
+    except RfsetupError:
+        return None
 
 
 def redis_status(settings: Settings, timeout: float = 1.0) -> RedisStatus:
@@ -195,10 +228,60 @@ def _redis_error(exc: BaseException, raw: str, timeout: float) -> tuple[str, str
 def collect_status(settings: Settings) -> StatusReport:
     """Read the whole status. Never raises for an unreachable server: it is part of the report.
 
+    With a warm cache (no config or version file changed, env.py observed for this target) the
+    status is read with psycopg2 and the cache alone, importing neither Alembic nor SQLAlchemy
+    (``_warm_status``); otherwise through the Alembic project. Both build the same report.
     A config that cannot be read (``-c`` naming a missing file) is reported as ``scripts_error``
     with its exit code 2, which the CLI returns.
     """
-    from rfsetup.core.alembic.planning import unknown_revision_error
+    return _warm_status(settings) or _full_status(settings)
+
+
+@dataclass(frozen=True)
+class WarmReading:
+    """What the warm path read: the cached graph and the database's side."""
+
+    graph: RevisionGraph
+    database: DatabaseStatus
+    current: tuple[str, ...] | None
+    tables: list[dict[str, Any]]
+
+
+def warm_reading(settings: Settings) -> WarmReading | None:
+    """The cached graph and two queries, or None when the cache cannot answer (a config or
+    version file changed, env.py not observed for this target, an URL only SQLAlchemy reads)."""
+    from pathlib import Path
+
+    from rfsetup.core import pgurl, projectcache
+    from rfsetup.core.revgraph import RevisionGraph
+    from rfsetup.core.settings import libpq_params
+
+    url = pgurl.parse(settings.database_url)
+    ini = Path(settings.alembic_ini)
+    if url is None or not ini.is_file():
+        return None
+    found = projectcache.warm(settings.state_dir / "cache", ini.resolve(), libpq_params(url))
+    if found is None or found.observation is None:
+        return None
+    try:
+        graph = RevisionGraph.from_json(found.graph)
+        doc = found.observation["version_table"]
+        vt = VersionTable(str(doc["name"]), doc.get("schema"))
+    except (KeyError, TypeError, ValueError, AttributeError):
+        return None
+    db, current, tables = _query(url, vt)
+    return WarmReading(graph, db, current if db.reachable else None, tables)
+
+
+def _warm_status(settings: Settings) -> StatusReport | None:
+    """The status from the cache and two queries, or None when the cache cannot answer."""
+    found = warm_reading(settings)
+    if found is None:
+        return None
+    return _report(settings, found.graph, None, found.database, found.current, found.tables)
+
+
+def _full_status(settings: Settings) -> StatusReport:
     from rfsetup.core.alembic.project import AlembicProject
 
     graph: RevisionGraph | None = None
@@ -210,12 +293,19 @@ def collect_status(settings: Settings) -> StatusReport:
     except RfsetupError as exc:
         scripts_error = exc
     db, current, tables, env_error = _database_status(settings, project)
-    scripts_error = scripts_error or env_error
+    return _report(settings, graph, scripts_error or env_error, db, current, tables)
+
+
+def _report(settings: Settings, graph: RevisionGraph | None,
+            scripts_error: RfsetupError | None, db: DatabaseStatus,
+            current: tuple[str, ...] | None, tables: list[dict[str, Any]]) -> StatusReport:
     known = current if current is not None else ()
     pending = graph.pending(known) if graph is not None and db.reachable and \
         current is not None else None
     unknown = tuple(r for r in known if r not in graph.parents) if graph is not None else ()
     if unknown:
+        from rfsetup.core.alembic.planning import unknown_revision_error
+
         # a database ahead of this checkout (or -c at another project): how many revisions
         # are pending cannot be known, and a count that ignores the unknown one would be wrong
         pending = None

@@ -9,6 +9,10 @@ from rfsetup but the schema.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from rfsetup.profiles.envschema import EnvSchema
 
 #: the alembic.ini option (in ``[alembic]``) that names a project's profile
 INI_OPTION = "rfsetup_profile"
@@ -34,6 +38,10 @@ class Profile:
     #: the .env keys it needs (their checks live in the env schema of the same name)
     env_schema: str = "generic"
 
+    def env(self) -> EnvSchema:
+        """Its .env schema (``env_schema`` names it; unknown: the generic one)."""
+        return env_schema_named(self.env_schema)
+
     def expected_tables(self) -> tuple[str, ...]:
         """The tables the project's models define (empty when it names none)."""
         if self.schema_module is None:
@@ -42,3 +50,14 @@ class Profile:
 
         metadata = importlib.import_module(self.schema_module).metadata
         return tuple(sorted(table.name for table in metadata.sorted_tables))
+
+
+def env_schema_named(name: str | None) -> EnvSchema:
+    """The env schema called ``name``: RaptorFlow's, else the generic one."""
+    if name == "raptorflow":
+        from rfsetup.profiles.raptorflow_env import RAPTORFLOW_ENV
+
+        return RAPTORFLOW_ENV
+    from rfsetup.profiles.envschema import GENERIC_ENV
+
+    return GENERIC_ENV

@@ -10,13 +10,12 @@ before the first frame.
 from __future__ import annotations
 
 import contextlib
-import os
 from collections.abc import Callable, Iterator
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from textual import work
+from textual import on, work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.command import DiscoveryHit, Hit, Hits, Provider
@@ -25,36 +24,32 @@ from textual.widgets import ContentSwitcher, Footer, Input, OptionList
 from textual.worker import Worker, get_current_worker
 
 from rfsetup.core.errors import RfsetupError
-from rfsetup.core.settings import Settings, reload_settings
+from rfsetup.core.settings import ENV_KEYMAP, Settings, reload_settings
+from rfsetup.core.settings import parse_keymap as parse_keymap  # the tests' and scripts' name
+from rfsetup.core.userconfig import UserConfig, load_user_config
+from rfsetup.tui import keys
 from rfsetup.tui.messages import (
-    ChecksCompleted,
     DatabaseProvisioned,
-    EnvLoaded,
-    EnvSaved,
-    MigrationApplied,
-    MigrationFailed,
     OperationFailed,
-    SeedApplied,
-    SeedPlanned,
+    StatusChanged,
     StatusRefreshed,
-    TablesListed,
 )
 from rfsetup.tui.modals.error import ErrorModal
 from rfsetup.tui.screens.base import StepScreen, unexpected_error
-from rfsetup.tui.screens.database import DatabaseScreen
 from rfsetup.tui.screens.environment import EnvironmentScreen
 from rfsetup.tui.screens.migrations import MigrationsScreen
-from rfsetup.tui.screens.prerequisites import PrerequisitesScreen
-from rfsetup.tui.screens.seed import SeedScreen
-from rfsetup.tui.screens.verify import VerifyScreen
-from rfsetup.tui.state import STEP_IDS, STEPS
+from rfsetup.tui.state import STEP_IDS
+from rfsetup.tui.steps import REGISTRY, screen_bindings, step_bindings
 from rfsetup.tui.warmup import ensure_imported, ensure_migration_imported
 from rfsetup.tui.widgets.status_panel import StatusPanel
 from rfsetup.tui.widgets.step_list import StepList
 
+if TYPE_CHECKING:
+    from rfsetup.core.status import StatusReport
+
 #: how often the live panel re-reads the status (seconds)
 POLL_INTERVAL = 2.0
-KEYMAP_ENV = "RFSETUP_KEYMAP"
+KEYMAP_ENV = ENV_KEYMAP
 
 
 class StepCommands(Provider):
@@ -77,16 +72,6 @@ class StepCommands(Provider):
             yield DiscoveryHit(title, callback, text=title, help=help_text)
 
 
-def parse_keymap(text: str) -> dict[str, str]:
-    """``RFSETUP_KEYMAP="migrate-down-one=ctrl+d,quit=ctrl+x"`` -> {binding id: keys}."""
-    keymap: dict[str, str] = {}
-    for item in text.split(";" if ";" in text else ","):
-        binding_id, sep, keys = item.partition("=")
-        if sep and binding_id.strip() and keys.strip():
-            keymap[binding_id.strip()] = keys.strip()
-    return keymap
-
-
 class RfsetupApp(App[int]):
     """The app. ``autoload=False`` starts nothing by itself (snapshot tests feed it messages)."""
 
@@ -98,12 +83,7 @@ class RfsetupApp(App[int]):
     COMMANDS = App.COMMANDS | {StepCommands}
     BINDINGS = [
         Binding("ctrl+q", "quit", "Quit", id="quit", priority=True),
-        Binding("1", "step('prerequisites')", "Steps", id="step-1", key_display="1-6"),
-        Binding("2", "step('environment')", "Environment", id="step-2", show=False),
-        Binding("3", "step('database')", "Database & role", id="step-3", show=False),
-        Binding("4", "step('migrations')", "Migrations", id="step-4", show=False),
-        Binding("5", "step('seed')", "Seed", id="step-5", show=False),
-        Binding("6", "step('verify')", "Verify", id="step-6", show=False),
+        *step_bindings(),
         Binding("f5", "refresh_status", "Refresh", id="refresh-status"),
         Binding("escape", "focus_steps", "Step list", id="focus-steps", show=False),
         Binding("f1", "show_help_panel", "Keys", id="help"),
@@ -116,11 +96,24 @@ class RfsetupApp(App[int]):
         self.rollback = rollback
         self.autoload = autoload
         self.poll_interval = poll_interval
-        self.report: Any | None = None
+        self.report: StatusReport | None = None
         self._status_worker: Worker[None] | None = None
         self._settings_dirty = False
         self._secrets: set[str] = set()
         self._quit_warned = False
+        # the config file (keys, theme) and RFSETUP_KEYMAP, checked against every binding
+        # before anything is shown: hints in the panes are rendered with these keys
+        self.user_config: UserConfig = load_user_config(settings.config_file)
+        self.keymap = keys.resolve(
+            [b for b in self.BINDINGS if isinstance(b, Binding)], screen_bindings(),
+            keys.requests(self.user_config.keys, str(settings.config_file), settings.keymap))
+        if self.keymap.applied:
+            self.set_keymap(self.keymap.applied)
+        self._saved_theme = self.user_config.theme
+
+    def key_hint(self, binding_id: str) -> str:
+        """The key that runs ``binding_id`` now (the keymap applied), for in-pane hints."""
+        return self.keymap.hint(binding_id)
 
     # -- layout -----------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -134,21 +127,51 @@ class RfsetupApp(App[int]):
                 panel.border_title = "Live"
                 yield panel
             with ContentSwitcher(id="switcher", initial=initial):
-                yield PrerequisitesScreen()
-                yield EnvironmentScreen()
-                yield DatabaseScreen()
-                yield MigrationsScreen(rollback=self.rollback)
-                yield SeedScreen()
-                yield VerifyScreen()
+                for entry in REGISTRY:
+                    yield entry.screen.for_app(self)
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
+        self._apply_user_theme()
         self.show_step(self.query_one(ContentSwitcher).current or "prerequisites")
         if self.autoload:
             self.refresh_status()
             self.set_interval(self.poll_interval, self._poll)
             for screen in self.step_screens():
                 screen.start()
+
+    # -- the config file: theme and what could not be applied ---------------------------------
+    def _apply_user_theme(self) -> None:
+        """The config file's theme; what of the config and the keymap was refused is said
+        once, here, never silently dropped. A theme chosen later is saved back."""
+        problems = [*self.user_config.problems, *self.keymap.problems]
+        theme = self.user_config.theme
+        if theme is not None and theme not in self.available_themes:
+            problems.append(f"{self.settings.config_file}: theme {theme!r} is not a Textual "
+                            "theme (Ctrl+P, Theme, lists them); not applied")
+        elif theme is not None:
+            self.theme = theme
+        self.theme_changed_signal.subscribe(self, self._theme_changed)
+        if problems:
+            self.notify("\n".join(problems), title="rfsetup: not applied", severity="warning",
+                        timeout=20)
+
+    def _theme_changed(self, theme: Any) -> None:
+        if self.settings.config_file is None or theme.name == self._saved_theme:
+            return
+        self._saved_theme = theme.name
+        self._save_theme(theme.name)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="config")
+    def _save_theme(self, name: str) -> None:
+        from rfsetup.core.userconfig import save_theme
+
+        assert self.settings.config_file is not None
+        try:
+            save_theme(self.settings.config_file, name)
+        except RfsetupError as exc:
+            self.call_from_thread(self.notify, f"the theme was not saved: {exc.message}",
+                                  severity="warning")
 
     # -- steps ------------------------------------------------------------------------------
     def step_screens(self) -> Iterator[StepScreen]:
@@ -246,43 +269,23 @@ class RfsetupApp(App[int]):
             screen.status_changed(message.report, previous)
         self.refresh_step_states()
 
-    # -- results that change what the panel shows: refresh right away ------------------------
-    def _after_operation(self, *, settings_changed: bool = False) -> None:
-        if settings_changed:
+    # -- facts after which the panel and the step list follow -------------------------------
+    @on(StatusChanged)
+    def _status_changed(self, message: StatusChanged) -> None:
+        """The one handler of every StatusChanged message (a migration ran, the .env was
+        saved, the checks finished…): the step list is recomputed, and after an operation
+        the live status is read again at once (the .env first, when it changed)."""
+        if message.settings_changed:
             self._settings_dirty = True
-        self.refresh_status()
+        if message.refresh:
+            self.refresh_status()
         self.refresh_step_states()
-
-    def on_migration_applied(self, _: MigrationApplied) -> None:
-        self._after_operation()
-
-    def on_migration_failed(self, _: MigrationFailed) -> None:
-        self._after_operation()
-
-    def on_seed_applied(self, _: SeedApplied) -> None:
-        self._after_operation()
 
     def on_database_provisioned(self, message: DatabaseProvisioned) -> None:
         if message.env_written is not None:
             env = self.step_screen("environment")
             if isinstance(env, EnvironmentScreen):
                 env.load()  # the form shows the DATABASE_URL just written
-        self._after_operation(settings_changed=message.env_written is not None)
-
-    def on_env_saved(self, _: EnvSaved) -> None:
-        self._after_operation(settings_changed=True)
-
-    def on_checks_completed(self, _: ChecksCompleted) -> None:
-        self.refresh_step_states()
-
-    def on_env_loaded(self, _: EnvLoaded) -> None:
-        self.refresh_step_states()
-
-    def on_seed_planned(self, _: SeedPlanned) -> None:
-        self.refresh_step_states()
-
-    def on_tables_listed(self, _: TablesListed) -> None:
-        self.refresh_step_states()
 
     def on_operation_failed(self, message: OperationFailed) -> None:
         if not self.is_running:  # shutting down (see on_status_refreshed)
@@ -310,16 +313,20 @@ class RfsetupApp(App[int]):
     def palette_commands(self) -> list[tuple[str, str, Callable[[], Any]]]:
         """Every step and every step action, for the command palette."""
         commands: list[tuple[str, str, Callable[[], Any]]] = []
-        for info in STEPS:
-            commands.append((f"Go to {info.number} {info.title}", f"show step {info.number}",
+        for entry in REGISTRY:
+            info = entry.step
+            commands.append((f"Go to {info.number} {info.title}",
+                             f"show step {info.number}",
                              partial(self.show_step, info.id)))
-        for screen in self.step_screens():
-            info = next(s for s in STEPS if s.id == screen.STEP_ID)
-            for binding in _bindings_of(screen):
-                commands.append((f"{info.title}: {binding.tooltip or binding.description}",
-                                 f"key {binding.key}  (id {binding.id})",
-                                 partial(self.run_step_action, screen.STEP_ID, binding.action)))
-        commands.append(("Refresh the live panel", "key f5", self.refresh_status))
+        for entry in REGISTRY:
+            for binding in _bindings_of(entry.screen):
+                commands.append((f"{entry.step.title}: {binding.tooltip or binding.description}",
+                                 f"key {self.keymap.keys.get(binding.id or '', binding.key)}  "
+                                 f"(id {binding.id})",
+                                 partial(self.run_step_action, entry.step.id, binding.action)))
+        commands.append(("Refresh the live panel",
+                         f"key {self.keymap.keys.get('refresh-status', 'f5')}",
+                         self.refresh_status))
         return commands
 
     async def run_step_action(self, step_id: str, action: str) -> None:
@@ -331,23 +338,20 @@ class RfsetupApp(App[int]):
         if isinstance(migrations, MigrationsScreen) and migrations.running and \
                 not self._quit_warned:
             self._quit_warned = True
-            self.notify("A migration is running: press Ctrl+Q again to quit anyway "
-                        "(it stops at the next revision boundary).", severity="warning")
+            self.notify(f"A migration is running: press {self.key_hint('quit')} again to quit "
+                        "anyway (it stops at the next revision boundary).", severity="warning")
             migrations.action_cancel()
             return
         self.exit(0)
 
 
-def _bindings_of(screen: StepScreen) -> list[Binding]:
+def _bindings_of(screen: type[StepScreen]) -> list[Binding]:
     return [b for b in screen.BINDINGS if isinstance(b, Binding) and b.description]
 
 
 def run_app(settings: Settings, rollback: bool = False) -> int:
-    """Run the app full screen; returns the process exit code. Keys can be remapped with
-    RFSETUP_KEYMAP="binding-id=key,..." (ids are listed in the README)."""
+    """Run the app full screen; returns the process exit code. Keys are remapped by the
+    config file's [keys] and RFSETUP_KEYMAP="binding-id=key,..." (``Settings.keymap``)."""
     app = RfsetupApp(settings, rollback=rollback)
-    keymap = os.environ.get(KEYMAP_ENV)
-    if keymap:
-        app.set_keymap(parse_keymap(keymap))
     result = app.run()
     return int(result or 0) if app.return_code in (None, 0) else int(app.return_code or 1)

@@ -1,185 +1,220 @@
-"""Past-tense facts the workers post back to the UI thread.
+"""Past-tense facts the workers post back to the UI thread, as typed dataclass messages.
 
 A worker calls one core function and posts one of these; only message handlers change widgets.
-Every message carries real core objects (StatusReport, CheckResult, Preview, ...), typed loosely
-here so that importing this module never imports alembic, sqlalchemy or a driver.
+Every message carries real core objects (StatusReport, CheckResult, Preview, ...), imported
+here for the type checker only, so that importing this module never imports alembic,
+sqlalchemy or a driver. ``StatusChanged`` marks the facts after which the live panel and the
+step list must be brought up to date: the app handles them all in one place.
+
+``eq=False``: a message is one event, compared by identity; ``repr=False``: Textual's own repr,
+so a field holding a URL or a whole report stays out of debug logs.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from textual.message import Message
 
 from rfsetup.core.errors import RfsetupError
 
+if TYPE_CHECKING:
+    from textual.strip import Strip
 
+    from rfsetup.core.alembic import LintFinding, MigrationResult, Preview, RevisionInfo
+    from rfsetup.core.envfile import EnvFile
+    from rfsetup.core.inspect import TableDescription, TableSummary
+    from rfsetup.core.prereqs import CheckResult
+    from rfsetup.core.provision import ProvisionResult
+    from rfsetup.core.seeding import SeedReport
+    from rfsetup.core.settings import Settings
+    from rfsetup.core.status import StatusReport
+
+
+@dataclass(eq=False, repr=False)
+class StatusChanged(Message):
+    """A fact after which the step list is recomputed; ``refresh`` also re-reads the status
+    now (the panel shows what the operation did), ``settings_changed`` the .env first."""
+
+    #: re-read the live status right away
+    refresh = False
+    #: the .env changed: re-read the settings before the status
+    settings_changed = False
+
+
+@dataclass(eq=False, repr=False)
 class StatusRefreshed(Message):
     """A fresh StatusReport was read (the live panel and the step list follow it)."""
 
-    def __init__(self, report: Any, *, settings: Any | None = None) -> None:
-        super().__init__()
-        self.report = report
-        #: the settings it was read with, when they were re-read (the .env changed)
-        self.settings = settings
+    report: StatusReport
+    #: the settings it was read with, when they were re-read (the .env changed)
+    settings: Settings | None = field(default=None, kw_only=True)
 
 
+@dataclass(eq=False, repr=False)
 class OperationFailed(Message):
     """A core call raised; ``error`` is always an RfsetupError (never a traceback)."""
 
-    def __init__(self, operation: str, error: RfsetupError, *, silent: bool = False) -> None:
-        super().__init__()
-        self.operation = operation
-        self.error = error
-        #: shown in place (e.g. a status line) instead of an error modal
-        self.silent = silent
+    operation: str
+    error: RfsetupError
+    #: shown in place (e.g. a status line) instead of an error modal
+    silent: bool = field(default=False, kw_only=True)
 
 
 # -- Prerequisites ---------------------------------------------------------------------------
+@dataclass(eq=False, repr=False)
 class CheckCompleted(Message):
     """One doctor check finished (they stream in as they complete)."""
 
-    def __init__(self, result: Any) -> None:
-        super().__init__()
-        self.result = result
+    result: CheckResult
 
 
-class ChecksCompleted(Message):
+@dataclass(eq=False, repr=False)
+class ChecksCompleted(StatusChanged):
     """The whole doctor run finished."""
 
-    def __init__(self, results: list[Any]) -> None:
-        super().__init__()
-        self.results = results
+    results: list[CheckResult]
 
 
 # -- Environment -----------------------------------------------------------------------------
-class EnvLoaded(Message):
-    """The .env file was read (``document`` is an envfile.EnvFile; ``exists`` False when new)."""
+@dataclass(eq=False, repr=False)
+class EnvLoaded(StatusChanged):
+    """The .env file was read (``exists`` False when it is new)."""
 
-    def __init__(self, path: Path, document: Any, exists: bool) -> None:
-        super().__init__()
-        self.path = path
-        self.document = document
-        self.exists = exists
+    path: Path
+    document: EnvFile
+    exists: bool
 
 
-class EnvSaved(Message):
+@dataclass(eq=False, repr=False)
+class EnvSaved(StatusChanged):
     """The .env file was written atomically; ``changed`` lists (key, old, new), masked."""
 
-    def __init__(self, path: Path, document: Any, changed: list[tuple[str, str, str]]) -> None:
-        super().__init__()
-        self.path = path
-        self.document = document
-        self.changed = changed
+    path: Path
+    document: EnvFile
+    changed: list[tuple[str, str, str]]
+
+    refresh = True
+    settings_changed = True
 
 
 # -- Database & role -------------------------------------------------------------------------
-class DatabaseProvisioned(Message):
-    """provision() ran: ``result`` is a ProvisionResult; ``env_written`` when .env was updated."""
+@dataclass(eq=False, repr=False)
+class DatabaseProvisioned(StatusChanged):
+    """provision() ran; ``env_written`` is the .env when DATABASE_URL was pointed there."""
 
-    def __init__(self, result: Any, env_written: Path | None) -> None:
-        super().__init__()
-        self.result = result
-        self.env_written = env_written
+    result: ProvisionResult
+    env_written: Path | None
+
+    refresh = True
+
+    @property
+    def settings_changed(self) -> bool:  # type: ignore[override]
+        return self.env_written is not None
 
 
 # -- Migrations ------------------------------------------------------------------------------
+@dataclass(eq=False, repr=False)
 class HistoryLoaded(Message):
-    """The revision history (list[RevisionInfo], newest first) was read."""
+    """The revision history (newest first) was read."""
 
-    def __init__(self, revisions: list[Any], current: tuple[str, ...]) -> None:
-        super().__init__()
-        self.revisions = revisions
-        self.current = current
+    revisions: list[RevisionInfo]
+    current: tuple[str, ...]
 
 
+@dataclass(eq=False, repr=False)
 class PreviewReady(Message):
-    """The SQL for a move was rendered (``preview`` is a migrations.Preview)."""
+    """The SQL for a move was rendered."""
 
-    def __init__(self, preview: Any, label: str, lines: list[Any] | None = None, *,
-                 error: RfsetupError | None = None) -> None:
-        super().__init__()
-        #: None when it could not be rendered; then ``error`` says why
-        self.preview = preview
-        self.error = error
-        self.label = label
-        #: the SQL already highlighted by the worker (widgets.sql_view.render_sql), if it did
-        self.lines = lines
+    #: None when it could not be rendered; then ``error`` says why
+    preview: Preview | None
+    label: str
+    #: the SQL already highlighted by the worker (widgets.sql_view.render_sql), if it did
+    lines: list[Strip] | None = None
+    error: RfsetupError | None = field(default=None, kw_only=True)
 
 
+@dataclass(eq=False, repr=False)
 class LintFinished(Message):
-    """squawk looked at the previewed SQL (``findings`` is list[LintFinding])."""
+    """squawk looked at the previewed SQL."""
 
-    def __init__(self, preview: Any, findings: list[Any], error: RfsetupError | None = None,
-                 lines: list[Any] | None = None) -> None:
-        super().__init__()
-        self.preview = preview
-        self.findings = findings
-        self.error = error
-        #: the SQL with the findings marked, highlighted by the worker, if it did
-        self.lines = lines
+    preview: Preview
+    findings: list[LintFinding]
+    error: RfsetupError | None = None
+    #: the SQL with the findings marked, highlighted by the worker, if it did
+    lines: list[Strip] | None = None
 
 
+@dataclass(eq=False, repr=False)
 class MigrationProgressed(Message):
     """A line of Alembic's (or rfsetup's) output while a migration runs."""
 
-    def __init__(self, line: str) -> None:
-        super().__init__()
-        self.line = line
+    line: str
 
 
-class MigrationApplied(Message):
-    """An upgrade, downgrade or stamp finished (``result`` is a MigrationResult)."""
+@dataclass(eq=False, repr=False)
+class MigrationTicked(Message):
+    """An elapsed-time update of a running tool (core.backups.ProgressTick): only the newest
+    one matters, so a newer one replaces one still queued."""
 
-    def __init__(self, operation: str, result: Any) -> None:
-        super().__init__()
-        self.operation = operation
-        self.result = result
+    line: str
+
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, MigrationTicked)
 
 
-class MigrationFailed(Message):
+@dataclass(eq=False, repr=False)
+class MigrationApplied(StatusChanged):
+    """An upgrade, downgrade or stamp finished."""
+
+    operation: str
+    result: MigrationResult
+
+    refresh = True
+
+
+@dataclass(eq=False, repr=False)
+class MigrationFailed(StatusChanged):
     """A migration stopped with an error; ``current`` is where the database was left."""
 
-    def __init__(self, operation: str, error: RfsetupError, current: tuple[str, ...] | None
-                 ) -> None:
-        super().__init__()
-        self.operation = operation
-        self.error = error
-        self.current = current
+    operation: str
+    error: RfsetupError
+    current: tuple[str, ...] | None
+
+    refresh = True
 
 
 # -- Seed ------------------------------------------------------------------------------------
-class SeedPlanned(Message):
+@dataclass(eq=False, repr=False)
+class SeedPlanned(StatusChanged):
     """What seeding would do (a SeedReport from a dry run) and the plans it would write."""
 
-    def __init__(self, report: Any, plans: list[dict[str, Any]]) -> None:
-        super().__init__()
-        self.report = report
-        self.plans = plans
+    report: SeedReport
+    plans: list[dict[str, Any]]
 
 
-class SeedApplied(Message):
-    """Seeding ran (a SeedReport)."""
+@dataclass(eq=False, repr=False)
+class SeedApplied(StatusChanged):
+    """Seeding ran."""
 
-    def __init__(self, report: Any) -> None:
-        super().__init__()
-        self.report = report
+    report: SeedReport
+
+    refresh = True
 
 
 # -- Verify ----------------------------------------------------------------------------------
-class TablesListed(Message):
-    """``\\dt``: list[TableSummary], and the table names the models define (may be empty)."""
+@dataclass(eq=False, repr=False)
+class TablesListed(StatusChanged):
+    """``\\dt``: the tables, and the table names the models define (may be empty)."""
 
-    def __init__(self, tables: list[Any], expected: list[str]) -> None:
-        super().__init__()
-        self.tables = tables
-        self.expected = expected
+    tables: list[TableSummary]
+    expected: list[str]
 
 
+@dataclass(eq=False, repr=False)
 class TableDescribed(Message):
-    """``\\d NAME``: a TableDescription."""
+    """``\\d NAME``: one table's description."""
 
-    def __init__(self, description: Any) -> None:
-        super().__init__()
-        self.description = description
+    description: TableDescription

@@ -282,3 +282,16 @@ def test_doctor_on_another_project_with_a_reachable_database_is_all_green(
     assert "redis" not in checks  # neither the profile nor REDIS_URL asks for Redis
     assert all(c["status"] == "ok" for c in doc["checks"]), doc["checks"]
     assert "SUPABASE" not in out and "RAZORPAY" not in out
+
+
+def test_env_show_on_another_project_lists_its_keys_not_the_guides(
+        run: Run, two_dbs: tuple[str, str], tmp_path: Path, project_dir: Path) -> None:
+    a, b = two_dbs
+    project = make_foreign(tmp_path, "generic", b)
+    (project_dir / ".env").write_text("DATABASE_URL=" + a + "\nSTRIPE_SK=sk_live_x\n")
+    code, out, _ = run(a, "env", "show", "--json", ini=project.ini)
+    doc = json.loads(out)
+    assert code == 0 and doc["missing"] == []  # the guide's Supabase keys are not asked for
+    assert doc["values"]["STRIPE_SK"].startswith("***")
+    code, out, _ = run(a, "env", "show", ini=project.ini)
+    assert "Supabase" not in out and "Razorpay" not in out

@@ -65,6 +65,10 @@ async def test_cancel_stops_at_a_revision_boundary(fresh_db: str, project_dir: P
             not app.screen.active_bindings["x"].enabled
         await pilot.press("u")
         await wait_for(pilot, lambda: mig.running, what="the start")
+        # the run is in a child process: press x once its first (slow) revision is running
+        log = app.query_one("#mig-log")
+        await wait_for(pilot, lambda: any("Running upgrade" in line.text for line in log.lines),
+                       what="the first revision")
         await pilot.press("x")
         await wait_for(pilot, lambda: not mig.running, what="the stop")
         current = migrations.current_revisions(settings)

@@ -161,34 +161,39 @@ def _default_target(kind: planning.Kind, target: str | None) -> str:
 def upgrade(settings: Settings, target: str = "head", *, backup: bool = True,
             on_progress: Progress | None = None, cancel: threading.Event | None = None,
             plan: Plan | None = None, expect_from: tuple[str, ...] | None = None,
-            confirmed_from: tuple[str, ...] | None = None) -> MigrationResult:
+            confirmed_from: tuple[str, ...] | None = None,
+            on_step: Callable[[int, int, str], None] | None = None) -> MigrationResult:
     """Upgrade to ``target`` (default head) under the migration lock, backing up first."""
     return run(settings, "up", target, plan=plan, expect_from=expect_from,
                confirmed_from=confirmed_from, backup=backup, on_progress=on_progress,
-               cancel=cancel)
+               cancel=cancel, on_step=on_step)
 
 
 def downgrade(settings: Settings, target: str = "-1", *, backup: bool = True,
               on_progress: Progress | None = None, cancel: threading.Event | None = None,
               plan: Plan | None = None, expect_from: tuple[str, ...] | None = None,
-              confirmed_from: tuple[str, ...] | None = None) -> MigrationResult:
+              confirmed_from: tuple[str, ...] | None = None,
+              on_step: Callable[[int, int, str], None] | None = None) -> MigrationResult:
     """Downgrade to ``target`` (default one step) under the migration lock, backing up first."""
     return run(settings, "down", target, plan=plan, expect_from=expect_from,
                confirmed_from=confirmed_from, backup=backup, on_progress=on_progress,
-               cancel=cancel)
+               cancel=cancel, on_step=on_step)
 
 
 def stamp(settings: Settings, revision: str, *, plan: Plan | None = None,
           expect_from: tuple[str, ...] | None = None,
           confirmed_from: tuple[str, ...] | None = None,
-          on_progress: Progress | None = None) -> MigrationResult:
-    """Record ``revision`` as current without running any migration (under the lock).
+          on_progress: Progress | None = None,
+          cancel: threading.Event | None = None) -> MigrationResult:
+    """Record ``revision`` as current without running any migration (under the lock); a
+    ``cancel`` set before the version table is written stops it (``cancelled``).
 
     When the version table holds revisions this project does not know, they are replaced
     (Alembic's purge): that is the situation stamp exists to repair.
     """
     return run(settings, "stamp", revision, plan=plan, expect_from=expect_from,
-               confirmed_from=confirmed_from, backup=False, on_progress=on_progress)
+               confirmed_from=confirmed_from, backup=False, on_progress=on_progress,
+               cancel=cancel)
 
 
 def parse_revisions(text: str) -> tuple[str, ...]:

@@ -33,7 +33,8 @@ if TYPE_CHECKING:
     from psycopg2.extensions import connection as PgConnection
     from sqlalchemy.engine import URL, Connection
 
-    from rfsetup.core.alembic.project import AlembicProject, Fingerprint
+    from rfsetup.core.alembic.project import AlembicProject
+    from rfsetup.core.projectcache import Fingerprint
 
 # Alembic installs the running environment into the module-level proxies ``alembic.context``
 # and ``alembic.op``: two env.py runs at once in one process would trample each other.
@@ -353,11 +354,12 @@ def _first_line(text: str) -> str:
 
 
 def _entry(project: AlembicProject, url: URL) -> tuple[Any, str, Fingerprint, Any]:
-    from rfsetup.core.alembic import cache
-    from rfsetup.core.alembic.project import file_fingerprint
+    from rfsetup.core import projectcache as cache
+    from rfsetup.core.projectcache import file_fingerprint
+    from rfsetup.core.settings import libpq_params
 
     path = cache.cache_file(project.cache_dir, project.ini_path)
-    key = cache.target_key(url.render_as_string(hide_password=False))
+    key = cache.target_key(libpq_params(url))
     config = file_fingerprint(project.config_files())
     entry = (cache.read(path).get("observations") or {}).get(key)
     seen = None
@@ -371,7 +373,7 @@ def observed(project: AlembicProject, url: URL, conn: PgConnection, expected: Ta
              *, fresh: bool = False) -> Observation:
     """env.py's observation for this target: from the cache while the config files are
     unchanged, else by ``probe`` (then cached). ``fresh`` skips the cache."""
-    from rfsetup.core.alembic import cache
+    from rfsetup.core import projectcache as cache
 
     path, key, config, seen = _entry(project, url)
     if seen is not None and not fresh:
@@ -392,7 +394,7 @@ def cached_observation(project: AlembicProject) -> Observation | None:
 
 def forget(project: AlembicProject) -> None:
     """Drop every cached observation (env.py turned out to do something else)."""
-    from rfsetup.core.alembic import cache
+    from rfsetup.core import projectcache as cache
 
     path = cache.cache_file(project.cache_dir, project.ini_path)
     doc = cache.read(path)

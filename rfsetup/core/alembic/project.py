@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import os
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -24,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rfsetup.core.errors import RfsetupError, bad_input
+from rfsetup.core.projectcache import file_fingerprint, folder_fingerprint
 from rfsetup.core.settings import Settings
 
 if TYPE_CHECKING:
@@ -41,31 +41,6 @@ _EXPLICIT_DRIVERS = ("postgresql+psycopg2", "postgresql+asyncpg", "postgresql+ps
 _SCRIPTS_LOCK = threading.Lock()
 _SCRIPTS: dict[tuple[str, ...], tuple[Any, ScriptDirectory]] = {}
 
-Fingerprint = list[list[Any]]
-
-
-def file_fingerprint(paths: Sequence[Path]) -> Fingerprint:
-    """(path, mtime_ns, size) of each existing file: a change to any of them shows."""
-    out: Fingerprint = []
-    for path in paths:
-        with contextlib.suppress(OSError):
-            st = path.stat()
-            out.append([str(path), st.st_mtime_ns, st.st_size])
-    return out
-
-
-def folder_fingerprint(locations: Sequence[Path], recursive: bool) -> Fingerprint:
-    """Every ``.py``/``.pyc`` file in the version locations, without importing any."""
-    entries: list[tuple[str, int, int]] = []
-    for loc in locations:
-        walker = os.walk(loc) if recursive else [(str(loc), [], None)]
-        for folder, _dirs, _files in walker:
-            with contextlib.suppress(OSError), os.scandir(folder) as it:
-                for entry in it:
-                    if entry.name.endswith((".py", ".pyc")) and entry.is_file():
-                        st = entry.stat()
-                        entries.append((entry.path, st.st_mtime_ns, st.st_size))
-    return [list(e) for e in sorted(entries)]
 
 
 def check_ini(path: Path) -> Path:

@@ -21,6 +21,7 @@ from rfsetup.tui.state import StepState, step
 
 if TYPE_CHECKING:
     from rfsetup.core.settings import Settings
+    from rfsetup.core.status import StatusReport
     from rfsetup.tui.app import RfsetupApp
 
 T = TypeVar("T")
@@ -46,6 +47,11 @@ class StepScreen(Vertical):
         super().__init__(id=info.id, classes="step")
         self.border_title = f"{info.number} {info.title}"
 
+    @classmethod
+    def for_app(cls, app: RfsetupApp) -> StepScreen:
+        """The screen as the app composes it (the step registry calls this)."""
+        return cls()
+
     @property
     def rf_app(self) -> RfsetupApp:
         return self.app  # type: ignore[return-value]
@@ -58,6 +64,10 @@ class StepScreen(Vertical):
     @property
     def settings(self) -> Settings:
         return self.rf_app.settings
+
+    def key(self, binding_id: str) -> str:
+        """The key that runs ``binding_id`` now (the user's keymap applied), for hints."""
+        return self.rf_app.key_hint(binding_id)
 
     def attempt(self, operation: str, call: Callable[[], T], *, silent: bool = False
                 ) -> T | None:
@@ -85,10 +95,10 @@ class StepScreen(Vertical):
                 return widget
         return None
 
-    def status_changed(self, report: Any, previous: Any | None) -> None:
+    def status_changed(self, report: StatusReport, previous: StatusReport | None) -> None:
         """A new StatusReport arrived (the default does nothing)."""
 
-    def step_state(self, report: Any | None) -> StepState:
+    def step_state(self, report: StatusReport | None) -> StepState:
         """Done / needs attention / not yet, from what this step and the report know."""
         return StepState.UNKNOWN
 

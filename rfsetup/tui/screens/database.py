@@ -8,7 +8,6 @@ at the new database (envfile's atomic save).
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 from rich.text import Text
@@ -36,7 +35,7 @@ def admin_fields(url: Any) -> tuple[str, str]:
     return shown.render_as_string(hide_password=False), str(url.password or "")
 
 
-def result_text(result: Any, env_written: str | None) -> Text:
+def result_text(result: Any, env_written: str | None, next_key: str = "4") -> Text:
     text = Text()
     for title, items, style in (("created", result.created, "green"),
                                 ("already there", result.existing, ""),
@@ -49,7 +48,7 @@ def result_text(result: Any, env_written: str | None) -> Text:
     text.append(f"\nDATABASE_URL for the role: {result.database_url}\n")
     if env_written:
         text.append(f"✓ written to {env_written}\n", style="green")
-    text.append("\nNext: 4 Migrations (press 4) to build the tables.", style="bold")
+    text.append(f"\nNext: 4 Migrations (press {next_key}) to build the tables.", style="bold")
     return text
 
 
@@ -113,7 +112,7 @@ class DatabaseScreen(StepScreen):
         admin = self.query_one("#db-admin-url", Input)
         with admin.prevent(Input.Changed):
             admin.value = shown
-        password = password or os.environ.get("PGPASSWORD", "")
+        password = password or self.settings.pgpassword or ""
         if password:
             self.rf_app.remember_secret(password)
             self.query_one("#db-admin-password", Input).value = password
@@ -229,7 +228,7 @@ class DatabaseScreen(StepScreen):
 
         self.result = message.result
         written = display_path(message.env_written) if message.env_written else None
-        text = result_text(message.result, written)
+        text = result_text(message.result, written, self.key("step-4"))
         if written and self.settings.sources.get("DATABASE_URL") == "environment":
             text.append("\n! DATABASE_URL is also set in the environment, which wins over the "
                         ".env: unset it to use the new one.", style="yellow")

@@ -143,7 +143,8 @@ class EnvironmentScreen(StepScreen):
         values = document.values()
         state = "" if exists else "  (does not exist yet: saving creates it)"
         self.query_one("#env-path", Static).update(
-            f"{display_path(path)}{state}\nCtrl+S saves (you see the changes first).")
+            f"{display_path(path)}{state}\n{self.key('env-save')} saves (you see the changes "
+            "first).")
         for keys in self.groups.values():
             for key in keys:
                 field = self.query_one(f"#env-{key}", Input)
@@ -215,7 +216,7 @@ class EnvironmentScreen(StepScreen):
         # what `rfsetup env generate-secret` writes
         field = self.query_one("#env-SECRET_KEY", Input)
         field.value = new_secret()
-        self.notify("SECRET_KEY generated: Ctrl+S to save it")
+        self.notify(f"SECRET_KEY generated: {self.key('env-save')} to save it")
 
     def edits(self) -> dict[str, str]:
         """The fields that differ from the loaded file."""

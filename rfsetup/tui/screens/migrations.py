@@ -11,10 +11,8 @@ a backup first (backup=True) and stream Alembic's output into the log pane.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Sequence
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
 from textual import on, work
@@ -22,6 +20,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.timer import Timer
 from textual.widgets import DataTable, Static
+from textual.worker import Worker, get_current_worker
 
 from rfsetup.core.alembic.planning import (
     BASE,
@@ -29,7 +28,6 @@ from rfsetup.core.alembic.planning import (
     DOWN_ONE,
     UPGRADE_HEAD,
     Move,
-    count_text,
     move_to,
     one_step_down,
     stamp_move,
@@ -41,64 +39,40 @@ from rfsetup.tui.messages import (
     MigrationApplied,
     MigrationFailed,
     MigrationProgressed,
+    MigrationTicked,
     OperationFailed,
     PreviewReady,
 )
-from rfsetup.tui.modals.confirm import ConfirmModal
-from rfsetup.tui.screens.base import StepScreen, display_path, unexpected_error
+from rfsetup.tui.screens.base import StepScreen, display_path
+from rfsetup.tui.screens.migration_run import (
+    applied_text,
+    confirm_modal,
+    failed_text,
+    failure_for_modal,
+    run_move,
+    where_text,
+)
+from rfsetup.tui.screens.migration_sql import (
+    choice_text,
+    lint_note,
+    marked_lines,
+    no_sql_text,
+    preview_note,
+    render_move,
+)
 from rfsetup.tui.state import StepState, migrations_state
-from rfsetup.tui.warmup import ensure_imported, ensure_migration_imported
+from rfsetup.tui.warmup import ensure_imported
+from rfsetup.tui.widgets.history_table import HistoryTable
 from rfsetup.tui.widgets.log_pane import LogPane
-from rfsetup.tui.widgets.sql_view import SqlView, render_sql
+from rfsetup.tui.widgets.sql_view import SqlView
+
+if TYPE_CHECKING:
+    from rfsetup.core.alembic import LintFinding, Preview, RevisionInfo
+    from rfsetup.core.status import StatusReport
+    from rfsetup.tui.app import RfsetupApp
 
 #: highlight changes settle this long before a preview is rendered (arrow keys held down)
 PREVIEW_DEBOUNCE = 0.15
-#: progress lines are written to the log pane in batches at most this often (seconds)
-LOG_FLUSH = 0.1
-
-
-def marks(rev: Any) -> str:
-    parts = []
-    if rev.is_current:
-        parts.append("● current")
-    if rev.is_head:
-        parts.append("◆ head")
-    if rev.is_branch_point:
-        parts.append("⑂ branch")
-    if rev.is_merge:
-        parts.append("⑃ merge")
-    return " ".join(parts)
-
-
-def marked_lines(preview: Any, findings: Sequence[Any]) -> set[int]:
-    """Lines of ``preview.sql`` with a finding (squawk counts lines within each revision)."""
-    offsets: dict[str, int] = {}
-    position = 0
-    for step in preview.steps:
-        start = preview.sql.find(step.sql, position) if step.sql else -1
-        if start >= 0:
-            offsets[step.revision] = preview.sql.count("\n", 0, start)
-            position = start + len(step.sql)
-    return {offsets[f.revision] + int(f.line) for f in findings
-            if f.line is not None and f.revision in offsets}
-
-
-def lint_note(findings: Sequence[Any], error: RfsetupError | None) -> str:
-    if error is not None:
-        return f"\n-- squawk: {error.message}"
-    return "" if findings else "\n-- squawk: no findings"
-
-
-def preview_note(preview: Any, move: Move) -> str:
-    frm = ", ".join(preview.from_revisions) or "base"
-    if move.kind == "stamp":
-        return f"-- {move.label}: {frm} → {preview.target} (no migration runs)"
-    note = f"-- {move.label}: {frm} → {preview.target} ({count_text(len(preview.steps))})"
-    gaps = getattr(preview, "offline_gaps", [])
-    if gaps:
-        names = ", ".join(g.revision for g in gaps)
-        note += f"\n-- {names}: no offline SQL; the Python that runs is shown in its place"
-    return note
 
 
 class MigrationsScreen(StepScreen):
@@ -125,42 +99,46 @@ class MigrationsScreen(StepScreen):
     def __init__(self, *, rollback: bool = False) -> None:
         super().__init__()
         self.rollback = rollback
-        self.revisions: list[Any] = []
+        self.revisions: list[RevisionInfo] = []
         self.parents: dict[str, tuple[str, ...]] = {}
         self.heads: list[str] = []
         self.current: tuple[str, ...] = ()
         self.history_loaded = False
-        self.report: Any | None = None
+        self.report: StatusReport | None = None
         self.choice: Move | None = DOWN_ONE if rollback else None
-        self.preview: Any | None = None
+        self.preview: Preview | None = None
         self.preview_move: Move | None = None
-        self.findings: list[Any] = []
+        self.findings: list[LintFinding] = []
         self.running = False
-        self.cancel_event = threading.Event()
+        #: the running migration's worker: cancelling it sets the core's cancel event
+        self._migration_worker: Worker[None] | None = None
+        self._running_label = ""
         self._confirm_pending: Move | None = None
         self._debounce: Timer | None = None
         self._placed_cursor = False
-        self._pending_lines: list[str] = []
-        self._flush_scheduled = False
+
+    @classmethod
+    def for_app(cls, app: RfsetupApp) -> MigrationsScreen:
+        return cls(rollback=app.rollback)
 
     def compose(self) -> ComposeResult:
         yield Static("", id="mig-move")
-        yield DataTable(id="mig-history", cursor_type="row")
+        yield HistoryTable(id="mig-history")
         yield SqlView("the SQL of the chosen move appears here", id="mig-sql")
         yield Static("", id="mig-result")
         yield LogPane(id="mig-log")
 
     def on_mount(self) -> None:
-        table = self.query_one("#mig-history", DataTable)
-        table.add_column("", key="marks")
-        table.add_column("revision", key="revision")
-        table.add_column("message", key="message")
         self.query_one("#mig-log", LogPane).border_title = "Log"
         self.query_one("#mig-sql", SqlView).border_title = "SQL"
         self._show_choice()
 
+    @property
+    def history(self) -> HistoryTable:
+        return self.query_one("#mig-history", HistoryTable)
+
     def first_focus(self) -> Any:
-        return self.query_one("#mig-history", DataTable)
+        return self.history
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         # the footer shows "x Cancel" only while a migration runs
@@ -172,7 +150,7 @@ class MigrationsScreen(StepScreen):
         self.running = running
         self.refresh_bindings()
 
-    def step_state(self, report: Any | None) -> StepState:
+    def step_state(self, report: StatusReport | None) -> StepState:
         return migrations_state(report)
 
     @property
@@ -186,7 +164,7 @@ class MigrationsScreen(StepScreen):
             return "?"
 
     # -- status and history -----------------------------------------------------------------
-    def status_changed(self, report: Any, previous: Any | None) -> None:
+    def status_changed(self, report: StatusReport, previous: StatusReport | None) -> None:
         self.report = report
         changed = previous is None or previous.current != report.current or \
             previous.heads != report.heads or \
@@ -201,12 +179,21 @@ class MigrationsScreen(StepScreen):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="migrate-history")
     def load_history(self, current: tuple[str, ...] | None) -> None:
-        ensure_imported()
-        from rfsetup.core import alembic as migrations
+        def read() -> list[RevisionInfo]:
+            from rfsetup.core.status import warm_reading
 
-        revisions = self.attempt("read the migration history",
-                                 lambda: migrations.history(self.settings, current=current),
-                                 silent=True)
+            if current is not None:
+                warm = warm_reading(self.settings)  # the cached graph: no Alembic import
+                if warm is not None:
+                    from rfsetup.core.alembic.history import history_of
+
+                    return history_of(warm.graph, current)
+            ensure_imported()
+            from rfsetup.core import alembic as migrations
+
+            return migrations.history(self.settings, current=current)
+
+        revisions = self.attempt("read the migration history", read, silent=True)
         if revisions is not None:
             now = tuple(r.revision for r in revisions if r.is_current)
             self.post_message(HistoryLoaded(revisions, now))
@@ -214,52 +201,31 @@ class MigrationsScreen(StepScreen):
     def on_history_loaded(self, message: HistoryLoaded) -> None:
         self.show_history(message.revisions, message.current)
 
-    def show_history(self, revisions: list[Any], current: tuple[str, ...]) -> None:
+    def show_history(self, revisions: list[RevisionInfo], current: tuple[str, ...]) -> None:
         """Fill the history table; place the cursor on the first load."""
         self.revisions, self.current = list(revisions), tuple(current)
         self.parents = {r.revision: tuple(r.down_revisions) for r in self.revisions}
         self.heads = [r.revision for r in self.revisions if r.is_head]
         self.history_loaded = True
-        table = self.query_one("#mig-history", DataTable)
-        keep = None
-        if table.row_count:
-            keep = str(table.coordinate_to_cell_key((table.cursor_row, 0))[0].value)
-        table.clear()
-        for rev in revisions:
-            message = rev.message or ""
-            if rev.is_merge:
-                message = f"{message} (merges {', '.join(rev.down_revisions)})"
-            style = "bold" if rev.is_current else ""
-            table.add_row(Text(marks(rev), style="bold cyan" if rev.is_current else "yellow"),
-                          Text(rev.revision, style=style), message, key=rev.revision)
-        table.add_row(Text("● current" if not current else "", style="bold cyan"),
-                      Text(BASE), "empty database (nothing applied)", key=BASE)
-        table.border_subtitle = f"{len(revisions)} revisions"
+        self.history.fill(self.revisions, self.current)
         if not self._placed_cursor:
             self._placed_cursor = True
-            self._place_initial_cursor(table)
-        elif keep is not None and keep in table.rows:
-            table.move_cursor(row=table.get_row_index(keep))
+            self.history.place(self._initial_revision())
         self._choose_from_cursor()
 
-    def _place_initial_cursor(self, table: DataTable) -> None:
-        keys = [r.revision for r in self.revisions] + [BASE]
+    def _initial_revision(self) -> str:
+        """Rollback: one step down; revisions pending: the head; else where the database is."""
         target: str | None = None
         if self.rollback:
             target = one_step_down(self.parents, self.current)
         elif self.report is not None and self.report.pending:
-            heads = [r.revision for r in self.revisions if r.is_head]
-            target = heads[0] if heads else None
+            target = self.heads[0] if self.heads else None
         if target is None:
             target = self.current[0] if self.current else BASE
-        if target is not None and target in keys:
-            table.move_cursor(row=keys.index(target), animate=False)
+        return target
 
     def selected_revision(self) -> str | None:
-        table = self.query_one("#mig-history", DataTable)
-        if not table.row_count:
-            return None
-        return str(table.coordinate_to_cell_key((table.cursor_row, 0))[0].value)
+        return self.history.selected()
 
     @on(DataTable.RowHighlighted, "#mig-history")
     def _highlighted(self) -> None:
@@ -293,69 +259,21 @@ class MigrationsScreen(StepScreen):
             self.render_preview(move, sql.dark)
 
     def _show_choice(self) -> None:
-        text = Text()
-        if self.choice is None:
-            text.append("Chosen: nothing (the database is at the selection)", style="dim")
-        else:
-            text.append("Chosen: ", style="bold")
-            text.append(self.choice.label, style="bold yellow" if
-                        self.choice.needs_confirmation else "bold green")
-            key = "d" if self.choice == DOWN_ONE else "g"
-            after = ", after you confirm" if self.choice.needs_confirmation else ""
-            text.append(f"   ({key} runs it{after})", style="dim")
-        self.query_one("#mig-move", Static).update(text)
+        key = self.key("migrate-down-one" if self.choice == DOWN_ONE else "migrate-to-selected")
+        self.query_one("#mig-move", Static).update(choice_text(self.choice, key))
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="migrate-preview")
     def render_preview(self, move: Move, dark: bool) -> None:
-        ensure_migration_imported()
-        from textual.worker import get_current_worker
-
-        from rfsetup.core import alembic as migrations
-
         worker = get_current_worker()
-        try:
-            if move.kind == "stamp":
-                preview = migrations.stamp_preview(self.settings, move.target)
-            else:
-                preview = migrations.preview(self.settings, move.target,
-                                             down=move.kind == "down")
-        except Exception as exc:  # shown in the SQL pane: a modal per highlighted row is noise
-            error = exc if isinstance(exc, RfsetupError) else unexpected_error(
-                f"preview: {move.label}", exc, self.rf_app.known_secrets())
-            self.post_message(PreviewReady(None, move.label, error=error))
-            return
-        if worker.is_cancelled:
-            return
-        # highlighting thousands of lines is work for this thread, not the UI's
-        note = preview_note(preview, move)
-        self.post_message(PreviewReady(preview, move.label,
-                                       render_sql(preview.sql, note=note, dark=dark)))
-        findings: list[Any] = []
-        error: RfsetupError | None = None
-        if move.kind == "stamp":  # Alembic's version-table bookkeeping only: nothing to lint
-            return
-        try:
-            findings = list(migrations.lint(preview))
-        except RfsetupError as exc:
-            error = exc
-        except Exception as exc:  # squawk is advisory: its failure must not hide the SQL
-            error = RfsetupError(f"squawk failed: {type(exc).__name__}", kind="lint_failed")
-        if worker.is_cancelled:
-            return
-        note += lint_note(findings, error)
-        lines = render_sql(preview.sql, findings, note=note,
-                           marked=marked_lines(preview, findings), dark=dark)
-        self.post_message(LintFinished(preview, findings, error, lines))
+        render_move(self.settings, move, dark, cancelled=lambda: worker.is_cancelled,
+                    post=self.post_message, secrets=self.rf_app.known_secrets)
 
     def on_preview_ready(self, message: PreviewReady) -> None:
         move = self.choice
         if message.preview is None:
             if move is not None and message.label == move.label:
                 error = message.error
-                text = f"✗ no SQL for {move.label}: {error.message if error else 'failed'}"
-                if error is not None and error.hint:
-                    text += f"\n  hint: {error.hint}"
-                self.query_one("#mig-sql", SqlView).show_message(text)
+                self.query_one("#mig-sql", SqlView).show_message(no_sql_text(move, error))
                 if self._confirm_pending == move and error is not None:
                     self.post_message(OperationFailed(f"preview: {move.label}", error))
             self._confirm_pending = None
@@ -364,7 +282,7 @@ class MigrationsScreen(StepScreen):
             return  # a stale preview for a move no longer chosen
         self.show_preview(message.preview, move, lines=message.lines)
 
-    def show_preview(self, preview: Any, move: Move, findings: Sequence[Any] = (),
+    def show_preview(self, preview: Preview, move: Move, findings: Sequence[LintFinding] = (),
                      lines: list[Any] | None = None) -> None:
         self.preview, self.preview_move, self.findings = preview, move, list(findings)
         view = self.query_one("#mig-sql", SqlView)
@@ -386,7 +304,8 @@ class MigrationsScreen(StepScreen):
         self.notify(why)
 
     def on_lint_finished(self, message: LintFinished) -> None:
-        if message.preview is not self.preview or self.preview_move is None:
+        if self.preview is None or message.preview is not self.preview or \
+                self.preview_move is None:
             return
         self.findings = list(message.findings)
         view = self.query_one("#mig-sql", SqlView)
@@ -401,8 +320,8 @@ class MigrationsScreen(StepScreen):
     # -- actions ----------------------------------------------------------------------------
     def _busy(self) -> bool:
         if self.running:
-            self.notify("a migration is running (x cancels at the next revision)",
-                        severity="warning")
+            self.notify(f"a migration is running ({self.key('migrate-cancel')} cancels at "
+                        "the next revision)", severity="warning")
         return self.running
 
     def action_upgrade_head(self) -> None:
@@ -441,8 +360,9 @@ class MigrationsScreen(StepScreen):
         self.request(move)
 
     def action_cancel(self) -> None:
-        if self.running:
-            self.cancel_event.set()
+        if self.running and self._migration_worker is not None:
+            # sets the worker's cancelled_event, which the core checks between revisions
+            self._migration_worker.cancel()
             self.query_one("#mig-log", LogPane).write(
                 "cancel requested: stopping at the next revision boundary")
 
@@ -462,21 +382,6 @@ class MigrationsScreen(StepScreen):
         self.choose(move)
 
     def _open_confirm(self, move: Move) -> None:
-        sql = self.preview.sql if self.preview is not None else ""
-        if move.kind == "stamp":
-            note = ("No backup: a stamp changes no data, only the revision Alembic believes is "
-                    "applied.")
-        else:
-            note = "A pg_dump backup is taken first (into .rfsetup/backups/); its path is shown."
-        frm = ", ".join(self.current) or "base"
-        to = move.target
-        if self.preview is not None:
-            frm = ", ".join(self.preview.from_revisions) or "base"
-            to = self.preview.target
-        summary = f"database {self.database_name}: {frm} → {to}"
-        if self.preview is not None and move.kind == "down":
-            summary += f" ({count_text(len(self.preview.steps))} undone)"
-
         def confirmed(ok: bool | None) -> None:
             if ok:
                 self.start_migration(move)
@@ -484,108 +389,51 @@ class MigrationsScreen(StepScreen):
                 self.notify("cancelled: nothing was changed")
 
         view = self.query_one("#mig-sql", SqlView)
-        lines = view.lines if view.sql == sql and sql else None
-        self.app.push_screen(
-            ConfirmModal(move.label[0].upper() + move.label[1:], summary, sql,
-                         self.database_name, backup_note=note, findings=self.findings,
-                         lines=lines,
-                         marked=marked_lines(self.preview, self.findings)
-                         if self.preview is not None else None),
-            confirmed)
+        self.app.push_screen(confirm_modal(move, self.preview, self.findings, self.current,
+                                           self.database_name, view), confirmed)
 
     # -- running ----------------------------------------------------------------------------
     def start_migration(self, move: Move) -> None:
         self._set_running(True)
-        self.cancel_event = threading.Event()
         log = self.query_one("#mig-log", LogPane)
         log.write(f"── {move.label} ({self.database_name})")
+        self._running_label = move.label
         self.query_one("#mig-result", Static).update(Text(f"running: {move.label}…",
                                                           style="bold italic"))
         # compare-and-swap: run only from the revision that was on screen when it was chosen
         shown = self.preview.from_revisions if self.preview is not None and \
             self.preview_move == move else self.current
-        self.migrate(move, self.cancel_event, tuple(shown))
+        self._migration_worker = self.migrate(move, tuple(shown))
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="migrate-run")
-    def migrate(self, move: Move, cancel: threading.Event, shown: tuple[str, ...]) -> None:
-        ensure_migration_imported()
-        from rfsetup.core import alembic as migrations
-
-        def progress(line: str) -> None:
-            self.post_message(MigrationProgressed(line))
-
-        try:
-            if move.kind == "up":
-                result = migrations.upgrade(self.settings, move.target, backup=True,
-                                            on_progress=progress, cancel=cancel,
-                                            confirmed_from=shown)
-            elif move.kind == "down":
-                result = migrations.downgrade(self.settings, move.target, backup=True,
-                                              on_progress=progress, cancel=cancel,
-                                              confirmed_from=shown)
-            else:
-                result = migrations.stamp(self.settings, move.target, confirmed_from=shown)
-        except Exception as exc:
-            error = exc if isinstance(exc, RfsetupError) else \
-                unexpected_error(move.label, exc, self.rf_app.known_secrets())
-            current = self._current_after_failure()
-            self.post_message(MigrationFailed(move.label, error, current))
-            return
-        self.post_message(MigrationApplied(move.label, result))
-
-    def _current_after_failure(self) -> tuple[str, ...] | None:
-        from rfsetup.core import alembic as migrations
-
-        try:
-            return tuple(migrations.current_revisions(self.settings))
-        except Exception:  # unreachable now: the panel shows why
-            return None
+    def migrate(self, move: Move, shown: tuple[str, ...]) -> None:
+        run_move(self.settings, move, shown, cancel=get_current_worker().cancelled_event,
+                 post=self.post_message, secrets=self.rf_app.known_secrets)
 
     def on_migration_progressed(self, message: MigrationProgressed) -> None:
-        # lines arrive in bursts (hundreds of revisions): write them in batches, so the log
-        # is rendered at most every LOG_FLUSH seconds instead of once per line
-        self._pending_lines.append(message.line)
-        if not self._flush_scheduled:
-            self._flush_scheduled = True
-            self.set_timer(LOG_FLUSH, self._flush_log)
+        self.query_one("#mig-log", LogPane).add(message.line)
 
-    def _flush_log(self) -> None:
-        self._flush_scheduled = False
-        if self._pending_lines:
-            lines, self._pending_lines = self._pending_lines, []
-            self.query_one("#mig-log", LogPane).write("\n".join(lines))
+    def on_migration_ticked(self, message: MigrationTicked) -> None:
+        if self.running:
+            self.query_one("#mig-result", Static).update(
+                Text(f"running: {self._running_label}…  {message.line}", style="bold italic"))
 
     def on_migration_applied(self, message: MigrationApplied) -> None:
-        self._flush_log()
+        log = self.query_one("#mig-log", LogPane)
+        log.flush()
         self._set_running(False)
         result = message.result
-        frm = ", ".join(result.from_revisions) or "base"
+        self.query_one("#mig-result", Static).update(applied_text(result, display_path))
         to = ", ".join(result.to_revisions) or "base"
-        cancelled = getattr(result, "cancelled", False)
-        text = Text("! stopped: " if cancelled else "✓ ", style="bold yellow" if cancelled
-                    else "bold green")
-        text.append(f"{frm} → {to} ({count_text(len(result.applied))})", style="bold")
-        if result.backup is not None:
-            text.append(f"  backup: {display_path(Path(result.backup.path))}", style="dim")
-        self.query_one("#mig-result", Static).update(text)
-        log = self.query_one("#mig-log", LogPane)
-        log.write(f"{'cancelled' if cancelled else 'done'}: the database is at {to}")
+        log.write(f"{'cancelled' if result.cancelled else 'done'}: the database is at {to}")
 
     def on_migration_failed(self, message: MigrationFailed) -> None:
-        self._flush_log()
-        self._set_running(False)
-        where = "unknown (cannot connect)" if message.current is None else \
-            (", ".join(message.current) or "base")
-        text = Text(f"✗ {message.operation} failed: {message.error.message}", style="bold red")
-        text.append(f"\nthe database is at: {where}", style="bold")
-        self.query_one("#mig-result", Static).update(text)
         log = self.query_one("#mig-log", LogPane)
+        log.flush()
+        self._set_running(False)
+        self.query_one("#mig-result", Static).update(failed_text(message))
         log.write(f"FAILED: {message.error.message}")
         if message.error.cause:
             log.write(f"cause: {message.error.cause}")
-        log.write(f"the database is at: {where}")
-        hint = (message.error.hint + "\n" if message.error.hint else "") + \
-            f"the database is left at: {where}"
-        self.post_message(OperationFailed(message.operation, RfsetupError(
-            message.error.message, cause=message.error.cause, hint=hint,
-            exit_code=message.error.exit_code, kind=message.error.kind)))
+        log.write(f"the database is at: {where_text(message.current)}")
+        self.post_message(OperationFailed(message.operation, failure_for_modal(message)))

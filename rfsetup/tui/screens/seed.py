@@ -149,7 +149,7 @@ class SeedScreen(StepScreen):
         self.query_one("#seed-features", Static).update(features)
         if self.applied is None:
             summary = report_text(report, applied=False)
-            summary.append("\nPress a to apply." if report.changed else
+            summary.append(f"\nPress {self.key('seed-apply')} to apply." if report.changed else
                            "\n✓ Seeded: nothing to do.", style="bold")
             self.query_one("#seed-summary", Static).update(summary)
 
@@ -157,7 +157,7 @@ class SeedScreen(StepScreen):
         self.applied = message.report
         text = Text("✓ Seed applied. ", style="bold green")
         text.append_text(report_text(message.report, applied=True))
-        text.append("\nNext: 6 Verify (press 6).", style="bold")
+        text.append(f"\nNext: 6 Verify (press {self.key('step-6')}).", style="bold")
         self.query_one("#seed-summary", Static).update(text)
 
     def on_operation_failed(self, message: OperationFailed) -> None:

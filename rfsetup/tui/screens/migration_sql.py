@@ -1,0 +1,120 @@
+"""The Migrations step's SQL pane: a move's SQL rendered, then squawk's findings marked.
+
+``render_move`` is the body of the screen's preview worker: it calls the core (preview, then
+lint), highlights in the worker's thread (thousands of lines are work for it, not for the UI)
+and posts ``PreviewReady`` then ``LintFinished``. The notes above the SQL say what the move
+is and what squawk found, the same words whether rendered here or in the UI thread.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
+
+from rich.text import Text
+from textual.message import Message
+
+from rfsetup.core.alembic.planning import Move, count_text
+from rfsetup.core.errors import RfsetupError
+from rfsetup.core.errors import unexpected as unexpected_error
+from rfsetup.tui.messages import LintFinished, PreviewReady
+from rfsetup.tui.warmup import ensure_migration_imported
+from rfsetup.tui.widgets.sql_view import render_sql
+
+if TYPE_CHECKING:
+    from rfsetup.core.alembic import LintFinding, Preview
+    from rfsetup.core.settings import Settings
+
+
+def marked_lines(preview: Preview, findings: Sequence[LintFinding]) -> set[int]:
+    """Lines of ``preview.sql`` with a finding (squawk counts lines within each revision)."""
+    offsets: dict[str, int] = {}
+    position = 0
+    for step in preview.steps:
+        start = preview.sql.find(step.sql, position) if step.sql else -1
+        if start >= 0:
+            offsets[step.revision] = preview.sql.count("\n", 0, start)
+            position = start + len(step.sql)
+    return {offsets[f.revision] + int(f.line) for f in findings
+            if f.line is not None and f.revision in offsets}
+
+
+def lint_note(findings: Sequence[LintFinding], error: RfsetupError | None) -> str:
+    if error is not None:
+        return f"\n-- squawk: {error.message}"
+    return "" if findings else "\n-- squawk: no findings"
+
+
+def preview_note(preview: Preview, move: Move) -> str:
+    frm = ", ".join(preview.from_revisions) or "base"
+    if move.kind == "stamp":
+        return f"-- {move.label}: {frm} → {preview.target} (no migration runs)"
+    note = f"-- {move.label}: {frm} → {preview.target} ({count_text(len(preview.steps))})"
+    gaps = getattr(preview, "offline_gaps", [])
+    if gaps:
+        names = ", ".join(g.revision for g in gaps)
+        note += f"\n-- {names}: no offline SQL; the Python that runs is shown in its place"
+    return note
+
+
+def choice_text(choice: Move | None, key: str) -> Text:
+    """``Chosen: roll back one step   (d runs it, after you confirm)``; ``key`` as mapped."""
+    text = Text()
+    if choice is None:
+        text.append("Chosen: nothing (the database is at the selection)", style="dim")
+        return text
+    text.append("Chosen: ", style="bold")
+    text.append(choice.label, style="bold yellow" if choice.needs_confirmation else
+                "bold green")
+    after = ", after you confirm" if choice.needs_confirmation else ""
+    text.append(f"   ({key} runs it{after})", style="dim")
+    return text
+
+
+def no_sql_text(move: Move, error: RfsetupError | None) -> str:
+    text = f"✗ no SQL for {move.label}: {error.message if error else 'failed'}"
+    if error is not None and error.hint:
+        text += f"\n  hint: {error.hint}"
+    return text
+
+
+def render_move(settings: Settings, move: Move, dark: bool, *, cancelled: Callable[[], bool],
+                post: Callable[[Message], object], secrets: Callable[[], list[str]]) -> None:
+    """Preview ``move``, post it highlighted, then lint it and post the findings marked.
+
+    A failure to render is posted as a PreviewReady without a preview (shown in the pane: a
+    modal per highlighted row would be noise); squawk failing never hides the SQL.
+    """
+    ensure_migration_imported()
+    from rfsetup.core import alembic as migrations
+
+    try:
+        if move.kind == "stamp":
+            preview = migrations.stamp_preview(settings, move.target)
+        else:
+            preview = migrations.preview(settings, move.target, down=move.kind == "down")
+    except Exception as exc:
+        error = exc if isinstance(exc, RfsetupError) else unexpected_error(
+            f"preview: {move.label}", exc, secrets())
+        post(PreviewReady(None, move.label, error=error))
+        return
+    if cancelled():
+        return
+    note = preview_note(preview, move)
+    post(PreviewReady(preview, move.label, render_sql(preview.sql, note=note, dark=dark)))
+    if move.kind == "stamp":  # Alembic's version-table bookkeeping only: nothing to lint
+        return
+    findings: list[LintFinding] = []
+    error: RfsetupError | None = None
+    try:
+        findings = list(migrations.lint(preview))
+    except RfsetupError as exc:
+        error = exc
+    except Exception as exc:  # squawk is advisory: its failure must not hide the SQL
+        error = RfsetupError(f"squawk failed: {type(exc).__name__}", kind="lint_failed")
+    if cancelled():
+        return
+    note += lint_note(findings, error)
+    lines = render_sql(preview.sql, findings, note=note, marked=marked_lines(preview, findings),
+                       dark=dark)
+    post(LintFinished(preview, findings, error, lines))
