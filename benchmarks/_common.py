@@ -5,6 +5,7 @@ of a given size."""
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
 import sys
 import uuid
@@ -106,3 +107,20 @@ def make_history(root: Path, total: int, branch_every: int = 10) -> SyntheticPro
 def revision_label(project: SyntheticProject) -> str:
     """"1,010 revisions" (how the figures name a generated history)."""
     return f"{len(project.revisions):,} revisions"
+
+
+def bench_env(state: Path, **values: str) -> dict[str, str]:
+    """This process's environment for a measured tool, with ``values`` set.
+
+    Bytecode caching stays on, as on a user's machine (any non-empty PYTHONDONTWRITEBYTECODE,
+    even "0", turns it off and makes both tools recompile every revision file on every run).
+    Nothing of the user's rfsetup setup reaches it: no RFSETUP_* variable, no DATABASE_URL or
+    REDIS_URL of this shell, and a config file (keys, theme) under ``state`` that does not exist.
+    """
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith("RFSETUP_") and k not in (
+               "DATABASE_URL", "REDIS_URL", "LAZYALEMBIC_DATABASE_URL", "PYTHONDONTWRITEBYTECODE")}
+    env["RFSETUP_CONFIG"] = str(state / "no-config.toml")
+    env.update(values)
+    return env
+

@@ -27,6 +27,8 @@ rows (a cold cache falls back to the full path, by design); cold rows read "info
 A figure is the median of the per-round ratios rfsetup / alembic of wall time; beside it, the
 same ratio of CPU time (user + system of the process itself, from its rusage: steadier than
 wall time when other work shares the machine, blind to the server's share) and the peak RSS.
+Each command is forked by a small spawner process (benchmarks/_spawn.py), so that its peak
+RSS is its own and not the benchmark's memory at fork time.
 The table goes to stdout (``--json``: a JSON document there instead, the table to stderr),
 progress to stderr. Exit 0 when all ran (``--check``: 1 when a goal is not met).
 ``--quick`` is a smoke run: 2 rounds on a 110-revision history.
@@ -39,7 +41,6 @@ import os
 import random
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -48,8 +49,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 # first: puts the repo on sys.path for the imports below
-from _common import REPO, create_db, drop_db, make_history, revision_label, servers
+from _common import REPO, bench_env, create_db, drop_db, make_history, revision_label, servers
 from _report import Figure, dump_json, measured_on, median_ratio, print_table
+from _spawn import Spawner, spawner
 
 from rfsetup.core.embedded import EmbeddedPostgres
 
@@ -79,35 +81,8 @@ class Case:
     cpu: tuple[list[float], list[float]] = field(default_factory=lambda: ([], []))
 
 
-def _timed(argv: Sequence[str], env: dict[str, str], cwd: Path) -> tuple[float, int, float]:
-    """Wall time, peak RSS (KiB) and CPU seconds (user + system) of one run, the last two
-    from the child's own rusage."""
-    with tempfile.TemporaryFile() as err:
-        start = time.perf_counter()
-        proc = subprocess.Popen(list(argv), env=env, cwd=cwd, stdout=subprocess.DEVNULL,
-                                stderr=err)
-        try:
-            _pid, status, usage = os.wait4(proc.pid, 0)
-        except BaseException:  # Ctrl-C, or SIGTERM turned into SystemExit: no child left
-            proc.kill()
-            proc.wait()
-            raise
-        elapsed = time.perf_counter() - start
-        proc.returncode = os.waitstatus_to_exitcode(status)
-        if proc.returncode != 0:
-            err.seek(0)
-            raise SystemExit(f"{' '.join(argv)} failed ({proc.returncode}):\n"
-                             f"{err.read().decode(errors='replace')[-2000:]}")
-    return elapsed, int(usage.ru_maxrss), usage.ru_utime + usage.ru_stime
-
-
 def _env(url: str, redis_url: str) -> dict[str, str]:
-    # Bytecode caching on, as on a user's machine (any non-empty PYTHONDONTWRITEBYTECODE, even
-    # "0", turns it off and makes both tools recompile every revision file on every run).
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("DATABASE_URL", "REDIS_URL", "PYTHONDONTWRITEBYTECODE")}
-    env.update(DATABASE_URL=url, REDIS_URL=redis_url)
-    return env
+    return bench_env(Path(tempfile.gettempdir()), DATABASE_URL=url, REDIS_URL=redis_url)
 
 
 def project_cases(where: str, ini: Path, *, history: bool) -> list[Case]:
@@ -128,8 +103,8 @@ def project_cases(where: str, ini: Path, *, history: bool) -> list[Case]:
     return cases
 
 
-def run_rounds(cases: Sequence[Case], migrated: dict[str, str], server: EmbeddedPostgres,
-               redis_url: str, rounds: int, work: Path,
+def run_rounds(spawn: Spawner, cases: Sequence[Case], migrated: dict[str, str],
+               server: EmbeddedPostgres, redis_url: str, rounds: int, work: Path,
                log: Callable[[str], None]) -> None:
     """``rounds`` rounds of every case, in random order; rfsetup and alembic paired."""
     cache_dir = work / ".rfsetup" / "cache"
@@ -141,11 +116,11 @@ def run_rounds(cases: Sequence[Case], migrated: dict[str, str], server: Embedded
                 url = fresh[which] if case.fresh_db else migrated[case.where]
                 if which == 0 and case.cache == COLD:
                     shutil.rmtree(cache_dir, ignore_errors=True)
-                seconds, rss, cpu = _timed(case.ours if which == 0 else case.theirs,
-                                           _env(url, redis_url), work)
-                case.seconds[which].append(seconds)
-                case.rss[which].append(rss)
-                case.cpu[which].append(cpu)
+                run = spawn.run(case.ours if which == 0 else case.theirs,
+                                _env(url, redis_url), work)
+                case.seconds[which].append(run.seconds)
+                case.rss[which].append(run.rss_kib)
+                case.cpu[which].append(run.cpu)
             for url in fresh.values():
                 drop_db(server, url)
         log(f"round {n + 1}/{rounds} done ({time.perf_counter() - started:.0f} s)")
@@ -200,7 +175,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     with tempfile.TemporaryDirectory(prefix="rfsetup-bench-") as tmp:
         root = Path(tmp)
-        with servers(root, max_connections="40") as (server, redis):
+        with servers(root, max_connections="40") as (server, redis), spawner() as spawn:
             work = root / "work"
             work.mkdir()
             projects: list[tuple[str, Path, bool]] = []
@@ -214,16 +189,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             for where, ini, history in projects:
                 migrated[where] = create_db(server, "b")
                 env = _env(migrated[where], redis.url())
-                _timed([str(BIN / "alembic"), "-c", str(ini), "upgrade", "head"], env, work)
+                spawn.run([str(BIN / "alembic"), "-c", str(ini), "upgrade", "head"], env, work)
                 ours = project_cases(where, ini, history=history)
                 # warm the OS page cache, Python's bytecode caches and rfsetup's cache, untimed
                 for case in ours:
                     if not case.fresh_db and case.cache == WARM:
-                        _timed(case.ours, env, work)
-                        _timed(case.theirs, env, work)
+                        spawn.run(case.ours, env, work)
+                        spawn.run(case.theirs, env, work)
                 cases += ours
                 log(f"{where}: migrated, caches warm")
-            run_rounds(cases, migrated, server, redis.url(), args.rounds, work, log)
+            run_rounds(spawn, cases, migrated, server, redis.url(), args.rounds, work, log)
 
     figures = figures_of(cases)
     footer = [f"median of {args.rounds} paired rounds, random order; value = median of per-round "
@@ -243,4 +218,5 @@ if __name__ == "__main__":
     try:
         raise SystemExit(main())
     except KeyboardInterrupt:  # the servers and every child are stopped by now
-        raise SystemExit("interrupted") from None
+        print("interrupted", file=sys.stderr)
+        raise SystemExit(130) from None

@@ -58,7 +58,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 # first: puts the repo on sys.path for the imports below
-from _common import REPO, create_db, make_history, revision_label, servers
+from _common import REPO, bench_env, create_db, make_history, revision_label, servers
 from _report import Figure, dump_json, measured_on, median_ratio, print_table
 from _tmux import Tmux, tmux_server
 
@@ -324,10 +324,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             work.mkdir()
             history = make_history(root / "history", args.history)
             migration = make_history(root / "migration", args.migration)
-            # both tools get bytecode caching, and nothing of this shell's DATABASE_URL
-            base_env = {k: v for k, v in os.environ.items() if k not in (
-                "DATABASE_URL", "LAZYALEMBIC_DATABASE_URL", "REDIS_URL",
-                "PYTHONDONTWRITEBYTECODE")}
+            base_env = bench_env(root)
             url = create_db(server)
             subprocess.run([str(BIN / "alembic"), "-c", str(history.ini), "upgrade", "head"],
                            env={**base_env, "DATABASE_URL": url}, cwd=work, check=True,
@@ -402,4 +399,5 @@ if __name__ == "__main__":
     try:
         raise SystemExit(main())
     except KeyboardInterrupt:  # the servers and every child are stopped by now
-        raise SystemExit("interrupted") from None
+        print("interrupted", file=sys.stderr)
+        raise SystemExit(130) from None
