@@ -18,7 +18,8 @@ rfsetup                          vs alembic                  on                 
 ==========================================================  ==================  ===============
 
 Each rfsetup command is measured twice: with a **warm cache** (``.rfsetup/cache`` as the
-previous run left it: the usual case) and with a **cold cache** (removed before each run: the
+previous run of the same command left it: the usual case; each case runs in a folder of its
+own) and with a **cold cache** (removed before each run: the
 first run after a revision file, env.py or alembic.ini changed). Alembic has no such cache; its
 runs are the same in both rows. Bytecode caching is on for both tools in both rows, as on a
 user's machine. Every upgrade gets a fresh empty database. The goals are judged on the warm
@@ -72,6 +73,9 @@ class Case:
     stretch: float | None = None
     #: each run gets a fresh empty database (upgrades); otherwise the project's migrated one
     fresh_db: bool = False
+    #: where both tools run: a folder of the case's own, so its .rfsetup/cache is touched by
+    #: nothing else (a cold case wiping a shared one made the warm rows cold)
+    cwd: Path = Path()
     #: goal of the peak-RSS ratio, when memory is a goal too
     rss_goal: float | None = None
     seconds: tuple[list[float], list[float]] = field(default_factory=lambda: ([], []))
@@ -104,10 +108,9 @@ def project_cases(where: str, ini: Path, *, history: bool) -> list[Case]:
 
 
 def run_rounds(spawn: Spawner, cases: Sequence[Case], migrated: dict[str, str],
-               server: EmbeddedPostgres, redis_url: str, rounds: int, work: Path,
+               server: EmbeddedPostgres, redis_url: str, rounds: int,
                log: Callable[[str], None]) -> None:
     """``rounds`` rounds of every case, in random order; rfsetup and alembic paired."""
-    cache_dir = work / ".rfsetup" / "cache"
     for n in range(rounds):
         started = time.perf_counter()
         for case in random.sample(list(cases), len(cases)):
@@ -115,9 +118,9 @@ def run_rounds(spawn: Spawner, cases: Sequence[Case], migrated: dict[str, str],
             for which in random.sample([0, 1], 2):
                 url = fresh[which] if case.fresh_db else migrated[case.where]
                 if which == 0 and case.cache == COLD:
-                    shutil.rmtree(cache_dir, ignore_errors=True)
+                    shutil.rmtree(case.cwd / ".rfsetup" / "cache", ignore_errors=True)
                 run = spawn.run(case.ours if which == 0 else case.theirs,
-                                _env(url, redis_url), work)
+                                _env(url, redis_url), case.cwd)
                 case.seconds[which].append(run.seconds)
                 case.rss[which].append(run.rss_kib)
                 case.cpu[which].append(run.cpu)
@@ -176,8 +179,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="rfsetup-bench-") as tmp:
         root = Path(tmp)
         with servers(root, max_connections="40") as (server, redis), spawner() as spawn:
-            work = root / "work"
-            work.mkdir()
             projects: list[tuple[str, Path, bool]] = []
             if args.only in (None, "raptorflow"):
                 projects.append(("RaptorFlow", REPO / "alembic.ini", False))
@@ -189,23 +190,30 @@ def main(argv: Sequence[str] | None = None) -> int:
             for where, ini, history in projects:
                 migrated[where] = create_db(server, "b")
                 env = _env(migrated[where], redis.url())
-                spawn.run([str(BIN / "alembic"), "-c", str(ini), "upgrade", "head"], env, work)
+                spawn.run([str(BIN / "alembic"), "-c", str(ini), "upgrade", "head"], env, root)
                 ours = project_cases(where, ini, history=history)
-                # warm the OS page cache, Python's bytecode caches and rfsetup's cache, untimed
                 for case in ours:
-                    if not case.fresh_db and case.cache == WARM:
-                        spawn.run(case.ours, env, work)
-                        spawn.run(case.theirs, env, work)
-                cases += ours
+                    case.cwd = root / f"case-{len(cases)}"
+                    case.cwd.mkdir()
+                    cases.append(case)
+                    # warm the page cache, the bytecode caches and the case's rfsetup cache,
+                    # untimed (an upgrade's: the graph, from a status; its targets are new)
+                    if case.cache == WARM:
+                        spawn.run(case.ours if not case.fresh_db else
+                                  [str(BIN / "rfsetup"), "-c", str(ini), "status", "--json"],
+                                  env, case.cwd)
+                        if not case.fresh_db:
+                            spawn.run(case.theirs, env, case.cwd)
                 log(f"{where}: migrated, caches warm")
-            run_rounds(spawn, cases, migrated, server, redis.url(), args.rounds, work, log)
+            run_rounds(spawn, cases, migrated, server, redis.url(), args.rounds, log)
 
     figures = figures_of(cases)
     footer = [f"median of {args.rounds} paired rounds, random order; value = median of per-round "
               "ratios rfsetup/alembic of wall time, whole processes; CPU (user + system of the "
               "process, not the server's) and peak RSS from each child's rusage",
-              "warm cache: .rfsetup/cache as the previous run left it; cold cache: removed "
-              "before each rfsetup run (alembic has none); bytecode caches on for both",
+              "warm cache: .rfsetup/cache as the previous run of the same command left it; cold "
+              "cache: removed before each rfsetup run (alembic has none); bytecode caches on "
+              "for both",
               measured_on()]
     print_table(f"rfsetup CLI vs alembic ({os.cpu_count()} cores)", figures, footer,
                 file=sys.stderr if args.json else sys.stdout)
