@@ -1,16 +1,38 @@
-"""rfsetup's CLI against Alembic's own, side by side, on the same server and the same projects.
+"""rfsetup's CLI against Alembic's own, side by side in one run: every CLI goal of issue 11.
 
-    python benchmarks/bench_cli.py [--rounds 7] [--revisions 1000]
+    python benchmarks/bench_cli.py [--rounds 7] [--history 1010] [--json] [--quick] [--check]
 
-Starts its own embedded PostgreSQL and Redis in a temporary directory, then for each project
-(RaptorFlow's alembic/ and a generated history of ``--revisions`` revisions with branch points
-and merges) times, in random order within each round so drift hits both alike:
+Starts its own embedded PostgreSQL and Redis in a temporary directory, generates a history of
+``--history`` revisions (a branch point and an empty merge every 10 revisions: 919 + 91 =
+1,010), migrates a database to head on each project, then times whole processes, each pair
+in random order within a round (and the pairs in random order too), so drift hits both alike:
 
-* ``rfsetup status --json``          vs ``alembic current``        (goal: median ratio <= 1.0)
-* ``rfsetup migrate up --no-backup`` vs ``alembic upgrade head``   (goal: median ratio <= 1.1)
+==========================================================  ==================  ===============
+rfsetup                          vs alembic                  on                  goal (stretch)
+==========================================================  ==================  ===============
+``status --json``                ``current``                 RaptorFlow, 1,010   <= 0.5x (0.25x)
+``migrate history``              ``history``                 1,010 revisions     <= 0.9x
+``migrate history --json``       ``history``                 1,010 revisions     <= 0.9x
+``migrate up --no-backup``       ``upgrade head``            RaptorFlow, 1,010   <= 1.05x
+(peak RSS of the same runs)                                                      <= 1.1x
+==========================================================  ==================  ===============
 
-Each upgrade pair gets two fresh empty databases. Reported: median wall time of each command
-and the median of the per-round ratios (rfsetup / alembic).
+Each rfsetup command is measured twice: with a **warm cache** (``.rfsetup/cache`` as the
+previous run of the same command left it: the usual case; each case runs in a folder of its
+own) and with a **cold cache** (removed before each run: the
+first run after a revision file, env.py or alembic.ini changed). Alembic has no such cache; its
+runs are the same in both rows. Bytecode caching is on for both tools in both rows, as on a
+user's machine. Every upgrade gets a fresh empty database. The goals are judged on the warm
+rows (a cold cache falls back to the full path, by design); cold rows read "info".
+
+A figure is the median of the per-round ratios rfsetup / alembic of wall time; beside it, the
+same ratio of CPU time (user + system of the process itself, from its rusage: steadier than
+wall time when other work shares the machine, blind to the server's share) and the peak RSS.
+Each command is forked by a small spawner process (benchmarks/_spawn.py), so that its peak
+RSS is its own and not the benchmark's memory at fork time.
+The table goes to stdout (``--json``: a JSON document there instead, the table to stderr),
+progress to stderr. Exit 0 when all ran (``--check``: 1 when a goal is not met).
+``--quick`` is a smoke run: 2 rounds on a 110-revision history.
 """
 
 from __future__ import annotations
@@ -18,148 +40,191 @@ from __future__ import annotations
 import argparse
 import os
 import random
+import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 # first: puts the repo on sys.path for the imports below
-from _common import REPO, create_db, servers
+from _common import REPO, bench_env, create_db, drop_db, make_history, revision_label, servers
+from _report import Figure, dump_json, measured_on, median_ratio, print_table
+from _spawn import Spawner, spawner
 
 from rfsetup.core.embedded import EmbeddedPostgres
-from tests.helpers.alembic_project import make_project
 
 BIN = Path(sys.executable).parent
+WARM, COLD = "warm cache", "cold cache"
 
 
 @dataclass
-class Pair:
-    project: str
-    name: str
+class Case:
+    """One comparison: rfsetup's argv against alembic's, with the goal of their ratio."""
+
+    what: str
+    where: str
+    cache: str
+    ours: list[str]
+    theirs: list[str]
     goal: float
-    rfsetup: list[float]
-    alembic: list[float]
-    #: peak resident memory of each run, KiB
-    rfsetup_rss: list[int] = field(default_factory=list)
-    alembic_rss: list[int] = field(default_factory=list)
-
-    @property
-    def ratio(self) -> float:
-        return statistics.median(r / a for r, a in zip(self.rfsetup, self.alembic, strict=True))
-
-    @property
-    def rss_ratio(self) -> float:
-        return statistics.median(r / a for r, a in zip(self.rfsetup_rss, self.alembic_rss,
-                                                        strict=True))
-
-    def record(self, which: int, measured: tuple[float, int]) -> None:
-        seconds, rss = measured
-        (self.rfsetup if which == 0 else self.alembic).append(seconds)
-        (self.rfsetup_rss if which == 0 else self.alembic_rss).append(rss)
-
-
-def _timed(argv: Sequence[str], env: dict[str, str], cwd: Path) -> tuple[float, int]:
-    """Wall time and peak RSS (KiB, from the child's own rusage) of one run."""
-    with tempfile.TemporaryFile() as err:
-        start = time.perf_counter()
-        proc = subprocess.Popen(list(argv), env=env, cwd=cwd, stdout=subprocess.DEVNULL,
-                                stderr=err)
-        _pid, status, usage = os.wait4(proc.pid, 0)
-        elapsed = time.perf_counter() - start
-        proc.returncode = os.waitstatus_to_exitcode(status)
-        if proc.returncode != 0:
-            err.seek(0)
-            raise SystemExit(f"{' '.join(argv)} failed ({proc.returncode}):\n"
-                             f"{err.read().decode(errors='replace')[-2000:]}")
-    return elapsed, int(usage.ru_maxrss)
+    stretch: float | None = None
+    #: each run gets a fresh empty database (upgrades); otherwise the project's migrated one
+    fresh_db: bool = False
+    #: where both tools run: a folder of the case's own, so its .rfsetup/cache is touched by
+    #: nothing else (a cold case wiping a shared one made the warm rows cold)
+    cwd: Path = Path()
+    #: goal of the peak-RSS ratio, when memory is a goal too
+    rss_goal: float | None = None
+    seconds: tuple[list[float], list[float]] = field(default_factory=lambda: ([], []))
+    rss: tuple[list[int], list[int]] = field(default_factory=lambda: ([], []))
+    #: user + system CPU seconds of the process itself (not the server's): steadier than wall
+    #: time when other work shares the machine
+    cpu: tuple[list[float], list[float]] = field(default_factory=lambda: ([], []))
 
 
 def _env(url: str, redis_url: str) -> dict[str, str]:
-    # Bytecode caching on, as on a user's machine (any non-empty PYTHONDONTWRITEBYTECODE, even
-    # "0", turns it off and makes both tools recompile every revision file on every run).
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("DATABASE_URL", "REDIS_URL", "PYTHONDONTWRITEBYTECODE")}
-    env.update(DATABASE_URL=url, REDIS_URL=redis_url)
-    return env
+    return bench_env(Path(tempfile.gettempdir()), DATABASE_URL=url, REDIS_URL=redis_url)
 
 
-def bench_project(label: str, ini: Path, server: EmbeddedPostgres, redis_url: str,
-                  rounds: int, work: Path) -> list[Pair]:
-    rfsetup, alembic = str(BIN / "rfsetup"), str(BIN / "alembic")
-    migrated = create_db(server, "b")
-    _timed([alembic, "-c", str(ini), "upgrade", "head"], _env(migrated, redis_url), work)
-    # warm the OS page cache and Python's bytecode caches once, untimed
-    for argv in ([rfsetup, "-c", str(ini), "status", "--json"],
-                 [alembic, "-c", str(ini), "current"]):
-        _timed(argv, _env(migrated, redis_url), work)
+def project_cases(where: str, ini: Path, *, history: bool) -> list[Case]:
+    """The cases of one project, warm and cold: status, (history,) upgrade."""
+    rf, al = [str(BIN / "rfsetup"), "-c", str(ini)], [str(BIN / "alembic"), "-c", str(ini)]
+    cases: list[Case] = []
+    for cache in (WARM, COLD):
+        cases.append(Case("status --json vs alembic current", where, cache,
+                          [*rf, "status", "--json"], [*al, "current"], 0.5, 0.25))
+        if history:
+            cases.append(Case("migrate history vs alembic history", where, cache,
+                              [*rf, "migrate", "history"], [*al, "history"], 0.9))
+            cases.append(Case("migrate history --json vs alembic history", where, cache,
+                              [*rf, "migrate", "history", "--json"], [*al, "history"], 0.9))
+        cases.append(Case("migrate up --no-backup vs alembic upgrade head", where, cache,
+                          [*rf, "migrate", "up", "--no-backup"], [*al, "upgrade", "head"], 1.05,
+                          fresh_db=True, rss_goal=1.1))
+    return cases
 
-    status = Pair(label, "status --json vs alembic current", 1.0, [], [])
-    up = Pair(label, "migrate up --no-backup vs alembic upgrade head", 1.1, [], [])
+
+def run_rounds(spawn: Spawner, cases: Sequence[Case], migrated: dict[str, str],
+               server: EmbeddedPostgres, redis_url: str, rounds: int,
+               log: Callable[[str], None]) -> None:
+    """``rounds`` rounds of every case, in random order; rfsetup and alembic paired."""
     for n in range(rounds):
-        env = _env(migrated, redis_url)
-        order = [0, 1]
-        random.shuffle(order)
-        for which in order:
-            argv = ([rfsetup, "-c", str(ini), "status", "--json"] if which == 0 else
-                    [alembic, "-c", str(ini), "current"])
-            status.record(which, _timed(argv, env, work))
-        fresh = {0: create_db(server, "b"), 1: create_db(server, "b")}
-        random.shuffle(order)
-        for which in order:
-            env = _env(fresh[which], redis_url)
-            argv = ([rfsetup, "-c", str(ini), "migrate", "up", "--no-backup"] if which == 0
-                    else [alembic, "-c", str(ini), "upgrade", "head"])
-            up.record(which, _timed(argv, env, work))
-        print(f"  {label}: round {n + 1}/{rounds} done", file=sys.stderr, flush=True)
-    return [status, up]
+        started = time.perf_counter()
+        for case in random.sample(list(cases), len(cases)):
+            fresh = {w: create_db(server, "up") for w in (0, 1)} if case.fresh_db else {}
+            for which in random.sample([0, 1], 2):
+                url = fresh[which] if case.fresh_db else migrated[case.where]
+                if which == 0 and case.cache == COLD:
+                    shutil.rmtree(case.cwd / ".rfsetup" / "cache", ignore_errors=True)
+                run = spawn.run(case.ours if which == 0 else case.theirs,
+                                _env(url, redis_url), case.cwd)
+                case.seconds[which].append(run.seconds)
+                case.rss[which].append(run.rss_kib)
+                case.cpu[which].append(run.cpu)
+            for url in fresh.values():
+                drop_db(server, url)
+        log(f"round {n + 1}/{rounds} done ({time.perf_counter() - started:.0f} s)")
+
+
+def figures_of(cases: Sequence[Case]) -> list[Figure]:
+    figures: list[Figure] = []
+    for c in cases:
+        ours, theirs = c.seconds
+        rss_ours, rss_theirs = (statistics.median(r) / 1024 for r in c.rss)
+        rss_ratio = median_ratio(*c.rss)
+        figures.append(Figure(
+            c.what, c.where, "ratio", median_ratio(ours, theirs), c.goal, c.stretch, c.cache,
+            statistics.median(ours), statistics.median(theirs),
+            notes=f"CPU {median_ratio(*c.cpu):.2f}x; "
+                  f"peak RSS {rss_ours:.0f} / {rss_theirs:.0f} MiB ({rss_ratio:.2f}x)",
+            samples={"rfsetup_s": ours, "alembic_s": theirs,
+                     "rfsetup_cpu_s": c.cpu[0], "alembic_cpu_s": c.cpu[1],
+                     "rfsetup_rss_kib": list(c.rss[0]), "alembic_rss_kib": list(c.rss[1])},
+            judged=c.cache == WARM))
+        if c.rss_goal is not None:
+            figures.append(Figure(
+                c.what.replace(" vs ", ", peak RSS vs "), c.where, "ratio", rss_ratio,
+                c.rss_goal, cache=c.cache, stat=f"{rss_ours:.0f} / {rss_theirs:.0f} MiB",
+                judged=c.cache == WARM))
+    # grouped by goal, then project, warm before cold
+    order = ("status", "migrate history vs", "migrate history --json", "migrate up --no-backup vs",
+             "migrate up --no-backup, peak")
+    wheres = list(dict.fromkeys(f.where for f in figures))
+    return sorted(figures, key=lambda f: (
+        next(i for i, o in enumerate(order) if f.what.startswith(o)), wheres.index(f.where),
+        f.cache != WARM))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=7)
-    parser.add_argument("--revisions", type=int, default=1000)
-    parser.add_argument("--branch-every", type=int, default=10)
+    parser.add_argument("--history", type=int, default=1010,
+                        help="revisions in the generated history (default 1,010)")
     parser.add_argument("--only", choices=("raptorflow", "generated"),
                         help="benchmark one project only")
+    parser.add_argument("--quick", action="store_true",
+                        help="smoke run: 2 rounds, a 110-revision history")
+    parser.add_argument("--json", action="store_true", help="a JSON document on stdout")
+    parser.add_argument("--check", action="store_true", help="exit 1 when a goal is not met")
     args = parser.parse_args(argv)
+    if args.quick:
+        args.rounds, args.history = min(args.rounds, 2), min(args.history, 110)
+
+    def log(line: str) -> None:
+        print(f"  {line}", file=sys.stderr, flush=True)
 
     with tempfile.TemporaryDirectory(prefix="rfsetup-bench-") as tmp:
         root = Path(tmp)
-        with servers(root, max_connections="40") as (server, redis):
-            work = root / "work"
-            work.mkdir()
-            projects = []
+        with servers(root, max_connections="40") as (server, redis), spawner() as spawn:
+            projects: list[tuple[str, Path, bool]] = []
             if args.only in (None, "raptorflow"):
-                projects.append(("raptorflow", REPO / "alembic.ini"))
+                projects.append(("RaptorFlow", REPO / "alembic.ini", False))
             if args.only in (None, "generated"):
-                generated = make_project(root / "generated", args.revisions,
-                                         branch_every=args.branch_every)
-                count = len(generated.revisions)
-                merges = sum(len(r.down) > 1 for r in generated.revisions)
-                projects.append((f"generated ({count} revs, {merges} merges)", generated.ini))
-            pairs: list[Pair] = []
-            for label, ini in projects:
-                pairs += bench_project(label, ini, server, redis.url(), args.rounds, work)
+                generated = make_history(root / "generated", args.history)
+                projects.append((revision_label(generated), generated.ini, True))
+            cases: list[Case] = []
+            migrated: dict[str, str] = {}
+            for where, ini, history in projects:
+                migrated[where] = create_db(server, "b")
+                env = _env(migrated[where], redis.url())
+                spawn.run([str(BIN / "alembic"), "-c", str(ini), "upgrade", "head"], env, root)
+                ours = project_cases(where, ini, history=history)
+                for case in ours:
+                    case.cwd = root / f"case-{len(cases)}"
+                    case.cwd.mkdir()
+                    cases.append(case)
+                    # warm the page cache, the bytecode caches and the case's rfsetup cache,
+                    # untimed (an upgrade's: the graph, from a status; its targets are new)
+                    if case.cache == WARM:
+                        spawn.run(case.ours if not case.fresh_db else
+                                  [str(BIN / "rfsetup"), "-c", str(ini), "status", "--json"],
+                                  env, case.cwd)
+                        if not case.fresh_db:
+                            spawn.run(case.theirs, env, case.cwd)
+                log(f"{where}: migrated, caches warm")
+            run_rounds(spawn, cases, migrated, server, redis.url(), args.rounds, log)
 
-    print(f"\n{'project':<36} {'comparison':<48} {'rfsetup':>9} {'alembic':>9} "
-          f"{'ratio':>6} {'goal':>6}       {'peak RSS rfsetup / alembic':>28}")
-    failed = False
-    for p in pairs:
-        ok = p.ratio <= p.goal
-        failed |= not ok
-        print(f"{p.project:<36} {p.name:<48} {statistics.median(p.rfsetup):>8.3f}s "
-              f"{statistics.median(p.alembic):>8.3f}s {p.ratio:>6.2f} "
-              f"{'<=' if ok else '> '}{p.goal:<4} {'ok' if ok else 'MISSED':<6} "
-              f"{statistics.median(p.rfsetup_rss) / 1024:>7.1f} / "
-              f"{statistics.median(p.alembic_rss) / 1024:>5.1f} MiB ({p.rss_ratio:.2f})")
-    print(f"(median of {args.rounds} paired runs; ratio = median of rfsetup/alembic per "
-          "round; peak RSS from each child's rusage)")
-    return 1 if failed else 0
+    figures = figures_of(cases)
+    footer = [f"median of {args.rounds} paired rounds, random order; value = median of per-round "
+              "ratios rfsetup/alembic of wall time, whole processes; CPU (user + system of the "
+              "process, not the server's) and peak RSS from each child's rusage",
+              "warm cache: .rfsetup/cache as the previous run of the same command left it; cold "
+              "cache: removed before each rfsetup run (alembic has none); bytecode caches on "
+              "for both",
+              measured_on()]
+    print_table(f"rfsetup CLI vs alembic ({os.cpu_count()} cores)", figures, footer,
+                file=sys.stderr if args.json else sys.stdout)
+    if args.json:
+        dump_json("bench_cli", figures, {"rounds": args.rounds})
+    return 1 if args.check and not all(f.ok for f in figures) else 0
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    try:
+        raise SystemExit(main())
+    except KeyboardInterrupt:  # the servers and every child are stopped by now
+        print("interrupted", file=sys.stderr)
+        raise SystemExit(130) from None
