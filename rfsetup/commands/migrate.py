@@ -240,6 +240,8 @@ def _run_migration(move: Callable[..., migrations.MigrationResult], args: argpar
     arg("target", nargs="?", default="head", metavar="TARGET",
         help="a revision, head, heads or +N (default: head)"),
     NO_BACKUP, FROM,
+    arg("--yes", action="store_true",
+        help="on a production target: do not ask for the database name"),
     example="rfsetup migrate up              # to head, a backup first\n"
             "rfsetup migrate up +1 --from 0002_billing")
 def up(args: argparse.Namespace, ctx: Settings) -> int:
@@ -248,11 +250,30 @@ def up(args: argparse.Namespace, ctx: Settings) -> int:
     Runs the upgrade under the migration lock (a second runner waits RFSETUP_LOCK_WAIT
     seconds), after a pg_dump backup of the database (its path is printed). Alembic's output
     streams as it runs; Ctrl-C stops after the running revision (exit 130), a second Ctrl-C
-    aborts it. A failure names the revision the database was left at.
+    aborts it. A failure names the revision the database was left at. On a production target
+    (RFSETUP_ENV=production, .env.production, APP_ENV=production) it asks for the database
+    name (or takes --yes) and --no-backup is refused.
     """
     from rfsetup.core import alembic as migrations
+    from rfsetup.core import guard
 
-    return _run_migration(migrations.upgrade, args, ctx)
+    guard.check_backup(ctx, not args.no_backup)
+    if not guard.upgrade_needs_confirmation(ctx):
+        return _run_migration(migrations.upgrade, args, ctx)
+    database = _database(ctx)
+    action = f"upgrading production database {database}"
+    _can_confirm(args, database, action)
+    planned = migrations.plan(ctx, args.target)
+    expected = _expect_from(args)
+    if expected is not None and set(expected) != set(planned.from_revisions):
+        raise migrations_moved(database, expected, planned.from_revisions)
+    if not planned.steps:
+        _say(f"nothing to do: database {database} is already at "
+             f"{migrations.describe_revisions(planned.from_revisions)}")
+        return 0
+    _confirm(args, database, action,
+             lambda: f"PRODUCTION ({ctx.production})\n{_plan_text(planned)}")
+    return _run_migration(migrations.upgrade, args, ctx, plan=planned)
 
 
 @migrate.command(
@@ -271,7 +292,9 @@ def down(args: argparse.Namespace, ctx: Settings) -> int:
     shows the SQL beforehand.
     """
     from rfsetup.core import alembic as migrations
+    from rfsetup.core import guard
 
+    guard.check_backup(ctx, not args.no_backup)
     database = _database(ctx)
     _can_confirm(args, database, f"downgrading database {database}")
     # planned first, so what is confirmed (and what --yes agreed to) is exactly what runs
@@ -298,16 +321,20 @@ def migrations_moved(database: str, expected: tuple[str, ...], now: tuple[str, .
     "stamp",
     arg("revision", metavar="REV", help="a revision, head or base"),
     YES, FROM,
+    arg("--force", action="store_true",
+        help="allow a stamp on a production target"),
     example="rfsetup migrate stamp head --yes")
 def stamp(args: argparse.Namespace, ctx: Settings) -> int:
     """set the revision without running migrations
 
     Records REV in the version table without running any migration (for a database whose
     schema already matches REV), after the database name (or --yes). No backup: no data
-    changes.
+    changes. On a production target it also needs --force.
     """
     from rfsetup.core import alembic as migrations
+    from rfsetup.core import guard
 
+    guard.check_stamp(ctx, args.force)
     database = _database(ctx)
     _can_confirm(args, database, f"stamping database {database}")
     planned = migrations.plan(ctx, args.revision, kind="stamp")
