@@ -24,6 +24,7 @@ from textual.widgets import ContentSwitcher, Footer, Input, OptionList
 from textual.worker import Worker, get_current_worker
 
 from rfsetup.core.errors import RfsetupError
+from rfsetup.core.guard import PRODUCTION_POLL_INTERVAL
 from rfsetup.core.settings import ENV_KEYMAP, Settings, reload_settings
 from rfsetup.core.settings import parse_keymap as parse_keymap  # the tests' and scripts' name
 from rfsetup.core.userconfig import UserConfig, load_user_config
@@ -96,6 +97,11 @@ class RfsetupApp(App[int]):
         self.rollback = rollback
         self.autoload = autoload
         self.poll_interval = poll_interval
+        #: the interval a production target is polled at, unless the caller chose another
+        self._gentle = poll_interval == POLL_INTERVAL
+        if settings.production and self._gentle:
+            self.poll_interval = PRODUCTION_POLL_INTERVAL
+        self._poll_timer: Any = None
         self.report: StatusReport | None = None
         self._status_worker: Worker[None] | None = None
         self._settings_dirty = False
@@ -134,9 +140,10 @@ class RfsetupApp(App[int]):
     def on_mount(self) -> None:
         self._apply_user_theme()
         self.show_step(self.query_one(ContentSwitcher).current or "prerequisites")
+        self.mark_production()
         if self.autoload:
             self.refresh_status()
-            self.set_interval(self.poll_interval, self._poll)
+            self._poll_timer = self.set_interval(self.poll_interval, self._poll)
             for screen in self.step_screens():
                 screen.start()
 
@@ -261,6 +268,7 @@ class RfsetupApp(App[int]):
             return
         if message.settings is not None:
             self.settings = message.settings
+            self.mark_production()
         previous, self.report = self.report, message.report
         if previous is None:
             self._warm_migrations()
@@ -268,6 +276,22 @@ class RfsetupApp(App[int]):
         for screen in self.step_screens():
             screen.status_changed(message.report, previous)
         self.refresh_step_states()
+
+    # -- the production guard (rfsetup.core.guard) -------------------------------------------
+    def mark_production(self) -> None:
+        """A production target: the frame and the panel turn the error colour and say
+        PRODUCTION, and the panel polls gently (every 15 s); all undone when it is not."""
+        reason = self.settings.production
+        self.screen.set_class(bool(reason), "-production")
+        self.query_one(StatusPanel).mark_production(reason)
+        self.sub_title = "PRODUCTION" if reason else type(self).SUB_TITLE
+        wanted = PRODUCTION_POLL_INTERVAL if reason and self._gentle else (
+            POLL_INTERVAL if self._gentle else self.poll_interval)
+        if wanted != self.poll_interval:
+            self.poll_interval = wanted
+            if self._poll_timer is not None:
+                self._poll_timer.stop()
+                self._poll_timer = self.set_interval(wanted, self._poll)
 
     # -- facts after which the panel and the step list follow -------------------------------
     @on(StatusChanged)
