@@ -34,6 +34,7 @@ from rfsetup.tui.messages import (
     OperationFailed,
     StatusChanged,
     StatusRefreshed,
+    SupportBundleWritten,
 )
 from rfsetup.tui.modals.error import ErrorModal
 from rfsetup.tui.screens.base import StepScreen, unexpected_error
@@ -88,6 +89,8 @@ class RfsetupApp(App[int]):
         Binding("f5", "refresh_status", "Refresh", id="refresh-status"),
         Binding("escape", "focus_steps", "Step list", id="focus-steps", show=False),
         Binding("f1", "show_help_panel", "Keys", id="help"),
+        Binding("f9", "support_bundle", "Support bundle", id="support-bundle", show=False,
+                tooltip="Write a support bundle for a ticket (no secrets in it)"),
     ]
 
     def __init__(self, settings: Settings, *, rollback: bool = False, autoload: bool = True,
@@ -293,6 +296,33 @@ class RfsetupApp(App[int]):
                 self._poll_timer.stop()
                 self._poll_timer = self.set_interval(wanted, self._poll)
 
+    # -- the support bundle (rfsetup support-bundle) -----------------------------------------
+    def action_support_bundle(self) -> None:
+        self.notify("writing a support bundle: doctor, status, versions, history, server, "
+                    "run logs…", title="Support bundle")
+        self._write_bundle()
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="bundle")
+    def _write_bundle(self) -> None:
+        ensure_imported()
+        from rfsetup.commands.bundle import bundle_documents
+        from rfsetup.core.bundle import write_bundle
+
+        try:
+            path = write_bundle(self.settings, bundle_documents(self.settings))
+        except RfsetupError as exc:
+            self.post_message(OperationFailed("write the support bundle", exc))
+            return
+        except Exception as exc:  # a bug guard: shown, never a traceback
+            self.post_message(OperationFailed("write the support bundle", unexpected_error(
+                "write the support bundle", exc, self.known_secrets())))
+            return
+        self.post_message(SupportBundleWritten(path))
+
+    def on_support_bundle_written(self, message: SupportBundleWritten) -> None:
+        self.notify(f"written to {message.path}\nno .env value or URL password is in it",
+                    title="Support bundle", timeout=15)
+
     # -- facts after which the panel and the step list follow -------------------------------
     @on(StatusChanged)
     def _status_changed(self, message: StatusChanged) -> None:
@@ -351,6 +381,9 @@ class RfsetupApp(App[int]):
         commands.append(("Refresh the live panel",
                          f"key {self.keymap.keys.get('refresh-status', 'f5')}",
                          self.refresh_status))
+        commands.append(("Write a support bundle (no secrets in it)",
+                         f"key {self.keymap.keys.get('support-bundle', 'f9')}  "
+                         "(rfsetup support-bundle)", self.action_support_bundle))
         return commands
 
     async def run_step_action(self, step_id: str, action: str) -> None:
