@@ -352,14 +352,32 @@ def stamp(args: argparse.Namespace, ctx: Settings) -> int:
 
 
 # -- seed ------------------------------------------------------------------------------------------
-@command("seed", JSON, example="rfsetup seed --json")
+@command("seed", JSON,
+         arg("--dev", action="store_true",
+             help="the dev fixtures instead: a local organisation, owner, workspace, project "
+                  "and sample threat intel"),
+         arg("--remove", action="store_true", help="with --dev: remove exactly those rows"),
+         example="rfsetup seed --json\nrfsetup --sandbox seed --dev\nrfsetup seed --dev --remove")
 def seed(args: argparse.Namespace, ctx: Settings) -> int:
-    """insert or update the plans (idempotent)
+    """insert or update the plans (idempotent); --dev: dev fixtures
 
     Writes RaptorFlow's plans (seeds/plans.json) with an upsert and reports each plan as
     inserted, updated or unchanged; a second run changes nothing.
+
+    --dev adds the dev fixtures (seeds/dev.json): a local organisation, its owner user and
+    membership, a workspace, a project and a small sample of fictional threat intel (an
+    indicator of each type, an actor, a campaign, a vulnerability, a report), so the app has
+    something to show. A second run adds nothing and says so; --dev --remove takes away
+    exactly those rows (one another row depends on is kept and named). Never on a production
+    target.
     """
     from rfsetup.core import seeding
+
+    if args.remove and not args.dev:
+        raise bad_input("--remove goes with --dev (rfsetup seed --dev --remove); the plans "
+                        "are never removed")
+    if args.dev:
+        return _seed_dev(args, ctx)
 
     if not ctx.profile.has_seeds:
         raise bad_input(f"this project ({ctx.alembic_ini}) has no seeds: rfsetup seeds "
@@ -371,4 +389,19 @@ def seed(args: argparse.Namespace, ctx: Settings) -> int:
     for label in ("inserted", "updated", "unchanged"):
         ids = list(getattr(report, label, []) or [])
         _say(f"{label}: {', '.join(map(str, ids)) if ids else '-'}")
+    return 0
+
+
+def _seed_dev(args: argparse.Namespace, ctx: Settings) -> int:
+    from rfsetup.core import devseed
+
+    report = devseed.seed_dev(ctx, remove=args.remove)
+    if args.json:
+        print_json(report.to_json())
+        return 0
+    _say(devseed.summary(report))
+    if isinstance(report, devseed.DevRemoval):
+        for table, reasons in report.kept.items():
+            for reason in reasons:
+                _say(f"kept {table} {reason}")
     return 0
