@@ -91,6 +91,8 @@ class RfsetupApp(App[int]):
         Binding("f1", "show_help_panel", "Keys", id="help"),
         Binding("f9", "support_bundle", "Support bundle", id="support-bundle", show=False,
                 tooltip="Write a support bundle for a ticket (no secrets in it)"),
+        Binding("f8", "status_all", "Environments", id="status-all", show=False,
+                tooltip="Every .env.* beside the .env: revision and pending (status --all)"),
     ]
 
     def __init__(self, settings: Settings, *, rollback: bool = False, autoload: bool = True,
@@ -296,6 +298,12 @@ class RfsetupApp(App[int]):
                 self._poll_timer.stop()
                 self._poll_timer = self.set_interval(wanted, self._poll)
 
+    def action_status_all(self) -> None:
+        """F8: every environment beside the .env, as `rfsetup status --all` prints it."""
+        from rfsetup.tui.modals.targets import TargetsModal
+
+        self.push_screen(TargetsModal(self.settings))
+
     # -- the support bundle (rfsetup support-bundle) -----------------------------------------
     def action_support_bundle(self) -> None:
         self.notify("writing a support bundle: doctor, status, versions, history, server, "
@@ -381,6 +389,9 @@ class RfsetupApp(App[int]):
         commands.append(("Refresh the live panel",
                          f"key {self.keymap.keys.get('refresh-status', 'f5')}",
                          self.refresh_status))
+        commands.append(("Every environment beside the .env (status --all)",
+                         f"key {self.keymap.keys.get('status-all', 'f8')}",
+                         self.action_status_all))
         commands.append(("Write a support bundle (no secrets in it)",
                          f"key {self.keymap.keys.get('support-bundle', 'f9')}  "
                          "(rfsetup support-bundle)", self.action_support_bundle))

@@ -235,3 +235,10 @@ class DevSeedApplied(StatusChanged):
     report: Any
 
     refresh = True
+
+
+@dataclass(eq=False, repr=False)
+class TargetsRead(Message):
+    """``rfsetup status --all``'s text (every environment beside the .env) was read."""
+
+    text: str

@@ -32,7 +32,7 @@ async def test_the_seed_step_adds_the_dev_fixtures_once(fresh_db: str, project_d
         assert "Dev fixtures added: 14 rows in 10 tables" in _line(app, "#seed-dev")
         assert query(fresh_db, "SELECT count(*) FROM indicators")[0][0] == 5
         await pilot.press("f")
-        await wait_for(pilot, lambda: "nothing to add" in _line(app, "#seed-dev"),
+        await wait_for(pilot, lambda: "all 14 rows already there" in _line(app, "#seed-dev"),
                        what="the second run")
         assert "rfsetup seed --dev --remove" in _line(app, "#seed-dev")
     assert query(fresh_db, "SELECT count(*) FROM indicators")[0][0] == 5
@@ -78,3 +78,35 @@ def test_the_palette_offers_the_bundle(project_dir: Path) -> None:
     titles = [title for title, _help, _call in app.palette_commands()]
     assert "Write a support bundle (no secrets in it)" in titles
     assert any(t.startswith("Seed: Add the dev fixtures") for t in titles)
+
+
+async def test_f8_shows_every_environment(pg, project_dir: Path) -> None:
+    from rfsetup.core.settings import load_settings
+    from rfsetup.tui.modals.targets import TargetsModal
+    from tests.conftest import ALEMBIC_INI
+
+    dev, prod = pg.create_database(), pg.create_database()
+    try:
+        (project_dir / ".env").write_text(f"DATABASE_URL={pg.url(dev)}\n")
+        (project_dir / ".env.production").write_text(f"DATABASE_URL={pg.url(prod)}\n")
+        settings = load_settings(project_dir / ".env", ALEMBIC_INI, environ={},
+                                 cwd=project_dir)
+        migrations.upgrade(settings, backup=False)
+        app = RfsetupApp(settings, poll_interval=FAST_POLL)
+        async with app.run_test(size=(100, 30)) as pilot:
+            await pilot.press("f8")
+            assert isinstance(app.screen, TargetsModal)
+            modal = app.screen
+            await wait_for(pilot, lambda: modal.text is not None, timeout=90,
+                           what="status --all")
+            lines = modal.text.splitlines()
+            assert lines[0].split()[:3] == ["ENV", "FILE", "DATABASE"]
+            assert "up to date" in next(ln for ln in lines if ln.startswith(".env "))
+            prod_line = next(ln for ln in lines if ln.startswith(".env.production"))
+            assert "4 pending" in prod_line and prod_line.endswith("PRODUCTION")
+            assert pg.server.superuser_password not in modal.text
+            await pilot.press("escape")
+            assert not isinstance(app.screen, TargetsModal)
+    finally:
+        pg.drop_database(dev)
+        pg.drop_database(prod)

@@ -64,3 +64,26 @@ def test_seed_with_dev_fixtures(size: tuple[int, int], snap_compare, project_dir
         await pilot.pause()
 
     assert snap_compare(app, terminal_size=size, run_before=run_before)
+
+
+STATUS_ALL = "\n".join([
+    "ENV FILE         DATABASE                          REVISION                 PENDING",
+    ".env             raptorflow@localhost:5432/rf      0004_production_indexes  up to date",
+    ".env.production  app@db.internal:5432/raptorflow   0003_intel               1 pending"
+    "  PRODUCTION",
+    ".env.staging     app@staging.internal:5432/rf      ?                        unreachable",
+    "    no PostgreSQL server is accepting connections at staging.internal:5432"])
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_every_environment(size: tuple[int, int], snap_compare, project_dir: Path) -> None:
+    from rfsetup.tui.modals.targets import TargetsModal
+
+    app = showcase.make_app(project_dir, "prerequisites")
+
+    async def run_before(pilot: Any) -> None:
+        await showcase.stage(app, pilot, "prerequisites")
+        await app.push_screen(TargetsModal(app.settings, STATUS_ALL))
+        await pilot.pause()
+
+    assert snap_compare(app, terminal_size=size, run_before=run_before)

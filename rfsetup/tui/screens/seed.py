@@ -176,8 +176,10 @@ class SeedScreen(StepScreen):
     def action_dev_fixtures(self) -> None:
         line = self.query_one("#seed-dev", Static)
         if self.settings.production:  # the production guard
-            line.update(Text("✗ dev fixtures are never written to a production target "
-                             f"({self.settings.production})", style="bold red"))
+            text = Text("✗ dev fixtures are never written to a production target",
+                        style="bold red")
+            text.append(f"\nproduction because {self.settings.production}", style="dim")
+            line.update(text)
             return
         line.update(Text("adding the dev fixtures…", style="italic"))
         self.add_dev_fixtures()
@@ -192,14 +194,13 @@ class SeedScreen(StepScreen):
             self.post_message(DevSeedApplied(report))
 
     def on_dev_seed_applied(self, message: DevSeedApplied) -> None:
-        from rfsetup.core.devseed import summary
-
         report = message.report
         if report.changed:
             added = sum(report.added.values())
             text = Text(f"✓ Dev fixtures added: {added} rows in {len(report.added)} tables",
                         style="bold green")
         else:
-            text = Text("= Dev fixtures: " + summary(report), style="bold")
+            text = Text(f"= Dev fixtures: all {sum(report.kept.values())} rows already there",
+                        style="bold")
         text.append("\nremove them: rfsetup seed --dev --remove", style="dim")
         self.query_one("#seed-dev", Static).update(text)

@@ -40,8 +40,10 @@ def production_header(production: str | None) -> Text:
     """`` PRODUCTION `` and why, for the top of the panel (empty when not production)."""
     text = Text()
     if production:
+        # the first reason only: the panel is narrow (the CLI's refusals say them all)
+        first, *more = production.split("; ")
         text.append(" PRODUCTION ", style="bold reverse red")
-        text.append(f"\n{production}\n\n", style="red")
+        text.append(f"\n{first}{f' (+{len(more)} more)' if more else ''}\n\n", style="red")
     return text
 
 
