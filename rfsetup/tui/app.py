@@ -34,7 +34,6 @@ from rfsetup.tui.messages import (
     OperationFailed,
     StatusChanged,
     StatusRefreshed,
-    SupportBundleWritten,
 )
 from rfsetup.tui.modals.error import ErrorModal
 from rfsetup.tui.screens.base import StepScreen, unexpected_error
@@ -42,6 +41,7 @@ from rfsetup.tui.screens.environment import EnvironmentScreen
 from rfsetup.tui.screens.migrations import MigrationsScreen
 from rfsetup.tui.state import STEP_IDS
 from rfsetup.tui.steps import REGISTRY, screen_bindings, step_bindings
+from rfsetup.tui.support import SupportActions
 from rfsetup.tui.warmup import ensure_imported, ensure_migration_imported
 from rfsetup.tui.widgets.status_panel import StatusPanel
 from rfsetup.tui.widgets.step_list import StepList
@@ -74,7 +74,7 @@ class StepCommands(Provider):
             yield DiscoveryHit(title, callback, text=title, help=help_text)
 
 
-class RfsetupApp(App[int]):
+class RfsetupApp(SupportActions):
     """The app. ``autoload=False`` starts nothing by itself (snapshot tests feed it messages)."""
 
     # absolute, so that subclasses defined elsewhere (tests, benchmarks) find it too
@@ -297,39 +297,6 @@ class RfsetupApp(App[int]):
             if self._poll_timer is not None:
                 self._poll_timer.stop()
                 self._poll_timer = self.set_interval(wanted, self._poll)
-
-    def action_status_all(self) -> None:
-        """F8: every environment beside the .env, as `rfsetup status --all` prints it."""
-        from rfsetup.tui.modals.targets import TargetsModal
-
-        self.push_screen(TargetsModal(self.settings))
-
-    # -- the support bundle (rfsetup support-bundle) -----------------------------------------
-    def action_support_bundle(self) -> None:
-        self.notify("writing a support bundle: doctor, status, versions, history, server, "
-                    "run logs…", title="Support bundle")
-        self._write_bundle()
-
-    @work(thread=True, exclusive=True, exit_on_error=False, group="bundle")
-    def _write_bundle(self) -> None:
-        ensure_imported()
-        from rfsetup.commands.bundle import bundle_documents
-        from rfsetup.core.bundle import write_bundle
-
-        try:
-            path = write_bundle(self.settings, bundle_documents(self.settings))
-        except RfsetupError as exc:
-            self.post_message(OperationFailed("write the support bundle", exc))
-            return
-        except Exception as exc:  # a bug guard: shown, never a traceback
-            self.post_message(OperationFailed("write the support bundle", unexpected_error(
-                "write the support bundle", exc, self.known_secrets())))
-            return
-        self.post_message(SupportBundleWritten(path))
-
-    def on_support_bundle_written(self, message: SupportBundleWritten) -> None:
-        self.notify(f"written to {message.path}\nno .env value or URL password is in it",
-                    title="Support bundle", timeout=15)
 
     # -- facts after which the panel and the step list follow -------------------------------
     @on(StatusChanged)
