@@ -64,6 +64,9 @@ def render_status(report: StatusReport) -> str:
     lines = [f"database  {db.url or '(DATABASE_URL not set)'}"]
     if db.reachable:
         lines.append(f"server    PostgreSQL {db.server_version}, database {db.name}")
+        if db.pooler is not None and db.pooler.transaction_mode:
+            lines.append(f"pooler    warning: {db.pooler.warning()}")
+            lines.append(f"          hint: {db.pooler.hint}")
         current = ", ".join(report.current) or "(none: empty database)"
         if not report.revision_known:
             current = "unknown (env.py could not be observed: see below)"

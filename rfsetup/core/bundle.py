@@ -4,7 +4,7 @@ What goes in (``support-bundle/`` inside the archive): the caller's reports (doc
 JSON and text, which the command layer renders), the versions of everything (rfsetup, Python,
 the packages, the server, the pg tools, squawk, Redis), the history around the current
 revision, the .env's key names with their values masked, the server's relevant settings
-(version, SSL, pooler detection, timeouts, max_connections) and the run logs of
+(version, SSL, rfsetup.core.pooler's probe, timeouts, max_connections) and the run logs of
 ``.rfsetup/logs/``.
 
 No secret gets out: the .env's values are never written (each is ``*** (N characters)``, a URL
@@ -47,9 +47,6 @@ SERVER_SETTINGS = (
     "tcp_keepalives_idle", "client_connection_check_interval", "password_encryption",
     "server_encoding", "TimeZone", "shared_buffers", "work_mem", "max_wal_size", "wal_level",
     "default_transaction_isolation", "shared_preload_libraries")
-#: ports and host words that mean a connection pooler sits in front of PostgreSQL
-POOLER_PORTS = {6432: "PgBouncer's default port", 6543: "Supabase's pooler port"}
-_POOLER_WORDS = ("pooler", "pgbouncer", "pgcat", "supavisor", "odyssey")
 #: a value that could be a key or token even when its name does not say so
 _TOKENISH = re.compile(r"\A(?=.*[A-Za-z])(?=.*\d)\S{12,}\Z")
 #: around the current revision: this many revisions either side
@@ -121,31 +118,16 @@ def env_keys(env_values: Mapping[str, str]) -> list[dict[str, Any]]:
     return rows
 
 
-def _pooler(settings: Settings, server_port: int | None) -> dict[str, Any]:
-    """Whether a connection pooler sits between rfsetup and PostgreSQL, and why we think so."""
-    evidence = []
-    try:
-        url = settings.url()
-        host, port = (url.host or "").lower(), url.port or 5432
-    except RfsetupError:
-        return {"detected": None, "evidence": ["DATABASE_URL unusable"]}
-    if port in POOLER_PORTS:
-        evidence.append(f"port {port} is {POOLER_PORTS[port]}")
-    evidence += [f"host name contains {word!r}" for word in _POOLER_WORDS if word in host]
-    if server_port is not None and server_port != port:
-        evidence.append(f"the URL's port is {port} but PostgreSQL listens on {server_port}")
-    return {"detected": bool(evidence), "evidence": evidence}
-
-
 def server_report(settings: Settings) -> dict[str, Any]:
     """The server's relevant settings as it reports them (``reset_val``: what a new session
     gets, before rfsetup's own SET commands), this connection's SSL, connections in use and
     pooler detection. ``{"error": …}`` when it cannot be reached."""
+    from rfsetup.core import pooler
     from rfsetup.core.connect import connection
 
     try:
-        with connection(settings.url(), timeout=5, autocommit=True) as conn, \
-                conn.cursor() as cur:
+        url = settings.url()
+        with connection(url, timeout=5, autocommit=True) as conn, conn.cursor() as cur:
             cur.execute("SELECT version(), inet_server_port(), current_database(), "
                         "current_user, pg_postmaster_start_time()::text, "
                         "(SELECT count(*) FROM pg_stat_activity WHERE backend_type = "
@@ -157,6 +139,10 @@ def server_report(settings: Settings) -> dict[str, Any]:
             cur.execute("SELECT name, reset_val, unit, source FROM pg_settings "
                         "WHERE name = ANY(%s) ORDER BY name", (list(SERVER_SETTINGS),))
             rows = cur.fetchall()
+            try:  # observed, not guessed from the port (rfsetup.core.pooler)
+                facts: dict[str, Any] = pooler.probe(conn, url).to_json()
+            except RfsetupError as exc:
+                facts = {"error": exc.to_dict()}
     except RfsetupError as exc:
         return {"error": exc.to_dict()}
     return {
@@ -166,7 +152,7 @@ def server_report(settings: Settings) -> dict[str, Any]:
         if ssl_row else None,
         "settings": {name: {"value": value, "unit": unit, "source": source}
                      for name, value, unit, source in rows},
-        "pooler": _pooler(settings, port),
+        "pooler": facts,
     }
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import configparser
 import functools
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -45,6 +46,17 @@ ENV_DEBUG = "RFSETUP_DEBUG"
 #: rfsetup's own config file (default: the user's config folder, rfsetup/config.toml)
 ENV_CONFIG = "RFSETUP_CONFIG"
 _OFF = ("", "0", "false", "no", "off")
+#: seconds a second runner waits for the migration lock (0 = try once)
+ENV_LOCK_WAIT = "RFSETUP_LOCK_WAIT"
+DEFAULT_LOCK_WAIT = 5.0
+# A DDL statement queued behind a long query blocks every later query on that table, which is
+# how migrations cause outages: give up on a table lock quickly. Statements themselves (a
+# backfill) may legitimately run for a while, but not forever.
+ENV_LOCK_TIMEOUT = "RFSETUP_LOCK_TIMEOUT"
+DEFAULT_LOCK_TIMEOUT = "10s"
+ENV_STATEMENT_TIMEOUT = "RFSETUP_STATEMENT_TIMEOUT"
+DEFAULT_STATEMENT_TIMEOUT = "30min"
+_DURATION = re.compile(r"^\d+(\.\d+)?(us|ms|s|min|h|d)?$")
 
 _POSTGRES_SCHEMES = {
     "postgresql",
@@ -220,6 +232,10 @@ class Settings:
     pgpassword: str | None = field(default=None, repr=False)
     #: the user's config file (keys, theme); None: none is read or written (tests, scripts)
     config_file: Path | None = None
+    #: RFSETUP_LOCK_WAIT, RFSETUP_LOCK_TIMEOUT, RFSETUP_STATEMENT_TIMEOUT (validated on load)
+    lock_wait: float = DEFAULT_LOCK_WAIT
+    lock_timeout: str = DEFAULT_LOCK_TIMEOUT
+    statement_timeout: str = DEFAULT_STATEMENT_TIMEOUT
     #: RFSETUP_ENV as set (``production`` makes every target production: rfsetup.core.guard)
     rfsetup_env: str | None = None
     #: why this target is production (rfsetup.core.guard.detect), or None when it is not
@@ -320,6 +336,30 @@ def config_file_from(environ: Mapping[str, str]) -> Path:
     from platformdirs import user_config_path
 
     return user_config_path("rfsetup", appauthor=False) / "config.toml"
+def lock_wait_from(environ: Mapping[str, str]) -> float:
+    """RFSETUP_LOCK_WAIT: seconds to wait for the migration lock (default 5; 0 = try once)."""
+    raw = environ.get(ENV_LOCK_WAIT, "").strip()
+    if not raw:
+        return DEFAULT_LOCK_WAIT
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value <= 86400:  # also refuses nan and inf
+        raise bad_input(f"{ENV_LOCK_WAIT}={raw!r} is not a number of seconds",
+                        hint=f"e.g. {ENV_LOCK_WAIT}=30")
+    return value
+
+
+def duration_from(environ: Mapping[str, str], env: str, default: str) -> str:
+    """A PostgreSQL duration from ``env`` (``500ms``, ``10s``, ``30min``; a bare number is ms;
+    0 = none), else ``default``; anything else is bad input."""
+    raw = environ.get(env, "").strip()
+    value = "".join(raw.split()) if raw else default
+    if not _DURATION.match(value):
+        raise bad_input(f"{env}={raw!r} is not a PostgreSQL duration",
+                        hint=f"e.g. {env}={default} (units: ms, s, min, h; 0 disables it)")
+    return value
 
 
 def load_settings(
@@ -371,6 +411,10 @@ def load_settings(
         debug=debug_from(environ),
         pgpassword=environ.get("PGPASSWORD") or None,
         config_file=config_file_from(environ),
+        lock_wait=lock_wait_from(environ),
+        lock_timeout=duration_from(environ, ENV_LOCK_TIMEOUT, DEFAULT_LOCK_TIMEOUT),
+        statement_timeout=duration_from(environ, ENV_STATEMENT_TIMEOUT,
+                                        DEFAULT_STATEMENT_TIMEOUT),
         rfsetup_env=environ.get(guard.ENV_RFSETUP_ENV) or None,
         production=guard.detect(path, file_values, environ.get(guard.ENV_RFSETUP_ENV)),
     )

@@ -305,7 +305,8 @@ def test_run_checks_reports_each_as_it_arrives(pg: PgTestServer, redis_server: E
                          seen.append)
     assert seen == results
     assert [r.name for r in results] == ["python", "packages", "sandbox extras", "postgresql",
-                                         "psql", "pg_dump", "redis", ".env", "alembic"]
+                                         "pooler", "psql", "pg_dump", "redis", ".env",
+                                         "alembic"]
     by_name = {r.name: r for r in results}
     assert all(r.status == "ok" for r in results), [r for r in results if r.status != "ok"]
     assert by_name["pg_dump"].detail.startswith("16.")
