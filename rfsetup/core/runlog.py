@@ -35,8 +35,6 @@ MAX_BYTES = 1024 * 1024
 BACKUP_COUNT = 5
 _LOGGER = "rfsetup.runs"
 _local = threading.local()
-_handlers: dict[Path, logging.Handler] = {}
-_handlers_lock = threading.Lock()
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -63,15 +61,12 @@ class _PrivateRotatingHandler(logging.handlers.RotatingFileHandler):
 
 
 def _handler(folder: Path) -> logging.Handler:
-    with _handlers_lock:
-        handler = _handlers.get(folder)
-        if handler is None:
-            folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-            handler = _PrivateRotatingHandler(folder / LOG_NAME, maxBytes=MAX_BYTES,
-                                              backupCount=BACKUP_COUNT, encoding="utf-8")
-            handler.setFormatter(logging.Formatter("%(message)s"))
-            _handlers[folder] = handler
-        return handler
+    """The run log's handler for one run (closed at its end: no descriptor outlives it)."""
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    handler = _PrivateRotatingHandler(folder / LOG_NAME, maxBytes=MAX_BYTES,
+                                      backupCount=BACKUP_COUNT, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    return handler
 
 
 class RunLog:
@@ -83,13 +78,14 @@ class RunLog:
         self.on_progress = on_progress
         self._secrets: list[Any] = [settings.database_url, settings.redis_url]
         self._record: logging.Logger | None = None
+        self._handler: logging.Handler | None = None
         #: what the run returned (said at its end)
         self.result: Any = None
         self._tag = f"pid {os.getpid()}"
         try:
-            handler = _handler(logs_dir(settings))
+            self._handler = _handler(logs_dir(settings))
             logger = logging.Logger(_LOGGER)  # not in logging's registry: env.py's
-            logger.addHandler(handler)        # fileConfig cannot disable or redirect it
+            logger.addHandler(self._handler)  # fileConfig cannot disable or redirect it
             logger.propagate = False
             self._record = logger
         except OSError as exc:
@@ -110,6 +106,13 @@ class RunLog:
             self._record.info("%s %s [%s] %s", stamp, self._tag, self.what, masked)
         except Exception:  # a full disk: the run goes on, without its log
             self._record = None
+
+    def close(self) -> None:
+        """The run ended: its file is closed."""
+        self._record = None
+        if self._handler is not None:
+            self._handler.close()
+            self._handler = None
 
     def progress(self, line: str) -> None:
         """The run's own progress callback: logged (ticks aside), then passed on."""
@@ -148,6 +151,7 @@ def run_log(settings: Settings, what: str, on_progress: Callable[[str], None] | 
         log.write(f"end{_summary(log.result)}")
     finally:
         _local.active = False
+        log.close()
 
 
 def _summary(result: Any) -> str:
