@@ -34,6 +34,8 @@ FILES = {
     "verify": "6-verify.svg",
     "rollback-confirm": "rollback-confirm.svg",
     "unreachable": "server-unreachable.svg",
+    "production": "production.svg",
+    "production-confirm": "production-confirm.svg",
 }
 TITLES = {
     "prerequisites": "rfsetup — 1 Prerequisites",
@@ -44,6 +46,8 @@ TITLES = {
     "verify": "rfsetup — 6 Verify",
     "rollback-confirm": "rfsetup rollback — confirm",
     "unreachable": "rfsetup — server unreachable",
+    "production": "rfsetup — a production target",
+    "production-confirm": "rfsetup — production upgrade: confirm",
 }
 
 

@@ -5,6 +5,7 @@ two rfsetup modules import each other, lazy imports included."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -53,15 +54,31 @@ def test_headless_path_imports_no_textual(argvs: list[list[str]], tmp_path: Path
     assert loaded == [], f"headless path imported {loaded}"
 
 
+# the toolkits themselves: `import textual`, `from rich.text import …`; not a package whose name
+# only starts so (textual_serve's process relay, which imports neither: rfsetup serve)
+_TOOLKIT_IMPORT = re.compile(r"\s*(import|from)\s+(textual|rich)(\.|\s|$)")
+
+
 def test_core_sources_never_import_textual() -> None:
     offenders = [
         str(path.relative_to(REPO))
         for path in (REPO / "rfsetup" / "core").rglob("*.py")
-        if any(line.lstrip().startswith(("import textual", "from textual", "import rich",
-                                         "from rich"))
-               for line in path.read_text().splitlines())
+        if any(_TOOLKIT_IMPORT.match(line) for line in path.read_text().splitlines())
     ]
     assert offenders == []
+
+
+def test_serving_the_app_loads_no_toolkit(tmp_path: Path) -> None:
+    """rfsetup serve's own process (its server and textual-serve's relay) loads neither
+    textual nor rich: only the app processes it starts do."""
+    code = ("import sys, rfsetup.commands.serve, rfsetup.core.webserve as w\n"
+            "w._textual_serve(); import textual_serve.app_service, aiohttp.web\n"
+            "w.WebServer.create('true').make_app()\n"
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('textual', 'rich')))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True,
+                         text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"
 
 
 def _lint_imports() -> str:

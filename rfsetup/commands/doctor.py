@@ -15,13 +15,18 @@ if TYPE_CHECKING:
     from rfsetup.core.settings import Settings
 
 
-def _print_check(result: CheckResult, marks: dict[str, str], width: int) -> None:
-    print(f"{marks[result.status]} {result.name:<{width}}  {result.detail}")
+def check_lines(result: CheckResult, marks: dict[str, str], width: int = 14) -> list[str]:
+    """One check as `rfsetup doctor` prints it: the mark, name and detail, then the fix."""
+    lines = [f"{marks[result.status]} {result.name:<{width}}  {result.detail}"]
     if result.remedy and result.status != "ok":
-        lines = result.remedy.splitlines()
-        print(f"    {'fix:':<{width}}  {lines[0]}")
-        for line in lines[1:]:
-            print(f"    {'':<{width}}  {line}")
+        remedy = result.remedy.splitlines()
+        lines.append(f"    {'fix:':<{width}}  {remedy[0]}")
+        lines += [f"    {'':<{width}}  {line}" for line in remedy[1:]]
+    return lines
+
+
+def _print_check(result: CheckResult, marks: dict[str, str], width: int) -> None:
+    print("\n".join(check_lines(result, marks, width)))
     sys.stdout.flush()
 
 

@@ -219,6 +219,8 @@ def _run_migration(move: Callable[..., migrations.MigrationResult], args: argpar
     arg("target", nargs="?", default="head", metavar="TARGET",
         help="a revision, head, heads or +N (default: head)"),
     NO_BACKUP, FROM,
+    arg("--yes", action="store_true",
+        help="on a production target: do not ask for the database name"),
     example="rfsetup migrate up              # to head, a backup first\n"
             "rfsetup migrate up +1 --from 0002_billing")
 def up(args: argparse.Namespace, ctx: Settings) -> int:
@@ -227,11 +229,30 @@ def up(args: argparse.Namespace, ctx: Settings) -> int:
     Runs the upgrade under the migration lock (a second runner waits RFSETUP_LOCK_WAIT
     seconds), after a pg_dump backup of the database (its path is printed). Alembic's output
     streams as it runs; Ctrl-C stops after the running revision (exit 130), a second Ctrl-C
-    aborts it. A failure names the revision the database was left at.
+    aborts it. A failure names the revision the database was left at. On a production target
+    (RFSETUP_ENV=production, .env.production, APP_ENV=production) it asks for the database
+    name (or takes --yes) and --no-backup is refused.
     """
     from rfsetup.core import alembic as migrations
+    from rfsetup.core import guard
 
-    return _run_migration(migrations.upgrade, args, ctx)
+    guard.check_backup(ctx, not args.no_backup)
+    if not guard.upgrade_needs_confirmation(ctx):
+        return _run_migration(migrations.upgrade, args, ctx)
+    database = _database(ctx)
+    action = f"upgrading production database {database}"
+    _can_confirm(args, database, action)
+    planned = migrations.plan(ctx, args.target)
+    expected = _expect_from(args)
+    if expected is not None and set(expected) != set(planned.from_revisions):
+        raise migrations_moved(database, expected, planned.from_revisions)
+    if not planned.steps:
+        _say(f"nothing to do: database {database} is already at "
+             f"{migrations.describe_revisions(planned.from_revisions)}")
+        return 0
+    _confirm(args, database, action,
+             lambda: f"PRODUCTION ({ctx.production})\n{_plan_text(planned)}")
+    return _run_migration(migrations.upgrade, args, ctx, plan=planned)
 
 
 @migrate.command(
@@ -250,7 +271,9 @@ def down(args: argparse.Namespace, ctx: Settings) -> int:
     shows the SQL beforehand.
     """
     from rfsetup.core import alembic as migrations
+    from rfsetup.core import guard
 
+    guard.check_backup(ctx, not args.no_backup)
     database = _database(ctx)
     _can_confirm(args, database, f"downgrading database {database}")
     # planned first, so what is confirmed (and what --yes agreed to) is exactly what runs
@@ -277,16 +300,20 @@ def migrations_moved(database: str, expected: tuple[str, ...], now: tuple[str, .
     "stamp",
     arg("revision", metavar="REV", help="a revision, head or base"),
     YES, FROM,
+    arg("--force", action="store_true",
+        help="allow a stamp on a production target"),
     example="rfsetup migrate stamp head --yes")
 def stamp(args: argparse.Namespace, ctx: Settings) -> int:
     """set the revision without running migrations
 
     Records REV in the version table without running any migration (for a database whose
     schema already matches REV), after the database name (or --yes). No backup: no data
-    changes.
+    changes. On a production target it also needs --force.
     """
     from rfsetup.core import alembic as migrations
+    from rfsetup.core import guard
 
+    guard.check_stamp(ctx, args.force)
     database = _database(ctx)
     _can_confirm(args, database, f"stamping database {database}")
     planned = migrations.plan(ctx, args.revision, kind="stamp")
@@ -306,14 +333,32 @@ def stamp(args: argparse.Namespace, ctx: Settings) -> int:
 
 
 # -- seed ------------------------------------------------------------------------------------------
-@command("seed", JSON, example="rfsetup seed --json")
+@command("seed", JSON,
+         arg("--dev", action="store_true",
+             help="the dev fixtures instead: a local organisation, owner, workspace, project "
+                  "and sample threat intel"),
+         arg("--remove", action="store_true", help="with --dev: remove exactly those rows"),
+         example="rfsetup seed --json\nrfsetup --sandbox seed --dev\nrfsetup seed --dev --remove")
 def seed(args: argparse.Namespace, ctx: Settings) -> int:
-    """insert or update the plans (idempotent)
+    """insert or update the plans (idempotent); --dev: dev fixtures
 
     Writes RaptorFlow's plans (seeds/plans.json) with an upsert and reports each plan as
     inserted, updated or unchanged; a second run changes nothing.
+
+    --dev adds the dev fixtures (seeds/dev.json): a local organisation, its owner user and
+    membership, a workspace, a project and a small sample of fictional threat intel (an
+    indicator of each type, an actor, a campaign, a vulnerability, a report), so the app has
+    something to show. A second run adds nothing and says so; --dev --remove takes away
+    exactly those rows (one another row depends on is kept and named). Never on a production
+    target.
     """
     from rfsetup.core import seeding
+
+    if args.remove and not args.dev:
+        raise bad_input("--remove goes with --dev (rfsetup seed --dev --remove); the plans "
+                        "are never removed")
+    if args.dev:
+        return _seed_dev(args, ctx)
 
     if not ctx.profile.has_seeds:
         raise bad_input(f"this project ({ctx.alembic_ini}) has no seeds: rfsetup seeds "
@@ -325,4 +370,19 @@ def seed(args: argparse.Namespace, ctx: Settings) -> int:
     for label in ("inserted", "updated", "unchanged"):
         ids = list(getattr(report, label, []) or [])
         _say(f"{label}: {', '.join(map(str, ids)) if ids else '-'}")
+    return 0
+
+
+def _seed_dev(args: argparse.Namespace, ctx: Settings) -> int:
+    from rfsetup.core import devseed
+
+    report = devseed.seed_dev(ctx, remove=args.remove)
+    if args.json:
+        print_json(report.to_json())
+        return 0
+    _say(devseed.summary(report))
+    if isinstance(report, devseed.DevRemoval):
+        for table, reasons in report.kept.items():
+            for reason in reasons:
+                _say(f"kept {table} {reason}")
     return 0

@@ -7,23 +7,35 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rfsetup.commands.common import print_error, print_json
-from rfsetup.commands.registry import JSON, command
+from rfsetup.commands.registry import JSON, arg, command
 from rfsetup.core.errors import ExitCode
 
 if TYPE_CHECKING:
     from rfsetup.core.settings import Settings
     from rfsetup.core.status import StatusReport
+    from rfsetup.core.targets import Target
 
 
-@command("status", JSON, example="rfsetup status\nrfsetup --sandbox status --json")
+@command("status", JSON,
+         arg("--all", dest="all_targets", action="store_true",
+             help="every .env.* beside the .env: each target's revision and pending count"),
+         example="rfsetup status\nrfsetup --sandbox status --json\nrfsetup status --all")
 def status(args: argparse.Namespace, ctx: Settings) -> int:
     """revision, heads, pending, tables and Redis
 
     The database's revision against the head with the pending count, its tables with row
     estimates (from the catalog, never COUNT(*)) and Redis. Exit 3 when the database cannot
     be reached; Redis being down is reported, not an error.
+
+    With --all: the .env and every .env.* beside it (.env.staging, .env.production…), each
+    read on its own (an exported DATABASE_URL is ignored), one row per target with its
+    revision, pending count and PRODUCTION mark; an unreachable one is diagnosed on its row.
+    Exit 0 when every target was read, else the first failing target's code.
     """
     from rfsetup.core.status import collect_status
+
+    if args.all_targets:
+        return _status_all(args, ctx)
 
     report = collect_status(ctx)
     if args.json:
@@ -88,4 +100,75 @@ def render_status(report: StatusReport) -> str:
     if r is not None:
         lines.append(f"redis     {r.url}: " + (f"Redis {r.version}" if r.reachable else
                                                f"unreachable ({r.error})"))
+    return "\n".join(lines)
+
+
+def _status_all(args: argparse.Namespace, ctx: Settings) -> int:
+    from rfsetup.core.targets import collect_all
+
+    targets = collect_all(ctx)
+    if args.json:
+        print_json([t.to_json() for t in targets])
+    elif not targets:
+        print(f"no env files: neither {ctx.env_file} nor .env.* beside it")
+    else:
+        print(render_all(targets))
+    if not targets:
+        return int(ExitCode.USAGE)
+    return next((t.exit_code for t in targets if t.exit_code), int(ExitCode.OK))
+
+
+def _target_line(target: Target) -> tuple[str, str, str, str, list[str]]:
+    """(database, revision, state, mark, notes) of one target."""
+    from rfsetup.core.redact import printable
+
+    mark = "PRODUCTION" if target.production else ""
+    if target.report is None:
+        assert target.error is not None
+        return "-", "-", "error", mark, [target.error.message]
+    report = target.report
+    db = report.database
+    where = printable(_short_url(db.url) if db.url else "(DATABASE_URL not set)")
+    if not db.reachable:
+        notes = [db.error.message] if db.error is not None else []
+        if db.error is not None and db.error.hint:
+            notes.append(f"hint: {db.error.hint}")
+        return where, "?", "unreachable", mark, notes
+    revision = ", ".join(report.current) or "base"
+    if not report.revision_known:
+        revision = "unknown"
+    if report.pending is None:
+        state = "pending unknown"
+    else:
+        state = "up to date" if report.pending == 0 else f"{report.pending} pending"
+    notes = [report.scripts_error.message] if report.scripts_error is not None else []
+    return where, revision, state, mark, notes
+
+
+def _short_url(masked: str) -> str:
+    """``user@host:port/database`` of a masked URL (its password is not shown at all)."""
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(masked)
+        host, port = parts.hostname or "localhost", parts.port or 5432
+    except ValueError:  # too broken to split: as it is (already masked)
+        return masked
+    user = f"{parts.username}@" if parts.username else ""
+    return f"{user}{host}:{port}/{parts.path.lstrip('/')}"
+
+
+def render_all(targets: list[Target]) -> str:
+    """``status --all`` as text: one row per env file, its notes indented below it."""
+    from rfsetup.core.redact import printable
+
+    rows = [(printable(t.env_file.name), *_target_line(t)) for t in targets]
+    heads = ("ENV FILE", "DATABASE", "REVISION", "PENDING", "")
+    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(heads[:4])]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(heads[:4], widths, strict=True)).rstrip()]
+    for name, where, revision, state, mark, notes in rows:
+        cells = (name, where, revision, state)
+        line = "  ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True))
+        lines.append(f"{line}  {mark}".rstrip())
+        lines += [f"    {printable(note)}" for note in notes]
     return "\n".join(lines)

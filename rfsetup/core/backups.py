@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rfsetup import __version__
-from rfsetup.core import locking
+from rfsetup.core import locking, runlog
 from rfsetup.core.backupfiles import (
     DUMP_SUFFIX,
     SIDECAR_FORMAT,
@@ -314,6 +314,7 @@ def _auto_prune(folder: Path, keep: int, database: str, protect: Sequence[Path],
                  f"newest {keep}; RFSETUP_BACKUP_KEEP)")
 
 
+@runlog.logged("backup create")  # the run log of .rfsetup/logs
 def create_backup(
     settings: Settings,
     *,

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from rfsetup.core import locking, pooler
+from rfsetup.core import locking, pooler, runlog
 from rfsetup.core.backupfiles import (
     BackupInfo,
     check_dump_file,
@@ -93,6 +93,7 @@ def plan_restore(settings: Settings, path: Path, *,
         return build_plan(conn, url, tools, path, verification, version_table)
 
 
+@runlog.logged("backup restore")  # the run log of .rfsetup/logs
 def restore_backup(
     settings: Settings,
     path: Path,

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from rfsetup.core import files, redact
+from rfsetup.core import files, guard, redact
 from rfsetup.core.errors import RfsetupError, bad_input
 
 if TYPE_CHECKING:
@@ -257,6 +257,10 @@ class Settings:
     lock_wait: float = DEFAULT_LOCK_WAIT
     lock_timeout: str = DEFAULT_LOCK_TIMEOUT
     statement_timeout: str = DEFAULT_STATEMENT_TIMEOUT
+    #: RFSETUP_ENV as set (``production`` makes every target production: rfsetup.core.guard)
+    rfsetup_env: str | None = None
+    #: why this target is production (rfsetup.core.guard.detect), or None when it is not
+    production: str | None = None
 
     def url(self) -> URL:
         """The normalised (psycopg2) database URL; raises a bad-input error when unset."""
@@ -285,7 +289,12 @@ class Settings:
     def with_urls(self, database_url: str | None, redis_url: str | None, source: str) -> Settings:
         sources = dict(self.sources)
         sources.update({"DATABASE_URL": source, "REDIS_URL": source})
-        return replace(self, database_url=database_url, redis_url=redis_url, sources=sources)
+        production = self.production
+        if source == "sandbox":  # a throwaway local server: only RFSETUP_ENV can say otherwise
+            production = (self.production if guard.declared_by_environment(self.rfsetup_env)
+                          else None)
+        return replace(self, database_url=database_url, redis_url=redis_url, sources=sources,
+                       production=production)
 
 
 def backup_keep_from(environ: Mapping[str, str]) -> int:
@@ -427,6 +436,8 @@ def load_settings(
         lock_timeout=duration_from(environ, ENV_LOCK_TIMEOUT, DEFAULT_LOCK_TIMEOUT),
         statement_timeout=duration_from(environ, ENV_STATEMENT_TIMEOUT,
                                         DEFAULT_STATEMENT_TIMEOUT),
+        rfsetup_env=environ.get(guard.ENV_RFSETUP_ENV) or None,
+        production=guard.detect(path, file_values, environ.get(guard.ENV_RFSETUP_ENV)),
     )
 
 

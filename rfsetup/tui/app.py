@@ -24,6 +24,7 @@ from textual.widgets import ContentSwitcher, Footer, Input, OptionList
 from textual.worker import Worker, get_current_worker
 
 from rfsetup.core.errors import RfsetupError
+from rfsetup.core.guard import PRODUCTION_POLL_INTERVAL
 from rfsetup.core.settings import ENV_KEYMAP, Settings, reload_settings
 from rfsetup.core.settings import parse_keymap as parse_keymap  # the tests' and scripts' name
 from rfsetup.core.userconfig import UserConfig, load_user_config
@@ -40,6 +41,7 @@ from rfsetup.tui.screens.environment import EnvironmentScreen
 from rfsetup.tui.screens.migrations import MigrationsScreen
 from rfsetup.tui.state import STEP_IDS
 from rfsetup.tui.steps import REGISTRY, screen_bindings, step_bindings
+from rfsetup.tui.support import SupportActions
 from rfsetup.tui.warmup import ensure_imported, ensure_migration_imported
 from rfsetup.tui.widgets.status_panel import StatusPanel
 from rfsetup.tui.widgets.step_list import StepList
@@ -72,7 +74,7 @@ class StepCommands(Provider):
             yield DiscoveryHit(title, callback, text=title, help=help_text)
 
 
-class RfsetupApp(App[int]):
+class RfsetupApp(SupportActions):
     """The app. ``autoload=False`` starts nothing by itself (snapshot tests feed it messages)."""
 
     # absolute, so that subclasses defined elsewhere (tests, benchmarks) find it too
@@ -89,6 +91,10 @@ class RfsetupApp(App[int]):
         # rfsetup's help for the step on screen (Textual's generic key panel is not it);
         # ? only outside a text field (an Input consumes printable keys first)
         Binding("f1,question_mark", "help", "Help", id="help", key_display="F1"),
+        Binding("f9", "support_bundle", "Support bundle", id="support-bundle", show=False,
+                tooltip="Write a support bundle for a ticket (no secrets in it)"),
+        Binding("f8", "status_all", "Environments", id="status-all", show=False,
+                tooltip="Every .env.* beside the .env: revision and pending (status --all)"),
     ]
 
     def __init__(self, settings: Settings, *, rollback: bool = False, autoload: bool = True,
@@ -98,6 +104,11 @@ class RfsetupApp(App[int]):
         self.rollback = rollback
         self.autoload = autoload
         self.poll_interval = poll_interval
+        #: the interval a production target is polled at, unless the caller chose another
+        self._gentle = poll_interval == POLL_INTERVAL
+        if settings.production and self._gentle:
+            self.poll_interval = PRODUCTION_POLL_INTERVAL
+        self._poll_timer: Any = None
         self.report: StatusReport | None = None
         self._status_worker: Worker[None] | None = None
         self._settings_dirty = False
@@ -136,9 +147,10 @@ class RfsetupApp(App[int]):
     def on_mount(self) -> None:
         self._apply_user_theme()
         self.show_step(self.query_one(ContentSwitcher).current or "prerequisites")
+        self.mark_production()
         if self.autoload:
             self.refresh_status()
-            self.set_interval(self.poll_interval, self._poll)
+            self._poll_timer = self.set_interval(self.poll_interval, self._poll)
             for screen in self.step_screens():
                 screen.start()
 
@@ -263,6 +275,7 @@ class RfsetupApp(App[int]):
             return
         if message.settings is not None:
             self.settings = message.settings
+            self.mark_production()
         previous, self.report = self.report, message.report
         if previous is None:
             self._warm_migrations()
@@ -270,6 +283,22 @@ class RfsetupApp(App[int]):
         for screen in self.step_screens():
             screen.status_changed(message.report, previous)
         self.refresh_step_states()
+
+    # -- the production guard (rfsetup.core.guard) -------------------------------------------
+    def mark_production(self) -> None:
+        """A production target: the frame and the panel turn the error colour and say
+        PRODUCTION, and the panel polls gently (every 15 s); all undone when it is not."""
+        reason = self.settings.production
+        self.screen.set_class(bool(reason), "-production")
+        self.query_one(StatusPanel).mark_production(reason)
+        self.sub_title = "PRODUCTION" if reason else type(self).SUB_TITLE
+        wanted = PRODUCTION_POLL_INTERVAL if reason and self._gentle else (
+            POLL_INTERVAL if self._gentle else self.poll_interval)
+        if wanted != self.poll_interval:
+            self.poll_interval = wanted
+            if self._poll_timer is not None:
+                self._poll_timer.stop()
+                self._poll_timer = self.set_interval(wanted, self._poll)
 
     # -- facts after which the panel and the step list follow -------------------------------
     @on(StatusChanged)
@@ -329,6 +358,12 @@ class RfsetupApp(App[int]):
         commands.append(("Refresh the live panel",
                          f"key {self.keymap.keys.get('refresh-status', 'f5')}",
                          self.refresh_status))
+        commands.append(("Every environment beside the .env (status --all)",
+                         f"key {self.keymap.keys.get('status-all', 'f8')}",
+                         self.action_status_all))
+        commands.append(("Write a support bundle (no secrets in it)",
+                         f"key {self.keymap.keys.get('support-bundle', 'f9')}  "
+                         "(rfsetup support-bundle)", self.action_support_bundle))
         return commands
 
     async def run_step_action(self, step_id: str, action: str) -> None:

@@ -218,3 +218,27 @@ class TableDescribed(Message):
     """``\\d NAME``: one table's description."""
 
     description: TableDescription
+
+
+# -- issue 12: support bundle, dev fixtures ----------------------------------------------------
+@dataclass(eq=False, repr=False)
+class SupportBundleWritten(Message):
+    """The support bundle was written (rfsetup.core.bundle), to ``path``."""
+
+    path: Path
+
+
+@dataclass(eq=False, repr=False)
+class DevSeedApplied(StatusChanged):
+    """The dev fixtures were added (a rfsetup.core.devseed.DevSeedReport)."""
+
+    report: Any
+
+    refresh = True
+
+
+@dataclass(eq=False, repr=False)
+class TargetsRead(Message):
+    """``rfsetup status --all``'s text (every environment beside the .env) was read."""
+
+    text: str

@@ -237,8 +237,8 @@ async def stage(app: Any, pilot: Any, scene: str) -> None:
         verify = app.step_screen("verify")
         verify.post_message(m.TablesListed(tables(), [t for t in ROWS if t != "alembic_version"]))
     await pilot.pause()
-    step_id = {"rollback-confirm": "migrations", "unreachable": "prerequisites"}.get(scene,
-                                                                                       scene)
+    step_id = {"rollback-confirm": "migrations", "unreachable": "prerequisites",
+               **dict.fromkeys(PRODUCTION_SCENES, "migrations")}.get(scene, scene)
     screen = app.step_screen(step_id)
     if step_id == "migrations":
         screen.post_message(m.HistoryLoaded(history(current), current))
@@ -274,6 +274,10 @@ async def stage(app: Any, pilot: Any, scene: str) -> None:
         await pilot.press("d")
         await pilot.pause()
         await pilot.press(*"raptorflow")
+    if scene == "production-confirm":  # the production guard: an upgrade asks for the name
+        await pilot.press("u")
+        await pilot.pause()
+        await pilot.press(*"raptor")
     await pilot.pause()
 
 
@@ -281,8 +285,18 @@ SCENES = ("prerequisites", "environment", "database", "migrations", "seed", "ver
           "rollback-confirm", "unreachable")
 
 
+#: a production target (rfsetup.core.guard): its Migrations step, and an upgrade's confirmation
+PRODUCTION_SCENES = ("production", "production-confirm")
+PRODUCTION_REASON = "the env file is .env.production"
+
+
 def make_app(project: Path, scene: str) -> Any:
     """A real app for ``scene`` that loads nothing by itself (``stage`` feeds it)."""
+    import dataclasses
+
     from rfsetup.tui.app import RfsetupApp
 
-    return RfsetupApp(settings(project), rollback=scene == "rollback-confirm", autoload=False)
+    shown = settings(project)
+    if scene in PRODUCTION_SCENES:
+        shown = dataclasses.replace(shown, production=PRODUCTION_REASON)
+    return RfsetupApp(shown, rollback=scene == "rollback-confirm", autoload=False)

@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from rfsetup.core import locking
+from rfsetup.core import locking, runlog
 from rfsetup.core.alembic import failures, planning
 from rfsetup.core.alembic.observe import (
     Observation,
@@ -175,6 +175,7 @@ class _Steps:
             self.running = None
 
 
+@runlog.logged("migrate")  # the run log of .rfsetup/logs (the support bundle packs it)
 def run(settings: Settings, kind: planning.Kind, target: str, *,
         plan: planning.Plan | None = None, expect_from: tuple[str, ...] | None = None,
         confirmed_from: tuple[str, ...] | None = None, backup: bool = True,

@@ -355,6 +355,11 @@ class MigrationsScreen(StepScreen):
         selected = self.selected_revision()
         if selected is None:
             return
+        if self.settings.production:  # the production guard: a stamp needs --force
+            self.notify("A stamp is refused on a production target here: it rewrites the "
+                        f"revision without running SQL. Use: rfsetup migrate stamp {selected} "
+                        "--force", title="PRODUCTION", severity="error", timeout=12)
+            return
         move = stamp_move(selected)
         self.request(move)
 
@@ -370,7 +375,8 @@ class MigrationsScreen(StepScreen):
         if move.kind == "down" and self.history_loaded and not self.current:
             self._nothing_to_do("nothing to roll back: the database is at base")
             return
-        if not move.needs_confirmation:
+        # the production guard: upgrades there need the typed name too
+        if not move.needs_confirmation and not self.settings.production:
             self.choose(move)
             self.start_migration(move)
             return
@@ -388,8 +394,11 @@ class MigrationsScreen(StepScreen):
                 self.notify("cancelled: nothing was changed")
 
         view = self.query_one("#mig-sql", SqlView)
-        self.app.push_screen(confirm_modal(move, self.preview, self.findings, self.current,
-                                           self.database_name, view), confirmed)
+        modal = confirm_modal(move, self.preview, self.findings, self.current,
+                              self.database_name, view)
+        if self.settings.production:
+            modal.title_text = f"PRODUCTION — {modal.title_text}"
+        self.app.push_screen(modal, confirmed)
 
     # -- running ----------------------------------------------------------------------------
     def start_migration(self, move: Move) -> None:

@@ -15,7 +15,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import DataTable, Static
 
-from rfsetup.tui.messages import OperationFailed, SeedApplied, SeedPlanned
+from rfsetup.tui.messages import DevSeedApplied, OperationFailed, SeedApplied, SeedPlanned
 from rfsetup.tui.screens.base import StepScreen
 from rfsetup.tui.state import StepState, seed_state
 from rfsetup.tui.warmup import ensure_imported
@@ -52,6 +52,8 @@ class SeedScreen(StepScreen):
                 tooltip="Insert or update the plans (idempotent)"),
         Binding("r", "plan", "Re-check", id="seed-plan",
                 tooltip="Check again what seeding would do"),
+        Binding("f", "dev_fixtures", "Dev data", id="seed-dev",
+                tooltip="Add sample dev data (idempotent; never on production)"),
     ]
 
     def __init__(self) -> None:
@@ -66,6 +68,7 @@ class SeedScreen(StepScreen):
         yield DataTable(id="seed-table", cursor_type="row")
         yield Static("", id="seed-features")
         yield Static(Text("checking what seeding would do…", style="dim"), id="seed-summary")
+        yield Static("", id="seed-dev")
 
     def on_mount(self) -> None:
         table = self.query_one("#seed-table", DataTable)
@@ -165,4 +168,38 @@ class SeedScreen(StepScreen):
         text = Text(f"✗ {message.error.message}", style="red")
         if message.error.hint:
             text.append(f"\nhint: {message.error.hint}", style="italic")
-        self.query_one("#seed-summary", Static).update(text)
+        where = "#seed-dev" if message.operation == "add the dev fixtures" else "#seed-summary"
+        self.query_one(where, Static).update(text)
+
+    # -- dev fixtures (rfsetup seed --dev) ------------------------------------------------------
+    def action_dev_fixtures(self) -> None:
+        line = self.query_one("#seed-dev", Static)
+        if self.settings.production:  # the production guard
+            text = Text("✗ dev fixtures are never written to a production target",
+                        style="bold red")
+            text.append(f"\nproduction because {self.settings.production}", style="dim")
+            line.update(text)
+            return
+        line.update(Text("adding the dev fixtures…", style="italic"))
+        self.add_dev_fixtures()
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="seed-dev")
+    def add_dev_fixtures(self) -> None:
+        ensure_imported()
+        from rfsetup.core.devseed import seed_dev
+
+        report = self.attempt("add the dev fixtures", lambda: seed_dev(self.settings))
+        if report is not None:
+            self.post_message(DevSeedApplied(report))
+
+    def on_dev_seed_applied(self, message: DevSeedApplied) -> None:
+        report = message.report
+        if report.changed:
+            added = sum(report.added.values())
+            text = Text(f"✓ Dev fixtures added: {added} rows in {len(report.added)} tables",
+                        style="bold green")
+        else:
+            text = Text(f"= Dev fixtures: all {sum(report.kept.values())} rows already there",
+                        style="bold")
+        text.append("\nremove them: rfsetup seed --dev --remove", style="dim")
+        self.query_one("#seed-dev", Static).update(text)

@@ -91,10 +91,23 @@ def _short_rev(rev: str) -> str:
     return rev if len(rev) <= 24 else rev[:23] + "…"
 
 
-def render_status(report: Any | None, width: int | None = None) -> Text:
-    """The panel's text for a StatusReport (None: not read yet), for a panel ``width`` wide
-    (None: any; the target is then never broken)."""
+def production_header(production: str | None) -> Text:
+    """`` PRODUCTION `` and why, for the top of the panel (empty when not production)."""
     text = Text()
+    if production:
+        # the first reason only: the panel is narrow (the CLI's refusals say them all)
+        first, *more = production.split("; ")
+        text.append(" PRODUCTION ", style="bold reverse red")
+        text.append(f"\n{first}{f' (+{len(more)} more)' if more else ''}\n\n", style="red")
+    return text
+
+
+def render_status(report: Any | None, width: int | None = None,
+                  production: str | None = None) -> Text:
+    """The panel's text for a StatusReport (None: not read yet), for a panel ``width`` wide
+    (None: any; the target is then never broken); ``production``: why the target is
+    production (rfsetup.core.guard), said first."""
+    text = production_header(production)
     if report is None:
         text.append("reading status…", style="dim")
         return text
@@ -154,6 +167,8 @@ class StatusPanel(VerticalScroll, can_focus=False):
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self.report: Any | None = None
+        #: why the target is production (the app sets it), or None
+        self.production: str | None = None
         # kept, not queried: a report arriving while the app shuts down must not fail
         self._shown = render_status(None)
         self.body = Static(self._shown, id="status-body")
@@ -172,7 +187,7 @@ class StatusPanel(VerticalScroll, can_focus=False):
 
     def show(self, report: Any) -> None:
         self.report = report
-        text = render_status(report, self._width())
+        text = render_status(report, self._width(), self.production)
         # most polls find nothing new: skip the re-layout then
         if text != self._shown:
             self._shown = text
@@ -182,7 +197,7 @@ class StatusPanel(VerticalScroll, can_focus=False):
 
     def show_failure(self, error: Any) -> None:
         """The status itself could not be read: say why, keep the last report's facts below."""
-        text = Text()
+        text = production_header(self.production)
         text.append("✗ status unavailable\n", style="bold red")
         text.append(f"{error.message}\n", style="red")
         if error.cause:
@@ -191,7 +206,17 @@ class StatusPanel(VerticalScroll, can_focus=False):
             text.append(f"hint: {error.hint}\n", style="italic")
         if self.report is not None:
             text.append("\nlast known:\n", style="dim")
-            text.append_text(render_status(self.report, self._width()))
+            text.append_text(render_status(self.report, self._width(), self.production))
         self._shown = text
         self.body.update(text)
         self.set_class(True, "-unreachable")
+
+    def mark_production(self, reason: str | None) -> None:
+        """Say PRODUCTION (with why) at the top and in the border, or stop saying it."""
+        if reason == self.production:
+            return
+        self.production = reason
+        self.set_class(bool(reason), "-production")
+        self.border_title = "Live · PRODUCTION" if reason else "Live"
+        self._shown = render_status(self.report, self._width(), reason)
+        self.body.update(self._shown)
