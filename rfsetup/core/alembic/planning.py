@@ -94,7 +94,8 @@ def check_target(project: AlembicProject, target: str, kind: Kind) -> None:
     anchor = target
     match = _RELATIVE.match(target)
     if match:
-        sign, anchor = match["sign"], match["base"]
+        # "rev@-1" / "branch@-1": the anchor is what stands before the "@"
+        sign, anchor = match["sign"], match["base"].removesuffix("@")
         if kind == "stamp":
             raise bad_input(f"stamp needs a revision, not a relative step ({target!r})",
                             hint="see the revisions with: rfsetup migrate history")

@@ -1,0 +1,109 @@
+"""``rfsetup rehearse [TARGET]``: the pending migrations up, down and up again on a throwaway
+copy of the database, with each revision's time, locks and rows, and whether down undoes up.
+
+Ctrl-C (or SIGTERM) stops the rehearsal at the next revision and drops the copy (exit 130); a
+second one stops at once, and the copy is still dropped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import signal
+import sys
+import threading
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+from rfsetup.commands.common import print_json
+from rfsetup.commands.registry import JSON, arg, command
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import URL
+
+    from rfsetup.core.settings import Settings
+
+
+@contextlib.contextmanager
+def _stops(cancel: threading.Event) -> Iterator[None]:
+    """First Ctrl-C or SIGTERM: stop at the next revision (the copy is dropped). Second: stop
+    now (KeyboardInterrupt, which cancels a running statement; the copy is still dropped)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    import psycopg2.extensions
+    import psycopg2.extras
+
+    def handler(signum: int, frame: object) -> None:
+        if cancel.is_set():
+            raise KeyboardInterrupt
+        cancel.set()
+        print("interrupt: stopping the rehearsal at the next revision and dropping the copy "
+              "(again: at once)", file=sys.stderr, flush=True)
+
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    previous_wait = psycopg2.extensions.get_wait_callback()
+    psycopg2.extensions.set_wait_callback(psycopg2.extras.wait_select)
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+        psycopg2.extensions.set_wait_callback(previous_wait)
+
+
+def _admin(args: argparse.Namespace, ctx: Settings) -> URL | None:
+    if not args.admin_url:
+        return None
+    from rfsetup.core import dbcreate
+
+    url = dbcreate.parse_admin_url(args.admin_url)
+    if url.password is not None:
+        print("note: a password inside --admin-url is visible in the process list; "
+              "PGPASSWORD in the environment keeps it private", file=sys.stderr)
+    elif ctx.pgpassword:
+        url = url.set(password=ctx.pgpassword)
+    return url
+
+
+@command(
+    "rehearse",
+    arg("target", nargs="?", metavar="TARGET", help="a revision, head or heads (default: head)"),
+    JSON,
+    arg("--admin-url", metavar="URL",
+        help="make and drop the copy as this admin (when DATABASE_URL's role may not create "
+             "databases); its password from PGPASSWORD"),
+    arg("--copy-with", choices=("auto", "template", "dump"), default="auto",
+        help="how the copy is made: a template copy when nobody is connected (auto), always "
+             "(template), or pg_dump | pg_restore (dump)"),
+    arg("-v", "--verbose", action="store_true", help="show the runner's output as it runs"),
+    example="rfsetup rehearse\nrfsetup rehearse 0003_intel --json")
+def rehearse(args: argparse.Namespace, ctx: Settings) -> int:
+    """the pending migrations up, down, up on a throwaway copy
+
+    Copies the database to a throwaway one (rfsetup_rehearsal_<db>_<utc>_<id>) on the same
+    server, runs the pending revisions up to TARGET, then down, then up again on the copy with
+    rfsetup's own runner, and reports per revision its time, the locks it took on existing
+    tables (sampled from pg_locks), the rows it touched (pg_stat_user_tables), squawk's
+    findings, and whether the schema after up -> down -> up is the schema after the first up
+    (pg_dump --schema-only). The copy is dropped at the end, also after a failure or Ctrl-C;
+    the database itself is only read. Needs a role that may create databases (CREATEDB), or
+    --admin-url. Exit 0 when every revision went up, down and up again and the schemas match;
+    1 when a revision failed or down does not undo up; 130 when interrupted.
+    """
+    from rfsetup.core.rehearse import rehearse as run_rehearsal
+    from rfsetup.core.rehearsereport import report_lines
+
+    def say(line: str) -> None:
+        if args.verbose or not line.startswith("  "):
+            print(line, file=sys.stderr if args.json else sys.stdout, flush=True)
+
+    cancel = threading.Event()
+    with _stops(cancel):
+        report = run_rehearsal(ctx, args.target, admin_url=_admin(args, ctx),
+                               method=args.copy_with, on_progress=say, cancel=cancel)
+    if args.json:
+        print_json(report.to_json())
+    else:
+        print("\n".join(report_lines(report)))
+    return 0 if report.passed else 1
