@@ -88,8 +88,9 @@ def rehearse(args: argparse.Namespace, ctx: Settings) -> int:
     findings, and whether the schema after up -> down -> up is the schema after the first up
     (pg_dump --schema-only). The copy is dropped at the end, also after a failure or Ctrl-C;
     the database itself is only read. Needs a role that may create databases (CREATEDB), or
-    --admin-url. Exit 0 when every revision went up, down and up again and the schemas match;
-    1 when a revision failed or down does not undo up; 130 when interrupted.
+    --admin-url. Exit 0 when every revision went up, down and up again and the schemas match
+    (after up -> down -> up, and after down with the database's now); 1 when a revision failed
+    or down does not undo up; 130 when interrupted.
     """
     from rfsetup.core.rehearse import rehearse as run_rehearsal
     from rfsetup.core.rehearsereport import report_lines

@@ -1,7 +1,8 @@
 """What a rehearsal found, per revision and overall; its JSON and its text (CLI and TUI).
 
-``RehearsalReport.passed``: every revision went up, down and up again on the copy, and the
-schema after up→down→up is the schema after the first up. squawk's findings inform; they do
+``RehearsalReport.passed``: every revision went up, down and up again on the copy, the schema
+after up→down→up is the schema after the first up, and the down phase brought back the schema
+the database has now. squawk's findings inform; they do
 not fail a rehearsal (as in ``migrate preview --lint``).
 """
 
@@ -86,7 +87,8 @@ class RehearsalReport:
 
     @property
     def passed(self) -> bool:
-        return self.failure is None and self.round_trip_same is not False and self.copy_dropped
+        return self.failure is None and self.round_trip_same is not False and \
+            self.down_restores is not False and self.copy_dropped
 
     def to_json(self) -> dict[str, Any]:
         return {"database": self.database, "copy": self.copy, "copy_method": self.method,
@@ -176,8 +178,8 @@ def verdict_lines(report: RehearsalReport) -> list[str]:
         lines.append(f"✓ down brings the schema back to what database {report.database} has "
                      "now")
     elif report.down_restores is False:
-        lines.append(f"! down leaves a schema different from what database {report.database} "
-                     "has now:")
+        lines.append(f"✗ down leaves a schema different from what database {report.database} "
+                     "has now (the downgrades leave something behind, or remove too much):")
         lines += ["    " + ln for ln in report.down_diff.rstrip("\n").splitlines()]
     if report.lint_note:
         lines.append(f"note: {report.lint_note}")
