@@ -84,9 +84,9 @@ def rehearse(args: argparse.Namespace, ctx: Settings) -> int:
     Copies the database to a throwaway one (rfsetup_rehearsal_<db>_<utc>_<id>) on the same
     server, runs the pending revisions up to TARGET, then down, then up again on the copy with
     rfsetup's own runner, and reports per revision its time, the locks it took on existing
-    tables (sampled from pg_locks), the rows it touched (pg_stat_user_tables), squawk's
+    tables (read from pg_locks), the rows it touched (pg_stat_user_tables), squawk's
     findings, and whether the schema after up -> down -> up is the schema after the first up
-    (pg_dump --schema-only). The copy is dropped at the end, also after a failure or Ctrl-C;
+    (compared with pg_dump -s). The copy is dropped at the end, also after a failure or Ctrl-C;
     the database itself is only read. Needs a role that may create databases (CREATEDB), or
     --admin-url. Exit 0 when every revision went up, down and up again and the schemas match
     (after up -> down -> up, and after down with the database's now); 1 when a revision failed

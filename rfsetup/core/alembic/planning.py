@@ -142,8 +142,9 @@ def unknown_revision_error(unknown: Sequence[str], database: str | None) -> Rfse
         f"database {database or '(unknown)'} is at revision {', '.join(unknown)}, which this "
         "project's migration scripts do not contain",
         hint="check that -c points at the right alembic.ini and that the code is up to "
-             "date (git pull); if you know the schema matches a revision: "
-             "rfsetup migrate stamp REV",
+             "date (git pull); after a branch switch, rfsetup migrate recover finds the "
+             "branch that has it and the ways out; if you know the schema matches a "
+             "revision: rfsetup migrate stamp REV",
         kind="unknown_revision")
 
 
