@@ -2,8 +2,8 @@
 
 ``RehearsalReport.passed``: every revision went up, down and up again on the copy, the schema
 after up→down→up is the schema after the first up, and the down phase brought back the schema
-the database has now. squawk's findings inform; they do
-not fail a rehearsal (as in ``migrate preview --lint``).
+the database has now. squawk's findings inform; they do not fail a rehearsal (as in ``migrate
+preview --lint``).
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
+from rfsetup.core.rehearsewatch import EFFECT
 from rfsetup.core.versiontable import describe_revisions
 
 if TYPE_CHECKING:
@@ -107,20 +108,26 @@ def _count(n: int, noun: str) -> str:
     return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
-def run_text(run: StepRun) -> str:
-    """``0.12s  locks: users ACCESS EXCLUSIVE …  rows: plans +3``."""
-    if run.error is not None:
-        return f"FAILED: {run.error.message}"
-    parts = [f"{run.seconds:.2f}s"]
-    if run.rows:
-        parts.append("rows: " + ", ".join(
-            f"{r.table} " + " ".join(t for t in (f"+{r.inserted}" if r.inserted else "",
-                                                  f"~{r.updated}" if r.updated else "",
-                                                  f"-{r.deleted}" if r.deleted else "") if t)
-            for r in run.rows))
-    else:
-        parts.append("no rows")
-    return "  ".join(parts)
+def rows_text(rows: tuple[RowsTouched, ...]) -> str:
+    """``plans +3, users ~1 -2``: inserted, updated, deleted."""
+    return ", ".join(
+        f"{r.table.removeprefix('public.')} " + " ".join(
+            t for t in (f"+{r.inserted}" if r.inserted else "",
+                        f"~{r.updated}" if r.updated else "",
+                        f"-{r.deleted}" if r.deleted else "") if t)
+        for r in rows)
+
+
+def locks_text(locks: tuple[LockTaken, ...]) -> str:
+    """``organizations, users SHARE ROW EXCLUSIVE (writes wait)``, strongest first."""
+    from rfsetup.core.rehearsewatch import MODES
+
+    by_mode: dict[str, list[str]] = {}
+    for lock in locks:
+        by_mode.setdefault(lock.mode, []).append(lock.relation)
+    order = sorted(by_mode, key=lambda m: -MODES.index(m) if m in MODES else 0)
+    return "; ".join(f"{', '.join(by_mode[m])} {lock_mode(m)} ({EFFECT.get(m, '')})"
+                     for m in order)
 
 
 def lock_mode(mode: str) -> str:
@@ -135,30 +142,47 @@ def report_lines(report: RehearsalReport) -> list[str]:
     if report.nothing_pending:
         return [f"nothing to rehearse: database {report.database} is at "
                 f"{describe_revisions(report.from_revisions)} and no revision is pending"]
-    how = "CREATE DATABASE … TEMPLATE" if report.method == "template" else \
-        "pg_dump | pg_restore"
+    how = "a template copy" if report.method == "template" else "pg_dump | pg_restore"
     lines = [f"rehearsal of database {report.database}: "
              f"{describe_revisions(report.from_revisions)} → "
              f"{describe_revisions(report.to_revisions)} "
-             f"({_count(len(report.revisions), 'revision')}) on the copy {report.copy} "
-             f"(made by {how} in {report.copy_seconds:.1f}s)"]
+             f"({_count(len(report.revisions), 'revision')})",
+             f"on the copy {report.copy} ({how}, {report.copy_seconds:.1f}s)"]
     for rev in report.revisions:
         lines.append("")
         lines.append(f"{rev.revision}  {rev.message}".rstrip())
+        times = [f"{PHASE_TITLE[p]} {rev.runs[p].seconds:.2f}s" for p in PHASES
+                 if p in rev.runs and rev.runs[p].error is None]
+        if times:
+            lines.append("  " + " · ".join(times))
         for phase in PHASES:
             run = rev.runs.get(phase)
             if run is None:
                 continue
-            lines.append(f"  {PHASE_TITLE[phase]:<9}{run_text(run)}")
-            for lock in run.locks if phase != "again" else ():
-                lines.append(f"  {'':<9}lock {lock.relation} {lock_mode(lock.mode)}: "
-                             f"{lock.effect}")
-        for f in rev.findings:
-            where = f"line {f.line} " if f.line else ""
-            lines.append(f"  squawk   {where}{f.level} {f.rule}: {f.message}")
+            label = PHASE_TITLE[phase]
+            if run.error is not None:
+                lines.append(f"  {label} FAILED: {run.error.message}")
+                continue
+            if run.locks and phase != "again":
+                lines.append(f"  {label} locks: {locks_text(run.locks)}")
+            if run.rows:
+                lines.append(f"  {label} rows: {rows_text(run.rows)}")
+        lines += _findings_lines(rev.findings)
     lines.append("")
     lines += verdict_lines(report)
     return lines
+
+
+def _findings_lines(findings: tuple[LintFinding, ...]) -> list[str]:
+    """squawk's findings, one line per rule and message with the lines it is at."""
+    grouped: dict[tuple[str, str, str], list[int]] = {}
+    for f in findings:
+        grouped.setdefault((f.level, f.rule, f.message), []).extend([f.line] if f.line else [])
+    out = []
+    for (level, rule, message), at in grouped.items():
+        where = f" (line{'s' if len(at) > 1 else ''} {', '.join(map(str, at))})" if at else ""
+        out.append(f"  squawk {level} {rule}{where}: {message}")
+    return out
 
 
 def verdict_lines(report: RehearsalReport) -> list[str]:

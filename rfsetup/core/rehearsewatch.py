@@ -44,14 +44,14 @@ MODES = ("AccessShareLock", "RowShareLock", "RowExclusiveLock", "ShareUpdateExcl
          "ShareLock", "ShareRowExclusiveLock", "ExclusiveLock", "AccessExclusiveLock")
 #: what a lock held by a migration means for the application meanwhile
 EFFECT = {
-    "AccessShareLock": "blocks only ACCESS EXCLUSIVE (schema changes)",
-    "RowShareLock": "blocks EXCLUSIVE and ACCESS EXCLUSIVE",
-    "RowExclusiveLock": "an ordinary write lock; blocks SHARE and stronger",
-    "ShareUpdateExclusiveLock": "blocks other schema changes and VACUUM, not reads or writes",
-    "ShareLock": "blocks writes (INSERT, UPDATE, DELETE); reads go on",
-    "ShareRowExclusiveLock": "blocks writes; reads go on",
-    "ExclusiveLock": "blocks writes; plain reads go on",
-    "AccessExclusiveLock": "blocks every read and write of the table",
+    "AccessShareLock": "an ordinary read",
+    "RowShareLock": "SELECT … FOR UPDATE",
+    "RowExclusiveLock": "an ordinary write",
+    "ShareUpdateExclusiveLock": "only schema changes wait",
+    "ShareLock": "writes wait",
+    "ShareRowExclusiveLock": "writes wait",
+    "ExclusiveLock": "writes wait",
+    "AccessExclusiveLock": "reads and writes wait",
 }
 
 # Tables, views and sequences, not their indexes or TOAST tables (a lock on those comes with

@@ -35,7 +35,7 @@ def test_text_and_json(run, pg: PgTestServer, fresh_db: str) -> None:
     assert code == 0, err
     assert "rehearsal of database" in out and "base → 0002_billing (2 revisions)" in out
     assert "✓ the schema after up → down → up is the schema after the first up" in out
-    assert "lock organizations SHARE ROW EXCLUSIVE" in out
+    assert "up locks: organizations SHARE ROW EXCLUSIVE (writes wait)" in out
     assert "was dropped; database" in out
     code, out, err = run(fresh_db, "rehearse", "--json")
     assert code == 0, err
