@@ -34,6 +34,8 @@ FILES = {
     "verify": "6-verify.svg",
     "rollback-confirm": "rollback-confirm.svg",
     "unreachable": "server-unreachable.svg",
+    "rehearse": "rehearse.svg",
+    "recover": "recover.svg",
 }
 TITLES = {
     "prerequisites": "rfsetup — 1 Prerequisites",
@@ -44,6 +46,8 @@ TITLES = {
     "verify": "rfsetup — 6 Verify",
     "rollback-confirm": "rfsetup rollback — confirm",
     "unreachable": "rfsetup — server unreachable",
+    "rehearse": "rfsetup — 4 Migrations: rehearse on a copy",
+    "recover": "rfsetup — 4 Migrations: recover from a branch switch",
 }
 
 
@@ -55,7 +59,10 @@ async def export(scene: str, size: tuple[int, int]) -> str:
         try:
             app = showcase.make_app(Path(tmp), scene)
             async with app.run_test(size=size) as pilot:
-                await showcase.stage(app, pilot, scene)
+                if scene in ("rehearse", "recover"):  # modals opened from Migrations
+                    await showcase.stage_modal(app, pilot, scene)
+                else:
+                    await showcase.stage(app, pilot, scene)
                 await pilot.wait_for_scheduled_animations()
                 await pilot.pause()
                 return app.export_screenshot(title=TITLES[scene])
