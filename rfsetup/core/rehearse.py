@@ -98,6 +98,12 @@ def rehearse(settings: Settings, target: str | None = None, *, admin_url: URL | 
             failure = _interrupted(source, name)
         except RfsetupError as exc:
             failure = _interrupted(source, name) if exc.kind == "interrupted" else exc
+        except Exception:
+            # a second Ctrl-C lands wherever a statement is waiting: psycopg2 cancels it on
+            # the server and raises QueryCanceled there, in the runner or in the watching
+            if cancel is None or not cancel.is_set():
+                raise
+            failure = _interrupted(source, name)
         finally:
             dropped = _drop(mk.url, name, say)
     if failure is not None:
@@ -189,6 +195,8 @@ class _Rehearsal:
             try:
                 for phase, order in (("up", steps), ("down", steps[::-1]), ("again", steps)):
                     for index, rev in enumerate(order, 1):
+                        if self.cancel is not None and self.cancel.is_set():
+                            raise KeyboardInterrupt  # between two revisions: stop here
                         self.say(f"{phase}: {rev} ({index}/{len(order)})")
                         self._step(copy_settings, watch, sampler, phase, rev, ignore)
                     schema[phase] = self._schema(vt)

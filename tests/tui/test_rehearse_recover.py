@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from rfsetup.core import alembic as migrations
+from rfsetup.core.alembic.planning import BASE
 from rfsetup.core.rehearsecopy import PREFIX
 from rfsetup.tui.app import RfsetupApp
 from rfsetup.tui.modals.confirm import ConfirmModal
@@ -84,6 +85,11 @@ async def test_recover_after_a_branch_switch(fresh_db: str, project_dir: Path,
         await wait_for(pilot, lambda: "is on branch feature/billing" in str(result.render()),
                        what="the Migrations line")
         assert "v shows the ways out" in str(result.render())
+        mig = app.step_screen("migrations")
+        await wait_for(pilot, lambda: mig.history_loaded, what="the history")
+        # the database is at the other branch's revision, not at base
+        assert mig.current == ("f4_payments",)
+        assert str(mig.history.get_cell(BASE, "marks")) == ""
         await pilot.press("v")
         await wait_for(pilot, lambda: isinstance(app.screen, RecoveryModal), what="the modal")
         modal = app.screen

@@ -205,7 +205,10 @@ class MigrationsScreen(StepScreen):
 
         revisions = self.attempt("read the migration history", read, silent=True)
         if revisions is not None:
-            now = tuple(r.revision for r in revisions if r.is_current)
+            # the database's revisions as read (one these scripts lack included: base is
+            # then not "current")
+            now = tuple(current) if current else tuple(r.revision for r in revisions
+                                                       if r.is_current)
             self.post_message(HistoryLoaded(revisions, now))
 
     def on_history_loaded(self, message: HistoryLoaded) -> None:
