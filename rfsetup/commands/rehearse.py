@@ -1,18 +1,15 @@
 """``rfsetup rehearse [TARGET]``: the pending migrations up, down and up again on a throwaway
 copy of the database, with each revision's time, locks and rows, and whether down undoes up.
 
-Ctrl-C (or SIGTERM) stops the rehearsal at the next revision and drops the copy (exit 130); a
-second one stops at once, and the copy is still dropped.
+Ctrl-C (or SIGTERM, SIGHUP: commands/signals.py) stops the rehearsal at the next revision and
+drops the copy (exit 130); a second one stops at once, and the copy is still dropped.
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
-import signal
 import sys
 import threading
-from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from rfsetup.commands.common import print_json
@@ -22,34 +19,6 @@ if TYPE_CHECKING:
     from sqlalchemy.engine import URL
 
     from rfsetup.core.settings import Settings
-
-
-@contextlib.contextmanager
-def _stops(cancel: threading.Event) -> Iterator[None]:
-    """First Ctrl-C or SIGTERM: stop at the next revision (the copy is dropped). Second: stop
-    now (KeyboardInterrupt, which cancels a running statement; the copy is still dropped)."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    import psycopg2.extensions
-    import psycopg2.extras
-
-    def handler(signum: int, frame: object) -> None:
-        if cancel.is_set():
-            raise KeyboardInterrupt
-        cancel.set()
-        print("interrupt: stopping the rehearsal at the next revision and dropping the copy "
-              "(again: at once)", file=sys.stderr, flush=True)
-
-    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
-    previous_wait = psycopg2.extensions.get_wait_callback()
-    psycopg2.extensions.set_wait_callback(psycopg2.extras.wait_select)
-    try:
-        yield
-    finally:
-        for sig, old in previous.items():
-            signal.signal(sig, old)
-        psycopg2.extensions.set_wait_callback(previous_wait)
 
 
 def _admin(args: argparse.Namespace, ctx: Settings) -> URL | None:
@@ -99,8 +68,12 @@ def rehearse(args: argparse.Namespace, ctx: Settings) -> int:
         if args.verbose or not line.startswith("  "):
             print(line, file=sys.stderr if args.json else sys.stdout, flush=True)
 
+    from rfsetup.commands.signals import stop_signals_cancel
+
     cancel = threading.Event()
-    with _stops(cancel):
+    with stop_signals_cancel(cancel, stopping="stopping the rehearsal at the next revision "
+                             "and dropping the copy", again="stops at once; the copy is "
+                             "still dropped", cancel_statements=True):
         report = run_rehearsal(ctx, args.target, admin_url=_admin(args, ctx),
                                method=args.copy_with, on_progress=say, cancel=cancel)
     if args.json:

@@ -80,7 +80,7 @@ def rehearse(settings: Settings, target: str | None = None, *, admin_url: URL | 
     plan, _steps = planning.make_plan(project, "up", target, current)
     if not plan.steps:
         return RehearsalReport(source, "", "", current, current, ())
-    findings, note = _lint(project, target, current, seen)
+    findings, note = _lint(project, target, current, seen, locking.session_timeouts(settings))
     started = time.monotonic()
     name = copy_name(source)
     with maker(url, admin_url) as mk:
@@ -131,15 +131,16 @@ def _read_target(settings: Settings, project: AlembicProject
 
 
 def _lint(project: AlembicProject, target: str, current: tuple[str, ...],
-          seen: Observation) -> tuple[list[LintFinding], str | None]:
-    """squawk's findings on the upgrade's SQL; a missing squawk is a note, not a failure."""
+          seen: Observation, timeouts: dict[str, str]) -> tuple[list[LintFinding], str | None]:
+    """squawk's findings on the upgrade's SQL (the rules the session's timeouts answer left
+    out); a missing squawk is a note, not a failure."""
     from rfsetup.core.alembic.lint import lint, timeout_note
     from rfsetup.core.alembic.preview import render
 
     _, steps = planning.make_plan(project, "up", target, current)
     try:
-        return lint(render(project, "up", target, current, steps, observation=seen)), \
-            timeout_note(locking.session_timeouts())
+        return lint(render(project, "up", target, current, steps, observation=seen),
+                    timeouts=timeouts), timeout_note(timeouts)
     except RfsetupError as exc:
         return [], f"squawk's findings are missing: {exc.message}"
 

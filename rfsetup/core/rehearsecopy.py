@@ -45,6 +45,9 @@ CopyMethod = Literal["auto", "template", "dump"]
 _NAME_MAX = 63  # NAMEDATALEN - 1
 _POLL = 0.1
 _ADMIN_DATABASES = ("postgres", "template1")
+#: held back while the copy is dropped (as commands/signals.py's: SIGHUP where it exists)
+_STOP_SIGNALS = tuple(s for s in (getattr(signal, n, None) for n in ("SIGINT", "SIGTERM",
+                                                                       "SIGHUP")) if s)
 
 
 def copy_name(source: str, now: datetime | None = None) -> str:
@@ -320,7 +323,7 @@ def _signals_held() -> Iterator[None]:
         return
     pending: list[int] = []
     previous = {sig: signal.signal(sig, lambda s, _f: pending.append(s))
-                for sig in (signal.SIGINT, signal.SIGTERM)}
+                for sig in _STOP_SIGNALS}
     try:
         yield
     finally:

@@ -17,7 +17,7 @@ from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.widgets import Checkbox, Input, Label, Static
 
-from rfsetup.core.errors import RfsetupError
+from rfsetup.core.errors import ExitCode, RfsetupError
 from rfsetup.tui.messages import DatabaseProvisioned, MigrationProgressed
 from rfsetup.tui.screens.base import StepScreen, display_path
 from rfsetup.tui.state import StepState, database_state
@@ -50,6 +50,19 @@ def result_text(result: Any, env_written: str | None, next_key: str = "4") -> Te
         text.append(f"✓ written to {env_written}\n", style="green")
     text.append(f"\nNext: 4 Migrations (press {next_key}) to build the tables.", style="bold")
     return text
+
+
+def as_admin(admin: Any, call: Any, *args: Any, **kwargs: Any) -> Any:
+    """``call(*args)``; a failed connection is the *admin's* (the form's fields, PGPASSWORD or
+    ~/.pgpass), never DATABASE_URL's (connect.as_admin_error, as ``db create`` says it)."""
+    from rfsetup.core.connect import as_admin_error
+
+    try:
+        return call(*args, **kwargs)
+    except RfsetupError as exc:
+        if exc.exit_code != ExitCode.CONNECT:
+            raise
+        raise as_admin_error(exc, admin, form=True) from None
 
 
 class DatabaseScreen(StepScreen):
@@ -199,7 +212,8 @@ class DatabaseScreen(StepScreen):
         settings = self.attempt(operation, lambda: reload_settings(self.settings))
         if settings is None:
             return
-        if self.attempt(operation, lambda: inspect_server(admin, name, owner)) is None:
+        if self.attempt(operation, lambda: as_admin(admin, inspect_server, admin, name,
+                                                    owner)) is None:
             return
         env_password = None
         if write_env:
@@ -208,8 +222,8 @@ class DatabaseScreen(StepScreen):
                                                 "the role too), or untick “Point DATABASE_URL”"))
             if env_password is None:
                 return
-        result = self.attempt(operation, lambda: provision(
-            admin, name, owner, password,
+        result = self.attempt(operation, lambda: as_admin(
+            admin, provision, admin, name, owner, password,
             on_progress=lambda line: self.post_message(MigrationProgressed(line))))
         if result is None:
             return

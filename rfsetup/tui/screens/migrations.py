@@ -57,7 +57,6 @@ from rfsetup.tui.screens.migration_run import (
 from rfsetup.tui.screens.migration_sql import (
     choice_text,
     lint_note,
-    marked_lines,
     no_sql_text,
     preview_note,
     render_move,
@@ -66,7 +65,7 @@ from rfsetup.tui.state import StepState, migrations_state
 from rfsetup.tui.warmup import ensure_imported
 from rfsetup.tui.widgets.history_table import HistoryTable
 from rfsetup.tui.widgets.log_pane import LogPane
-from rfsetup.tui.widgets.sql_view import SqlView
+from rfsetup.tui.widgets.sql_view import SqlView, finding_lines
 
 if TYPE_CHECKING:
     from rfsetup.core.alembic import LintFinding, Preview, RevisionInfo
@@ -303,7 +302,7 @@ class MigrationsScreen(StepScreen):
             view.show_lines(lines, preview.sql, findings)
         else:
             view.show(preview.sql, findings, note=preview_note(preview, move),
-                      marked=marked_lines(preview, findings))
+                      lines=finding_lines(preview, findings))
         if self._confirm_pending == move:
             self._confirm_pending = None
             if preview.steps:
@@ -326,9 +325,11 @@ class MigrationsScreen(StepScreen):
             view.show_lines(message.lines, self.preview.sql, self.findings)
             return
         note = preview_note(self.preview, self.preview_move)
-        note += lint_note(message.findings, message.error)
+        from rfsetup.core.locking import session_timeouts
+
+        note += lint_note(message.findings, message.error, session_timeouts(self.settings))
         view.show(self.preview.sql, self.findings, note=note,
-                  marked=marked_lines(self.preview, self.findings))
+                  lines=finding_lines(self.preview, self.findings))
 
     # -- actions ----------------------------------------------------------------------------
     def _busy(self) -> bool:
