@@ -55,27 +55,29 @@ EFFECT = {
 }
 
 # Tables, views and sequences, not their indexes or TOAST tables (a lock on those comes with
-# one on the table); only those that existed before the revision (``existing``): one it creates
-# is nobody else's until it commits.
-_RELATIONS = """
-  JOIN pg_class c ON c.oid = l.relation
-  JOIN pg_namespace n ON n.oid = c.relnamespace
- WHERE l.locktype = 'relation' AND l.granted AND c.relkind IN ('r', 'p', 'v', 'm', 'f', 'S')
-   AND n.nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast')
-"""
+# one on the table); only those that existed before the revision (``existing``, with their
+# names then): one it creates is nobody else's until it commits, and one it drops is gone from
+# the catalog of its own transaction by the time it commits.
+_RELKINDS = "('r', 'p', 'v', 'm', 'f', 'S')"
 _LOCKS_SQL = """
-SELECT c.oid::bigint, c.oid::regclass::text, l.mode
-  FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid""" + _RELATIONS + """
+SELECT l.relation::bigint, l.mode
+  FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+ WHERE l.locktype = 'relation' AND l.granted AND l.relation IS NOT NULL
    AND a.datname = current_database() AND a.application_name = %s
    AND l.pid <> pg_backend_pid()
 """
 #: the runner's own locks, read on its connection just before each COMMIT
 _OWN_LOCKS_SQL = """
-SELECT c.oid::bigint, c.oid::regclass::text, l.mode
-  FROM pg_locks l""" + _RELATIONS + """
+SELECT l.relation::bigint, l.mode FROM pg_locks l
+ WHERE l.locktype = 'relation' AND l.granted AND l.relation IS NOT NULL
    AND l.pid = pg_backend_pid()
 """
-_EXISTING_SQL = "SELECT oid::bigint FROM pg_class WHERE relkind IN ('r', 'p', 'v', 'm', 'f', 'S')"
+_EXISTING_SQL = f"""
+SELECT c.oid::bigint, c.oid::regclass::text FROM pg_class c
+  JOIN pg_namespace n ON n.oid = c.relnamespace
+ WHERE c.relkind IN {_RELKINDS}
+   AND n.nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast')
+"""
 
 
 @dataclass(frozen=True)
@@ -98,10 +100,11 @@ def stronger(a: str, b: str) -> str:
     return a if rank.get(a, -1) >= rank.get(b, -1) else b
 
 
-def existing_relations(conn: PgConnection) -> set[int]:
+def existing_relations(conn: PgConnection) -> dict[int, str]:
+    """The tables, views and sequences there are now: oid -> name (as regclass prints it)."""
     with conn.cursor() as cur:
         cur.execute(_EXISTING_SQL)
-        return {int(r[0]) for r in cur.fetchall()}
+        return {int(oid): str(name) for oid, name in cur.fetchall()}
 
 
 @dataclass
@@ -115,8 +118,9 @@ class LockSampler:
     #: the version table (Alembic's bookkeeping, not the revision's doing)
     ignore: tuple[str, ...] = ()
     interval: float = SAMPLE_INTERVAL
-    seen: dict[int, tuple[str, str]] = field(default_factory=dict)
-    existing: set[int] = field(default_factory=set)
+    #: oid -> the strongest mode seen
+    seen: dict[int, str] = field(default_factory=dict)
+    existing: dict[int, str] = field(default_factory=dict)
     samples: int = 0
     error: str | None = None
     _stop: threading.Event = field(default_factory=threading.Event)
@@ -124,7 +128,7 @@ class LockSampler:
     _thread: threading.Thread | None = None
     _conn: Any = None
 
-    def start(self, existing: set[int]) -> None:
+    def start(self, existing: dict[int, str]) -> None:
         self.seen, self.samples, self.error, self.existing = {}, 0, None, existing
         self._stop.clear()
         self._conn = connect(self.url, autocommit=True,
@@ -135,9 +139,9 @@ class LockSampler:
 
     def note(self, rows: list[tuple[Any, ...]]) -> None:
         with self._lock:
-            for oid, name, mode in rows:
+            for oid, mode in rows:
                 old = self.seen.get(int(oid))
-                self.seen[int(oid)] = (str(name), stronger(mode, old[1]) if old else mode)
+                self.seen[int(oid)] = stronger(mode, old) if old else mode
 
     def _loop(self) -> None:
         try:
@@ -184,8 +188,8 @@ class LockSampler:
         with contextlib.suppress(Exception):
             self._conn.close()
         with self._lock:
-            found = {name: mode for oid, (name, mode) in self.seen.items()
-                     if oid in self.existing and name.split(".")[-1].strip('"')
+            found = {self.existing[oid]: mode for oid, mode in self.seen.items()
+                     if oid in self.existing and self.existing[oid].split(".")[-1].strip('"')
                      not in self.ignore}
         return [LockTaken(name, mode) for name, mode in sorted(found.items())]
 

@@ -42,17 +42,24 @@ def test_finding_line_numbers_are_the_panes() -> None:
     assert moved, "the findings are past the first revision: their numbers must move"
 
 
+def _timeouts() -> dict[str, str]:
+    """The session timeouts as rfsetup reads them from this process's environment."""
+    from rfsetup.core.settings import load_settings
+
+    return session_timeouts(load_settings(None, showcase.ALEMBIC_INI))
+
+
 def test_the_timeout_note_is_shown_and_true(monkeypatch: pytest.MonkeyPatch) -> None:
     preview = _base_to_head()
-    rules = {f.rule for f in lint(preview)}
+    rules = {f.rule for f in lint(preview, timeouts=_timeouts())}
     assert not rules & {"require-lock-timeout", "require-statement-timeout"}
-    note = timeout_note(session_timeouts())
+    note = timeout_note(_timeouts())
     assert "rfsetup sets lock_timeout=10s, statement_timeout=30min" in note
     # statement_timeout off: its rule is squawk's again, and the note says so
     monkeypatch.setenv("RFSETUP_STATEMENT_TIMEOUT", "0")
-    off = {f.rule for f in lint(preview)}
+    off = {f.rule for f in lint(preview, timeouts=_timeouts())}
     assert "require-statement-timeout" in off and "require-lock-timeout" not in off
-    assert "statement_timeout is 0: off" in timeout_note(session_timeouts())
+    assert "statement_timeout is 0: off" in timeout_note(_timeouts())
 
 
 async def test_the_migrations_pane_says_rfsetup_sets_the_timeouts(project_dir: Path) -> None:
