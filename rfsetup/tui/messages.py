@@ -28,6 +28,8 @@ if TYPE_CHECKING:
     from rfsetup.core.inspect import TableDescription, TableSummary
     from rfsetup.core.prereqs import CheckResult
     from rfsetup.core.provision import ProvisionResult
+    from rfsetup.core.recovery import Recovery
+    from rfsetup.core.rehearsereport import RehearsalReport
     from rfsetup.core.seeding import SeedReport
     from rfsetup.core.settings import Settings
     from rfsetup.core.status import StatusReport
@@ -242,3 +244,32 @@ class TargetsRead(Message):
     """``rfsetup status --all``'s text (every environment beside the .env) was read."""
 
     text: str
+# -- Rehearse and recover (modals of their own, opened from Migrations) ------------------------
+@dataclass(eq=False, repr=False)
+class RehearsalProgressed(Message):
+    """A line of a running rehearsal's progress (copying, each revision, dropping)."""
+
+    line: str
+
+
+@dataclass(eq=False, repr=False)
+class RehearsalFinished(Message):
+    """The rehearsal ended with its report (the copy dropped)."""
+
+    report: RehearsalReport
+
+
+@dataclass(eq=False, repr=False)
+class RehearsalFailed(Message):
+    """The rehearsal could not run, or was interrupted (the copy dropped)."""
+
+    error: RfsetupError
+
+
+@dataclass(eq=False, repr=False)
+class RecoveryDiagnosed(Message):
+    """What migrate recover found: the unknown revision's branch and the ways out, or a
+    half-applied head (``recovery`` None when it could not be read: ``error``)."""
+
+    recovery: Recovery | None
+    error: RfsetupError | None = None

@@ -300,3 +300,95 @@ def make_app(project: Path, scene: str) -> Any:
     if scene in PRODUCTION_SCENES:
         shown = dataclasses.replace(shown, production=PRODUCTION_REASON)
     return RfsetupApp(shown, rollback=scene == "rollback-confirm", autoload=False)
+
+
+# -- rehearse and recover (modals opened from Migrations) ----------------------------------------
+def rehearsal_report() -> Any:
+    """A rehearsal of 0003_intel -> head as the real one reads (its squawk findings real)."""
+    from rfsetup.core.rehearsereport import RehearsalReport, RevisionReport, StepRun
+    from rfsetup.core.rehearsewatch import LockTaken
+
+    rev = "0004_production_indexes"
+    shown = preview(("0003_intel",), "head", down=False)
+    locks = tuple(LockTaken(t, "ShareUpdateExclusiveLock")
+                  for t in ("indicators", "projects", "threat_actors"))
+    runs = {"up": StepRun(rev, "up", 1.84, locks),
+            "down": StepRun(rev, "down", 0.21, (LockTaken("indicators", "AccessExclusiveLock"),)),
+            "again": StepRun(rev, "again", 1.79, locks)}
+    message = shown.steps[0].message if shown.steps else ""
+    return RehearsalReport(
+        "raptorflow", "rfsetup_rehearsal_raptorflow_20250120T100000Z_5f3a", "template",
+        ("0003_intel",), (rev,),
+        (RevisionReport(rev, message, runs, tuple(lint(shown))),), round_trip_same=True,
+        down_restores=True, lint_note="rfsetup sets lock_timeout=10s, statement_timeout=30min "
+        "on every connection of a run, so squawk's missing-timeout rules do not apply",
+        seconds=6.4, copy_seconds=0.9)
+
+
+def recovery() -> Any:
+    """The database at a revision of another branch, after `git switch main`."""
+    from rfsetup.core.branchswitch import Commit, Holder, RevisionHome, ScriptRevision
+    from rfsetup.core.recovery import Recovery
+
+    other = ScriptRevision("0005_credit_notes", ("0004_production_indexes",),
+                           "billing: credit notes", ("create_table credit_notes",
+                                                     "add_column invoices.credit_note_id",
+                                                     "create_index ix_credit_notes_invoice_id "
+                                                     "on credit_notes"))
+    home = RevisionHome(
+        "0005_credit_notes", "/home/alice/raptorflow",
+        (Holder("refs/heads/feature/credit-notes", "alembic/versions/0005_credit_notes.py"),
+         Holder("refs/remotes/origin/feature/credit-notes",
+                "alembic/versions/0005_credit_notes.py")),
+        Commit("8c1f0e2d9b7a4c6e5f3a2b1c0d9e8f7a6b5c4d3e", "2025-01-18T16:02:11+01:00",
+               "Bob Okafor", "billing: credit notes"),
+        ("refs/heads/feature/credit-notes", "refs/remotes/origin/feature/credit-notes"),
+        "main", False, {other.revision: other})
+    return Recovery("raptorflow", ("0005_credit_notes",), ("0004_production_indexes",),
+                    ("0005_credit_notes",), (home,), ("0004_production_indexes",), (other,))
+
+
+async def stage_modal(app: Any, pilot: Any, scene: str) -> None:
+    """Migrations, then the rehearse or recover modal showing its fixed result."""
+    from rfsetup.tui.modals.recovery import RecoveryModal
+    from rfsetup.tui.modals.rehearse import RehearseModal
+
+    await stage(app, pilot, "migrations")
+    if scene == "rehearse":
+        modal: Any = RehearseModal(app.settings, "head", "raptorflow")
+        await app.push_screen(modal)
+        await pilot.pause()
+        modal.show_report(rehearsal_report())
+    else:
+        modal = RecoveryModal(app.settings, "raptorflow")
+        await app.push_screen(modal)
+        await pilot.pause()
+        modal.show(recovery())
+    await pilot.pause()
+
+
+async def stage_branch_switch(app: Any, pilot: Any) -> None:
+    """After `git switch main`: the database at another branch's revision, the panel's pointer
+    and the Migrations step's line saying which branch has it."""
+    from dataclasses import replace
+
+    from rfsetup.core.alembic.planning import unknown_revision_error
+    from rfsetup.tui import messages as m
+
+    current = ("0005_credit_notes",)
+    error = unknown_revision_error(current, "raptorflow")
+    report = replace(status_report(("0004_production_indexes",)), current=current,
+                     pending=None, scripts_error=error)
+    app.post_message(m.StatusRefreshed(report))
+    await pilot.pause()
+    screen = app.step_screen("migrations")
+    screen.post_message(m.HistoryLoaded(history(current), current))
+    await pilot.pause()
+    app.show_step("migrations")
+    await pilot.pause(0.3)  # the history's cursor settles (its highlight is debounced)
+    if screen.choice is not None:
+        screen.post_message(m.PreviewReady(None, screen.choice.label, error=error))
+    screen.post_message(m.RecoveryDiagnosed(recovery()))
+    await pilot.pause()
+    app.refresh_step_states()
+    await pilot.pause()

@@ -59,3 +59,25 @@ def test_no_password_in_any_scene(project_dir: Path) -> None:
         assert showcase.PASSWORD not in svg, scene
         # the URL field is hidden; the hint under it says where it points, password masked
         assert hidden and "raptorflow:***@localhost:5432/raptorflow" in hint, scene
+
+
+@pytest.mark.parametrize("size", [(80, 24), (120, 40)])
+@pytest.mark.parametrize("scene", ["rehearse", "recover"])
+def test_rehearse_and_recover_modals(scene: str, size: tuple[int, int], snap_compare,
+                                     project_dir: Path) -> None:
+    app = showcase.make_app(project_dir, "migrations")
+    assert snap_compare(app, terminal_size=size,
+                        run_before=lambda pilot: showcase.stage_modal(app, pilot, scene))
+
+
+@pytest.mark.parametrize("size", [(80, 24), (120, 40)])
+def test_after_a_branch_switch(size: tuple[int, int], snap_compare, project_dir: Path) -> None:
+    app = showcase.make_app(project_dir, "migrations")
+    assert snap_compare(app, terminal_size=size,
+                        run_before=lambda pilot: showcase.stage_branch_switch(app, pilot))
+
+
+def test_migrations_at_120x40(snap_compare, project_dir: Path) -> None:
+    app = showcase.make_app(project_dir, "migrations")
+    assert snap_compare(app, terminal_size=(120, 40),
+                        run_before=lambda pilot: showcase.stage(app, pilot, "migrations"))
