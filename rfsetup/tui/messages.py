@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from textual.strip import Strip
 
     from rfsetup.core.alembic import LintFinding, MigrationResult, Preview, RevisionInfo
+    from rfsetup.core.dbcreate import CreateOutcome
     from rfsetup.core.envfile import EnvFile
     from rfsetup.core.inspect import TableDescription, TableSummary
     from rfsetup.core.prereqs import CheckResult
@@ -107,6 +108,8 @@ class DatabaseProvisioned(StatusChanged):
 
     result: ProvisionResult
     env_written: Path | None
+    #: the whole of what dbcreate.create_database did (DATABASE_URL as written, masked)
+    outcome: CreateOutcome | None = field(default=None, kw_only=True)
 
     refresh = True
 
