@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from rfsetup.core.alembic import LintFinding, MigrationResult, Preview, RevisionInfo
     from rfsetup.core.dbcreate import CreateOutcome
     from rfsetup.core.envfile import EnvFile
+    from rfsetup.core.envmerge import DiskState
     from rfsetup.core.inspect import TableDescription, TableSummary
     from rfsetup.core.prereqs import CheckResult
     from rfsetup.core.provision import ProvisionResult
@@ -87,6 +88,8 @@ class EnvLoaded(StatusChanged):
     path: Path
     document: EnvFile
     exists: bool
+    #: the file as it was read (stat and SHA-256): what later checks compare against
+    state: DiskState | None = field(default=None, kw_only=True)
 
 
 @dataclass(eq=False, repr=False)
@@ -96,6 +99,8 @@ class EnvSaved(StatusChanged):
     path: Path
     document: EnvFile
     changed: list[tuple[str, str, str]]
+    #: the file as read back after the write (what later checks compare against)
+    state: DiskState | None = field(default=None, kw_only=True)
 
     refresh = True
     settings_changed = True
@@ -221,3 +226,24 @@ class TableDescribed(Message):
     """``\\d NAME``: one table's description."""
 
     description: TableDescription
+
+
+# -- Environment: the file changed on disk (the newcomer's .env safety net) -----------------------
+@dataclass(eq=False, repr=False)
+class EnvChangedOnDisk(Message):
+    """The .env on disk is no longer what the form loaded (another editor, `rfsetup env set`,
+    step 3 writing DATABASE_URL). ``saving``: found while saving, which waits for the merge."""
+
+    path: Path
+    document: EnvFile
+    state: DiskState
+    saving: bool = False
+
+
+@dataclass(eq=False, repr=False)
+class EnvSaveChecked(Message):
+    """Before the list of changes is shown: the .env as it is on disk right now."""
+
+    path: Path
+    document: EnvFile
+    state: DiskState

@@ -6,7 +6,7 @@ validation, the seed plan), so the step list never does I/O of its own.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any
@@ -49,6 +49,42 @@ STEP_IDS = tuple(step.id for step in STEPS)
 
 def step(step_id: str) -> Step:
     return next(s for s in STEPS if s.id == step_id)
+
+
+#: what a step is for, said after "Next:" (the guide's order)
+_NEXT_PURPOSE = {
+    "environment": "fill in the .env",
+    "database": "create the role and the database",
+    "migrations": "build the tables",
+    "seed": "insert the plans",
+    "verify": "check the tables",
+}
+
+#: the marker legend, for the README and the help (one line each)
+LEGEND = tuple(f"[{state.symbol}] {text}" for state, text in (
+    (StepState.DONE, "done"),
+    (StepState.ATTENTION, "needs attention (the step says what)"),
+    (StepState.NOT_YET, "not yet (nothing to check until an earlier step is done)"),
+    (StepState.UNKNOWN, "not known yet: being checked, or waiting for the first reading"),
+))
+
+
+def next_step(step_id: str) -> Step | None:
+    """The step after ``step_id`` in the guide (None after the last)."""
+    ids = [s.id for s in STEPS]
+    index = ids.index(step_id) + 1
+    return STEPS[index] if index < len(STEPS) else None
+
+
+def next_step_text(step_id: str, key: Callable[[str], str]) -> str:
+    """``Next: 3 Database & role (press 3) to create the role and the database.`` ``key``
+    maps a binding id to its key as mapped (StepScreen.key)."""
+    following = next_step(step_id)
+    if following is None:
+        return ""
+    purpose = _NEXT_PURPOSE.get(following.id)
+    return (f"Next: {following.number} {following.title} (press "
+            f"{key(f'step-{following.number}')})" + (f" to {purpose}." if purpose else "."))
 
 
 def checks_state(results: Sequence[Any] | None) -> StepState:
