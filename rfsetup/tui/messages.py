@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from rfsetup.core.inspect import TableDescription, TableSummary
     from rfsetup.core.prereqs import CheckResult
     from rfsetup.core.provision import ProvisionResult
+    from rfsetup.core.ready import Ready
     from rfsetup.core.seeding import SeedReport
     from rfsetup.core.settings import Settings
     from rfsetup.core.status import StatusReport
@@ -219,6 +220,8 @@ class TablesListed(StatusChanged):
 
     tables: list[TableSummary]
     expected: list[str]
+    #: the seed as the profile expects it (core.seeding.is_seeded; None: no seeds, or unknown)
+    seeded: bool | None = field(default=None, kw_only=True)
 
 
 @dataclass(eq=False, repr=False)
@@ -247,3 +250,11 @@ class EnvSaveChecked(Message):
     path: Path
     document: EnvFile
     state: DiskState
+
+
+# -- the end of the guided setup -----------------------------------------------------------------
+@dataclass(eq=False, repr=False)
+class ReadyRead(Message):
+    """Every step is done: what the setup has (core.ready.readiness), for the ready summary."""
+
+    ready: Ready

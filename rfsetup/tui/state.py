@@ -145,14 +145,38 @@ def seed_state(report: Any | None, seed_report: Any | None) -> StepState:
     return StepState.DONE
 
 
-def verify_state(report: Any | None, expected: Sequence[str] | None) -> StepState:
-    """Every table the models define is there (or, without the models, the DB is at head)."""
+def verify_state(report: Any | None, expected: Sequence[str] | None,
+                 seeded: bool | None = None, *, checked: bool = True) -> StepState:
+    """Done only when every table the models define is there (without the models: the
+    database at head with tables) AND the seed is in as the profile expects (``seeded``:
+    core.seeding.is_seeded, None when the profile has no seed). ``checked`` False: the
+    tables changed since Verify last looked, so it does not know yet."""
     if report is None or not report.database.reachable:
         return StepState.NOT_YET
     present = {t.name for t in report.tables}
     if expected:
         missing = [name for name in expected if name not in present]
-        if not missing:
-            return StepState.DONE
-        return StepState.ATTENTION if present else StepState.NOT_YET
-    return StepState.DONE if report.at_head and present else StepState.NOT_YET
+        if missing:
+            return StepState.ATTENTION if present else StepState.NOT_YET
+    elif not (report.at_head and present):
+        return StepState.NOT_YET
+    if not checked:
+        return StepState.UNKNOWN
+    return StepState.ATTENTION if seeded is False else StepState.DONE
+
+#: which step fixes a failing doctor check (flutter doctor's "go to it"); None: outside rfsetup
+FIXED_IN: dict[str, str | None] = {
+    "python": None, "packages": None, "sandbox extras": None, "psql": None, "pg_dump": None,
+    "postgresql": "database", "redis": "environment", ".env": "environment",
+    "alembic": "migrations",
+}
+
+
+def fixing_step(check: str, *, url_usable: bool = True) -> str | None:
+    """The step that fixes ``check``: the .env for REDIS_URL and the guide's keys, and for
+    PostgreSQL when DATABASE_URL is unset or malformed (``url_usable`` False); the Database
+    step when the URL is usable (the role or database may be missing); Migrations for the
+    scripts. None for what is fixed outside rfsetup (Python, packages, client tools)."""
+    if check == "postgresql" and not url_usable:
+        return "environment"
+    return FIXED_IN.get(check)
