@@ -157,3 +157,19 @@ async def test_enter_on_a_missing_database_goes_to_the_database_step(
         table.move_cursor(row=names.index("python"))
         await pilot.press("enter")
         assert app.current_step == "prerequisites"
+
+
+def test_the_panel_never_splits_host_and_port() -> None:
+    """At 80 columns the panel is 26 wide: a long target breaks at @ and /, never inside
+    host:port."""
+    from rfsetup.core.status import DatabaseStatus, StatusReport
+    from rfsetup.tui.widgets.status_panel import render_status
+
+    url = "postgresql+psycopg2://raptorflow:***@127.0.0.1:54321/raptorflow"
+    report = StatusReport(DatabaseStatus(True, url, server_version="16.2"), (), ("h",), 1, (),
+                          None)
+    lines = render_status(report).plain.splitlines()
+    assert lines[1:4] == ["raptorflow@", "127.0.0.1:54321", "/raptorflow"]
+    short = StatusReport(DatabaseStatus(True, "postgresql://u:***@h:5432/db"), (), (), None, (),
+                         None)
+    assert render_status(short).plain.splitlines()[1] == "u@h:5432/db"

@@ -44,7 +44,15 @@ def render_status(report: Any | None) -> Text:
         return text
     db = report.database
     text.append("Target\n", style="bold")
-    text.append(f"{short_url(db.url) if db.url else '(DATABASE_URL not set)'}\n")
+    target = short_url(db.url) if db.url else "(DATABASE_URL not set)"
+    user, at, place = target.partition("@")
+    if db.url and len(target) > 24:
+        # a narrow panel would fold the URL anywhere, host:port included: break it at @ and /
+        where, slash, database = (place if at else target).partition("/")
+        text.append((f"{user}@\n" if at else "") + f"{where}\n" +
+                    (f"/{database}\n" if slash else ""))
+    else:
+        text.append(f"{target}\n")
     if db.reachable:
         text.append(f"PostgreSQL {db.server_version}\n", style="dim")
     else:
