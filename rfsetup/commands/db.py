@@ -173,14 +173,21 @@ def _admin_url(args: argparse.Namespace, ctx: Settings) -> URL:
     DATABASE_URL's server as postgres, else localhost)."""
     from rfsetup.core import dbcreate
 
-    if args.admin_url:
-        url = dbcreate.parse_admin_url(args.admin_url)
-        if url.password is not None:
-            print("note: a password inside --admin-url is visible in the process list; "
-                  "PGPASSWORD in the environment (or the prompt) keeps it private",
-                  file=sys.stderr)
-        return url
-    return dbcreate.default_admin_url(ctx)
+    return _admin_url_from(args.admin_url) or dbcreate.default_admin_url(ctx)
+
+
+def _admin_url_from(raw: str | None) -> URL | None:
+    """--admin-url parsed (None when not given), with a note when it holds a password."""
+    from rfsetup.core import dbcreate
+
+    if not raw:
+        return None
+    url = dbcreate.parse_admin_url(raw)
+    if url.password is not None:
+        print("note: a password inside --admin-url is visible in the process list; "
+              "PGPASSWORD in the environment (or the prompt) keeps it private",
+              file=sys.stderr)
+    return url
 
 
 def _ask_admin_password(admin: URL, error: RfsetupError) -> str | None:

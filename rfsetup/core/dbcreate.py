@@ -235,7 +235,7 @@ def create_database(settings: Settings, admin: URL, name: str, owner: str,
     """
     check_identifier(name, "database")
     check_identifier(owner, "role")
-    state, admin = _inspect_as_admin(admin, name, owner, ask_admin_password, admin_error)
+    state, admin = inspect_as_admin(admin, name, owner, ask_admin_password, admin_error)
     notes = []
     if state.server_version < _GUIDE_MIN_VERSION:
         notes.append(f"PostgreSQL {state.server_version // 10000} is older than the guide's "
@@ -260,10 +260,11 @@ def create_database(settings: Settings, admin: URL, name: str, owner: str,
     return outcome
 
 
-def _inspect_as_admin(admin: URL, name: str, owner: str, ask: AskAdmin | None,
+def inspect_as_admin(admin: URL, name: str, owner: str, ask: AskAdmin | None,
                       admin_error: Callable[[RfsetupError, URL], RfsetupError] | None
                       ) -> tuple[ServerState, URL]:
-    """The server as the admin sees it; asked once for a password the server wants."""
+    """The server as the admin sees it (read-only); asked once for a password the server
+    wants, a failure worded by ``admin_error``."""
     try:
         try:
             return inspect_server(admin, name, owner), admin

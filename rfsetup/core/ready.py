@@ -42,6 +42,8 @@ class Ready:
     env_file: Path
     sandbox: SandboxInfo | None = None
     problems: tuple[str, ...] = field(default_factory=tuple)
+    #: worth knowing, in the way of nothing (the doctor's warnings)
+    notes: tuple[str, ...] = field(default_factory=tuple)
 
     @property
     def ready(self) -> bool:
@@ -80,12 +82,13 @@ class Ready:
                        "rfsetup sandbox start brings it back)")
         elif box is not None:
             out.append("  sandbox       not running: rfsetup sandbox start")
+        out.extend(f"  ! {note}" for note in self.notes)
         return out
 
     def to_json(self) -> dict[str, Any]:
         box = self.sandbox
         return {
-            "ready": self.ready, "problems": list(self.problems),
+            "ready": self.ready, "problems": list(self.problems), "notes": list(self.notes),
             "database_url": self.database_url, "database_url_source": self.url_source,
             "database": self.database, "current": list(self.revision),
             "heads": list(self.heads), "tables": self.tables,
