@@ -49,41 +49,46 @@ class Ready:
     def ready(self) -> bool:
         return not self.problems
 
-    def lines(self) -> list[str]:
-        """The summary as lines of text (the CLI prints them, the TUI shows them)."""
-        out = []
+    def headline(self) -> list[str]:
+        """"Ready: …", or "Not ready yet:" and each problem."""
         if self.ready:
             seeded = " and seeded" if self.seeded else ""
-            out.append(f"✓ Ready: database {self.database} is migrated to head{seeded}.")
-        else:
-            out.append("! Not ready yet:")
-            out.extend(f"  - {problem}" for problem in self.problems)
+            return [f"✓ Ready: database {self.database} is migrated to head{seeded}."]
+        return ["! Not ready yet:", *(f"  - {problem}" for problem in self.problems)]
+
+    def rows(self) -> list[tuple[str, str]]:
+        """(label, value) pairs: what was set up and where it points (passwords masked)."""
+        rows = []
         shown_source = f" (from {self.url_source})" if self.url_source else ""
-        out.append(f"  DATABASE_URL  {self.database_url or '(not set)'}{shown_source}")
+        rows.append(("DATABASE_URL", f"{self.database_url or '(not set)'}{shown_source}"))
         at = ", ".join(self.revision) or "base (nothing applied)"
-        out.append(f"  revision      {at}{' (head)' if self.revision == self.heads else ''}")
+        rows.append(("revision", f"{at}{' (head)' if self.revision == self.heads else ''}"))
         tables = f"{self.tables} tables"
         if self.expected:
             tables = f"{self.expected - len(self.missing)} of the {self.expected} tables the " \
                      "models define"
         if self.seeded is not None:
             tables += "; the plans seeded" if self.seeded else "; the plans NOT seeded"
-        out.append(f"  tables        {tables}")
+        rows.append(("tables", tables))
         if self.redis_url:
             version = f" (Redis {self.redis_version})" if self.redis_version else \
                 " (not reachable)"
-            out.append(f"  REDIS_URL     {self.redis_url}{version}")
-        out.append(f"  .env          {self.env_file}")
+            rows.append(("REDIS_URL", f"{self.redis_url}{version}"))
+        rows.append((".env", str(self.env_file)))
         box = self.sandbox
         if box is not None and box.running:
-            out.append(f"  sandbox       still running (PostgreSQL pid {box.postgres_pid}, "
-                       f"Redis pid {box.redis_pid}; data in {box.data_dir})")
-            out.append("                stop it: rfsetup sandbox stop  (the data is kept; "
-                       "rfsetup sandbox start brings it back)")
+            rows.append(("sandbox", f"still running (PostgreSQL pid {box.postgres_pid}, "
+                                    f"Redis pid {box.redis_pid}; data in {box.data_dir})"))
+            rows.append(("", "stop it: rfsetup sandbox stop  (the data is kept; rfsetup "
+                             "sandbox start brings it back)"))
         elif box is not None:
-            out.append("  sandbox       not running: rfsetup sandbox start")
-        out.extend(f"  ! {note}" for note in self.notes)
-        return out
+            rows.append(("sandbox", "not running: rfsetup sandbox start"))
+        rows.extend(("!", note) for note in self.notes)
+        return rows
+
+    def lines(self) -> list[str]:
+        """The summary as lines of text (what ``rfsetup setup`` prints)."""
+        return [*self.headline(), *(f"  {label:<13} {value}" for label, value in self.rows())]
 
     def to_json(self) -> dict[str, Any]:
         box = self.sandbox

@@ -76,23 +76,22 @@ class MergeModal(ModalScreen[MergeDecision | None]):
             if m.conflicts:
                 yield DataTable(id="merge-table", cursor_type="row")
             with Horizontal(classes="dialog-buttons"):
-                label = "Merge and save" if self.saving else "Merge"
-                yield Button(f"{label} (Ctrl+S)", variant="primary", id="merge-apply",
+                label = "Merge, then save" if self.saving else "Merge"
+                yield Button(f"{label} (^S)", variant="primary", id="merge-apply",
                              compact=True)
-                yield Button("Reload from disk, drop my edits (Ctrl+L)", id="merge-reload",
-                             compact=True)
+                yield Button("Reload, drop my edits (^L)", id="merge-reload", compact=True)
                 yield Button("Later (Esc)", id="merge-later", compact=True)
 
     def on_mount(self) -> None:
         if self.merge.conflicts:
             table = self.query_one(DataTable)
+            table.add_column("keep", key="keep")
             table.add_column("key", key="key")
             table.add_column("yours", key="mine")
             table.add_column("in the file", key="theirs")
-            table.add_column("keep", key="keep")
             for c in self.merge.conflicts:
-                table.add_row(c.key, self._shown(c.key, c.mine), self._shown(c.key, c.theirs),
-                              self._choice(c.key), key=c.key)
+                table.add_row(self._choice(c.key), c.key, self._shown(c.key, c.mine),
+                              self._shown(c.key, c.theirs), key=c.key)
             table.focus()
         else:
             self.query_one("#merge-apply", Button).focus()

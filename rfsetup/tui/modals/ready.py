@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from rich.console import Group
+from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -16,18 +18,19 @@ if TYPE_CHECKING:
     from rfsetup.core.ready import Ready
 
 
-def ready_text(ready: Ready) -> Text:
-    """The summary's lines, the first one (ready or not) bold."""
-    text = Text()
-    for index, line in enumerate(ready.lines()):
-        if index == 0:
-            text.append(line + "\n", style="bold green" if ready.ready else "bold yellow")
-        elif line.lstrip().startswith("stop it:"):
-            text.append(line + "\n", style="bold")
-        else:
-            text.append(line + "\n")
-    text.rstrip()
-    return text
+def ready_text(ready: Ready) -> Group:
+    """The headline, then label / value rows (a value wraps in its own column)."""
+    head = Text()
+    for index, line in enumerate(ready.headline()):
+        head.append(line + "\n", style=("bold green" if ready.ready else "bold yellow")
+                    if index == 0 else "")
+    head.rstrip()
+    grid = Table.grid(padding=(0, 1))
+    grid.add_column(style="bold", no_wrap=True)
+    grid.add_column(overflow="fold")  # a long URL wraps, never cut
+    for label, value in ready.rows():
+        grid.add_row(label, Text(value, style="bold" if value.startswith("stop it:") else ""))
+    return Group(head, grid)
 
 
 class ReadyModal(ModalScreen[None]):

@@ -239,5 +239,8 @@ class DatabaseScreen(StepScreen):
                 self.settings.sources.get("DATABASE_URL") == "environment":
             text.append("\n! DATABASE_URL is also set in the environment, which wins over the "
                         ".env: unset it to use the new one.", style="yellow")
-        self.query_one("#db-result", Static).update(text)
+        result = self.query_one("#db-result", Static)
+        result.update(text)
         self.query_one("#db-password", Input).value = ""
+        # the result sits below the form: at 80x24 it is off screen unless brought into view
+        self.call_after_refresh(result.scroll_visible, animate=False)

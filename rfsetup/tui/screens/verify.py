@@ -21,7 +21,7 @@ from textual.containers import VerticalScroll
 from textual.widgets import DataTable, Label, Static
 
 from rfsetup.tui.messages import ReadyRead, TableDescribed, TablesListed
-from rfsetup.tui.modals.ready import ReadyModal, ready_text
+from rfsetup.tui.modals.ready import ReadyModal
 from rfsetup.tui.screens.base import StepScreen
 from rfsetup.tui.state import StepState, step, verify_state
 from rfsetup.tui.warmup import ensure_imported
@@ -219,7 +219,12 @@ class VerifyScreen(StepScreen):
         text = Text()
         if self.ready is not None and self.ready.ready and not missing and self.seeded is not \
                 False:
-            text = ready_text(self.ready)
+            # the headline here (the whole summary was the modal's)
+            text.append(self.ready.headline()[0], style="bold green")
+            box = self.ready.sandbox
+            if box is not None and box.running:
+                text.append("\nthe sandbox keeps running: rfsetup sandbox stop stops it "
+                            "(data kept)")
         elif missing and present:
             migrations = step("migrations")
             text.append(f"✗ {len(missing)} of the models' tables missing: ", style="bold red")
