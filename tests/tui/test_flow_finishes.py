@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from sqlalchemy.engine import make_url
 from textual.widgets import DataTable, Input, Static
 
 from rfsetup.core import alembic as migrations
@@ -52,15 +53,17 @@ async def test_seed_verify_and_the_ready_summary(fresh_db: str, redis_server, pr
         prereqs = app.step_screen("prerequisites")
         await wait_for(pilot, lambda: prereqs.results is not None and not prereqs.running,
                        what="the doctor")
-        assert steps.states["prerequisites"] is StepState.DONE, [
-            (r.name, r.detail) for r in prereqs.results if r.status == "fail"]
+        assert not [(r.name, r.detail) for r in prereqs.results if r.status == "fail"]
+        await wait_for(pilot, lambda: steps.states["prerequisites"] is StepState.DONE,
+                       what="step 1 done")
         assert "Next: 2 Environment (press 2)" in _text(app, "#doctor-summary")
         # -- Verify before the seed: the tables are there, but it is not done ----------------
         verify = app.step_screen("verify")
         await pilot.press("6")
         await wait_for(pilot, lambda: verify.checked, what="the tables")
         assert verify.seeded is False
-        assert steps.states["verify"] is StepState.ATTENTION
+        await wait_for(pilot, lambda: steps.states["verify"] is StepState.ATTENTION,
+                       what="step 6 needs attention")
         assert "not seeded" in _text(app, "#verify-summary")
         # -- Seed: apply; the rows say inserted, not unchanged -------------------------------
         await pilot.press("5")
@@ -85,15 +88,18 @@ async def test_seed_verify_and_the_ready_summary(fresh_db: str, redis_server, pr
         for info in verify.tables:
             if info.name in panel:
                 assert str(tables.get_cell(info.name, "rows")) == f"~{panel[info.name]:,}"
-        assert steps.states["verify"] is StepState.DONE
+        await wait_for(pilot, lambda: steps.states["verify"] is StepState.DONE,
+                       what="step 6 done")
         # -- everything done: the ready summary, once ----------------------------------------
         await wait_for(pilot, lambda: steps.all_done, what="every step done")
         await wait_for(pilot, lambda: isinstance(app.screen, ReadyModal), what="the summary")
         ready = app.screen.ready
         assert ready.ready and ready.seeded and not ready.missing
-        body = str(app.screen.query_one("#ready-body", Static).render())
+        body = "\n".join(ready.lines())
         assert "Ready" in body and ":***@" in body
-        assert "s3cret" not in body  # no password anywhere
+        password = make_url(fresh_db).password
+        assert password and password not in body
+        assert password not in app.export_screenshot()  # nor on screen
         await pilot.press("enter")
         await wait_for(pilot, lambda: not isinstance(app.screen, ReadyModal), what="closed")
         assert "Ready" in _text(app, "#verify-summary")
@@ -131,7 +137,8 @@ async def test_checks_run_again_after_the_env_is_saved_and_enter_goes_to_the_fix
         await wait_for(pilot, lambda: prereqs.checked_with is not before and not
                        prereqs.running and prereqs.results is not None, what="the re-run")
         assert all(r.status != "fail" for r in prereqs.results), prereqs.results
-        assert app.query_one(StepList).states["prerequisites"] is StepState.DONE
+        await wait_for(pilot, lambda: app.query_one(StepList).states["prerequisites"]
+                       is StepState.DONE, what="step 1 done")
     assert EnvFile.load(env_path).get("RAZORPAY_KEY_ID") == "rzp_test_Fixed123"
 
 
@@ -173,3 +180,53 @@ def test_the_panel_never_splits_host_and_port() -> None:
     short = StatusReport(DatabaseStatus(True, "postgresql://u:***@h:5432/db"), (), (), None, (),
                          None)
     assert render_status(short).plain.splitlines()[1] == "u@h:5432/db"
+
+
+async def test_the_guided_sandbox_path_writes_redis_url(pg, redis_server, project_dir: Path,
+                                                        role_name: str) -> None:
+    """On the sandbox (its URLs stand in the settings as the CLI's --sandbox puts them, here
+    the test servers), step 2 says DATABASE_URL and REDIS_URL come from the sandbox for now,
+    step 3 is not done until the .env names them, and creating there writes both."""
+    from dataclasses import replace
+
+    from tests.tui.conftest import settings_for as base_settings
+
+    values = {k: v for k, v in GOOD_ENV.items() if k != "DATABASE_URL"}
+    env_path = project_dir / ".env"
+    env_path.write_text("".join(f"{k}={v}\n" for k, v in values.items()))
+    sandboxed = base_settings(project_dir, None).with_urls(
+        pg.url("postgres"), redis_server.url(), "sandbox")
+    app = RfsetupApp(replace(sandboxed, sandbox=True), poll_interval=FAST_POLL)
+    async with app.run_test(size=SIZE) as pilot:
+        steps = app.query_one(StepList)
+        await pilot.press("2")
+        env = app.step_screen("environment")
+        await wait_for(pilot, lambda: env.document is not None, what="the .env form")
+        assert "uses the sandbox's" in _text(app, "#env-hint-REDIS_URL")
+        # the sandbox supplies DATABASE_URL for now; step 3 is not done: the .env lacks it
+        await wait_for(pilot, lambda: steps.states["environment"] is StepState.DONE,
+                       what="step 2 done")
+        await wait_for(pilot, lambda: app.report is not None, what="the status")
+        assert steps.states["database"] is StepState.NOT_YET
+        await pilot.press("escape", "3")
+        await pilot.press("tab")
+        await type_into(pilot, f"postgresql://postgres@127.0.0.1:{pg.port}/postgres")
+        await pilot.press("tab")
+        await type_into(pilot, pg.server.superuser_password)
+        await pilot.press("tab")
+        await type_into(pilot, role_name)
+        await pilot.press("tab")
+        await type_into(pilot, role_name)
+        await pilot.press("tab")
+        await type_into(pilot, "sandbox-role-pw")
+        database = app.step_screen("database")
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: database.result is not None, what="provisioning")
+        await wait_for(pilot, lambda: env.document is not None and
+                       env.document.get("DATABASE_URL"), what="the form reloaded")
+        await wait_for(pilot, lambda: steps.states["database"] is StepState.DONE,
+                       what="step 3 done")
+        assert "DATABASE_URL and REDIS_URL written" in _text(app, "#db-result")
+    written = EnvFile.load(env_path).values()
+    assert written["REDIS_URL"] == redis_server.url()
+    assert "sandbox-role-pw" in written["DATABASE_URL"]

@@ -81,8 +81,12 @@ class DatabaseScreen(StepScreen):
 
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="db-form"):
-            yield Static("Creates the login role and its database as an admin (idempotent: "
-                         "what exists is kept).", classes="step-intro")
+            intro = "Creates the login role and its database as an admin (idempotent: " \
+                    "what exists is kept)."
+            if self.settings.sandbox:
+                intro += (" The sandbox runs them already: "
+                          f"{self.key('db-create')} points the .env at them.")
+            yield Static(intro, classes="step-intro")
             yield Label("Admin connection (no password here)", classes="env-key")
             yield Input(id="db-admin-url", compact=True,
                         placeholder="postgresql://postgres@host:5432/postgres")
@@ -96,8 +100,9 @@ class DatabaseScreen(StepScreen):
             yield Input(id="db-password", compact=True, password=True)
             # the guided sandbox path writes the sandbox's Redis too (a plain `rfsetup
             # doctor` then finds both)
-            target = "DATABASE_URL and REDIS_URL" if self.settings.sandbox else "DATABASE_URL"
-            yield Checkbox(f"Point {target} in the .env at it", True, id="db-write-env",
+            label = "Point DATABASE_URL+REDIS_URL in .env here" if self.settings.sandbox \
+                else "Point DATABASE_URL in the .env at it"
+            yield Checkbox(label, True, id="db-write-env",
                            compact=True)
             yield Label("SQL that will run", classes="section-title")
             yield SqlView(id="db-plan")
@@ -138,7 +143,17 @@ class DatabaseScreen(StepScreen):
                 self.query_one("#db-name", Input).value = name
 
     def step_state(self, report: Any | None) -> StepState:
-        return database_state(report)
+        state = database_state(report)
+        if state is StepState.DONE and self.settings.sandbox and not self._env_points_here():
+            # the sandbox's database runs, but the .env does not name it yet: the guided
+            # path's job here is to write it (else a plain `rfsetup doctor` fails later)
+            return StepState.NOT_YET
+        return state
+
+    def _env_points_here(self) -> bool:
+        env = self.rf_app.step_screen("environment")
+        document = getattr(env, "document", None)
+        return document is None or bool(document.get("DATABASE_URL"))
 
     def first_focus(self) -> Any:
         # the form, not its first field: digits then still jump between steps; Tab enters
@@ -243,4 +258,5 @@ class DatabaseScreen(StepScreen):
         result.update(text)
         self.query_one("#db-password", Input).value = ""
         # the result sits below the form: at 80x24 it is off screen unless brought into view
-        self.call_after_refresh(result.scroll_visible, animate=False)
+        self.call_after_refresh(self.query_one("#db-form", VerticalScroll).scroll_end,
+                                animate=False)

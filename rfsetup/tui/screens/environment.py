@@ -107,8 +107,14 @@ class EnvironmentScreen(EnvSync, StepScreen):
             return env_state(None, [], [])
         values = self.document.values()
         problems = [p for found in validate_all(values).values() for p in found]
-        missing = [k for k in REQUIRED_KEYS if not values.get(k)]
+        # what the sandbox (or the process environment) supplies is not missing (as doctor)
+        missing = [k for k in REQUIRED_KEYS if not values.get(k) and not self.supplied(k)]
         return env_state(self.exists, problems, missing)
+
+    def supplied(self, key: str) -> str | None:
+        """"sandbox" or "environment" when that, not the .env, gives ``key`` now."""
+        source = self.settings.sources.get(key)
+        return source if source in ("sandbox", "environment") else None
 
     # -- the form ---------------------------------------------------------------------------
     def show_document(self, path: Path, document: Any, exists: bool, *,
@@ -214,6 +220,9 @@ class EnvironmentScreen(EnvSync, StepScreen):
             hint = Text.assemble(hint, "\n" if hint.plain else "",
                                  Text(f"saving replaces line {line}, which cannot be parsed",
                                       style="yellow"))
+        elif not value and self.supplied(key) == "sandbox":
+            hint = Text("(not set here: this session uses the sandbox's; 3 Database & role "
+                        "writes it to the .env)", style="dim")
         elif not value:
             hint = Text("(not set)", style="dim")
         field.set_class(any(p.level == "error" for p in found) or

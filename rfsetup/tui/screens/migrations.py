@@ -425,7 +425,8 @@ class MigrationsScreen(StepScreen):
         result = message.result
         text = applied_text(result, display_path)
         if not result.cancelled and self.heads and set(result.to_revisions) == set(self.heads):
-            text.append("  " + next_step_text(self.STEP_ID, self.key), style="bold")  # newcomer
+            # newcomer: the next step, first (the result area shows 3 lines)
+            text = Text.assemble((next_step_text(self.STEP_ID, self.key), "bold"), "\n", text)
         self.query_one("#mig-result", Static).update(text)
         to = ", ".join(result.to_revisions) or "base"
         log.write(f"{'cancelled' if result.cancelled else 'done'}: the database is at {to}")
