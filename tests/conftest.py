@@ -1,4 +1,5 @@
-"""Session fixtures: a real embedded PostgreSQL and Redis, a fresh database per writing test.
+"""Session fixtures: a real embedded PostgreSQL and Redis, a fresh database per writing test,
+and (where Debian's ``pgbouncer`` is installed) PgBouncer in front of that PostgreSQL.
 
 No mocks: the servers are the same ``EmbeddedPostgres``/``EmbeddedRedis`` the sandbox uses,
 listening on 127.0.0.1 with SCRAM password auth, so connection failures are the real ones.
@@ -8,7 +9,9 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 import tempfile
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -155,3 +158,127 @@ def project_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """
     monkeypatch.chdir(tmp_path)
     return tmp_path
+
+
+# -- PgBouncer -------------------------------------------------------------------------------------
+PGBOUNCER_MISSING = ("pgbouncer is not installed (Debian: apt-get install pgbouncer; .ci/run "
+                     "installs it when it runs as root)")
+
+
+def pgbouncer_binary() -> str | None:
+    return shutil.which("pgbouncer") or next(
+        (str(p) for p in (Path("/usr/sbin/pgbouncer"), Path("/usr/bin/pgbouncer"))
+         if p.is_file()), None)
+
+
+@dataclass
+class PgBouncer:
+    """Two real PgBouncer instances in front of the session's PostgreSQL: one in transaction
+    mode (as Supabase's 6543, pgcat, RDS Proxy behave), one in session mode. Every database of
+    the server is reachable through both (``* =``), as the test superuser (SCRAM)."""
+
+    pg: PgTestServer
+    ports: dict[str, int]
+
+    def url(self, database: str, mode: str = "transaction") -> str:
+        """``pg.url(database)`` through the ``mode`` ("transaction" or "session") instance."""
+        direct = self.pg.url(database)
+        return direct.replace(f":{self.pg.port}/", f":{self.ports[mode]}/", 1)
+
+
+def _run_user() -> str | None:
+    """PgBouncer refuses to run as root: the unprivileged user it runs as then."""
+    if os.geteuid() != 0:
+        return None
+    import pwd
+
+    for name in ("pgserver", "postgres", "nobody"):  # pgserver: the test PostgreSQL's own
+        try:
+            pwd.getpwnam(name)
+        except KeyError:
+            continue
+        return name
+    raise RuntimeError("no unprivileged user to run pgbouncer as")
+
+
+def _start_pgbouncer(binary: str, pg: PgTestServer, mode: str) -> tuple[int, int, Path]:
+    """A daemonised PgBouncer (so it is no child of the test process, whose children some tests
+    count): (its pid, its port, its folder)."""
+    from rfsetup.core.embedded import free_port
+
+    folder = Path(tempfile.mkdtemp(prefix=f"rfsetup-pgbouncer-{mode}-"))  # 0700
+    port = free_port()
+    quoted = pg.server.superuser_password.replace('"', '""')
+    (folder / "users.txt").write_text(f'"postgres" "{quoted}"\n')
+    (folder / "pgbouncer.ini").write_text(f"""\
+[databases]
+* = host=127.0.0.1 port={pg.port}
+
+[pgbouncer]
+listen_addr = 127.0.0.1
+listen_port = {port}
+unix_socket_dir =
+auth_type = scram-sha-256
+auth_file = {folder}/users.txt
+pool_mode = {mode}
+default_pool_size = 10
+max_client_conn = 200
+logfile = {folder}/pgbouncer.log
+pidfile = {folder}/pgbouncer.pid
+""")
+    argv = [binary, "--daemon", "--quiet", str(folder / "pgbouncer.ini")]
+    user = _run_user()
+    if user is not None:  # its folder (config, password, log, pidfile) is that user's, 0700
+        import pwd
+
+        entry = pwd.getpwnam(user)
+        for path in (folder, *folder.iterdir()):
+            os.chown(path, entry.pw_uid, entry.pw_gid)
+        argv[1:1] = ["--user", user]
+    started = subprocess.run(argv, capture_output=True, text=True, timeout=30)
+    log = folder / "pgbouncer.log"
+    deadline = time.monotonic() + 15
+    while True:
+        try:
+            psycopg2.connect(host="127.0.0.1", port=port, user="postgres", dbname="postgres",
+                             password=pg.server.superuser_password, connect_timeout=2).close()
+            return int((folder / "pgbouncer.pid").read_text().split()[0]), port, folder
+        except (psycopg2.OperationalError, FileNotFoundError, ValueError) as exc:
+            if started.returncode != 0 or time.monotonic() > deadline:
+                detail = log.read_text() if log.exists() else started.stderr
+                raise RuntimeError(f"pgbouncer ({mode}) did not start: {exc}\n{detail}") from None
+            time.sleep(0.1)
+
+
+def _stop_pgbouncer(pid: int) -> None:
+    import signal
+
+    import psutil
+
+    from tests.helpers.procs import wait_gone
+
+    try:
+        if psutil.Process(pid).name() != "pgbouncer":
+            return  # not ours any more
+        os.kill(pid, signal.SIGTERM)
+    except (psutil.NoSuchProcess, ProcessLookupError):
+        return
+    if wait_gone([pid], timeout=10):
+        os.kill(pid, signal.SIGKILL)
+
+
+@pytest.fixture(scope="session")
+def pgbouncer(pg: PgTestServer) -> Iterator[PgBouncer]:
+    """PgBouncer 1.18+ in transaction and in session mode (skipped when not installed)."""
+    binary = pgbouncer_binary()
+    if binary is None:
+        pytest.skip(PGBOUNCER_MISSING)
+    started: dict[str, tuple[int, int, Path]] = {}
+    try:
+        for mode in ("transaction", "session"):
+            started[mode] = _start_pgbouncer(binary, pg, mode)
+        yield PgBouncer(pg, {mode: port for mode, (_, port, _) in started.items()})
+    finally:
+        for pid, _, folder in started.values():
+            _stop_pgbouncer(pid)
+            shutil.rmtree(folder, ignore_errors=True)

@@ -1,16 +1,16 @@
 """``rfsetup backup create | list | restore | prune``: thin wrappers over the core.
 
 Progress streams to stdout; the elapsed-time updates of a running pg_dump/psql are drawn in
-place on a terminal's stderr and left out otherwise. Ctrl-C stops the running tool (exit 130,
-nothing changed; a second Ctrl-C kills it at once). Restore and prune are destructive: they
-need ``--yes`` or the database name typed at a terminal, and show first what they will do.
+place on a terminal's stderr and left out otherwise. Ctrl-C, SIGTERM or SIGHUP stops the
+running tool (exit 130, nothing changed; a second one kills it at once). Restore and prune are
+destructive: they need ``--yes`` or the database name typed at a terminal, and show first what
+they will do.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
-import signal
 import sys
 import threading
 from collections.abc import Iterator
@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 from rfsetup.commands.common import confirm as _confirm
 from rfsetup.commands.common import print_json
 from rfsetup.commands.registry import JSON, YES, Group, arg
+from rfsetup.commands.signals import stop_signals_cancel
 
 if TYPE_CHECKING:
     from rfsetup.core.restoreplan import RestorePlan
@@ -64,23 +65,13 @@ class _Progress:
 
 @contextlib.contextmanager
 def _ctrl_c_cancels(cancel: threading.Event, progress: _Progress) -> Iterator[None]:
-    """First Ctrl-C: stop the running tool cleanly. Second: KeyboardInterrupt (killed)."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def handler(signum: int, frame: object) -> None:
-        if cancel.is_set():
-            raise KeyboardInterrupt
-        cancel.set()
-        progress.clear()
-        print("interrupt: stopping (Ctrl-C again kills it now)", file=sys.stderr, flush=True)
-
-    previous = signal.signal(signal.SIGINT, handler)
+    """First Ctrl-C, SIGTERM or SIGHUP: stop the running tool cleanly. Second: kill it at once
+    (KeyboardInterrupt). See commands/signals.py."""
     try:
-        yield
+        with stop_signals_cancel(cancel, stopping="stopping", again="kills it now",
+                                 before_message=progress.clear):
+            yield
     finally:
-        signal.signal(signal.SIGINT, previous)
         progress.clear()
 
 

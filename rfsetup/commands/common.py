@@ -76,7 +76,8 @@ def print_error(err: RfsetupError) -> None:
     if err.cause:
         print(f"  cause: {err.cause}", file=sys.stderr)
     if err.hint:
-        print(f"  hint: {err.hint}", file=sys.stderr)
+        # a multi-line remedy (commands to run) stays under its "hint:"
+        print("  hint: " + err.hint.replace("\n", "\n        "), file=sys.stderr)
 
 
 def symbols() -> dict[str, str]:

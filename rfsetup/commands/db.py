@@ -201,18 +201,8 @@ def _ask_admin_password(admin: URL, error: RfsetupError) -> str | None:
 
 def _as_admin_error(exc: RfsetupError, admin: URL) -> RfsetupError:
     """The connection diagnosis speaks of DATABASE_URL; here the admin connection failed, whose
-    password comes from PGPASSWORD, ~/.pgpass, --admin-url or the prompt."""
-    user = admin.username or "postgres"
-    hints = {
-        "password_rejected": f"check {user}'s password (PGPASSWORD, ~/.pgpass, or URL-escaped "
-                             "in --admin-url), or name another admin: --admin-url "
-                             "postgresql://ADMIN@HOST:PORT",
-        "password_missing": f"give {user}'s password: PGPASSWORD=… in the environment, or run "
-                            "at a terminal to be asked",
-        "role_missing": "name an existing superuser (or a role with CREATEROLE and CREATEDB): "
-                        "--admin-url postgresql://ADMIN@HOST:PORT",
-    }
-    hint = hints.get(exc.kind) or (exc.hint or "").replace("DATABASE_URL", "--admin-url")
-    message = exc.message.replace("DATABASE_URL", "the admin URL")
-    return RfsetupError(f"admin connection: {message}", hint=hint, cause=exc.cause,
-                        exit_code=exc.exit_code, kind=exc.kind)
+    password comes from PGPASSWORD, ~/.pgpass, --admin-url or the prompt (one wording for the
+    CLI and the TUI's Database step: connect.as_admin_error)."""
+    from rfsetup.core.connect import as_admin_error
+
+    return as_admin_error(exc, admin)

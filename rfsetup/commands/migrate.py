@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import signal
 import sys
 import threading
 from collections.abc import Callable, Iterator
@@ -20,6 +19,7 @@ from rfsetup.commands.common import can_confirm as _can_confirm
 from rfsetup.commands.common import confirm as _confirm
 from rfsetup.commands.common import print_json
 from rfsetup.commands.registry import JSON, YES, Group, arg, command
+from rfsetup.commands.signals import stop_signals_cancel
 from rfsetup.core.errors import ExitCode, RfsetupError, bad_input
 
 if TYPE_CHECKING:
@@ -52,32 +52,11 @@ def _database(ctx: Settings) -> str:
 
 @contextlib.contextmanager
 def _interrupt_cancels(cancel: threading.Event) -> Iterator[None]:
-    """First Ctrl-C: stop cleanly after the running revision. Second: abort it (rolled back).
-
-    psycopg2's wait_select callback lets that second Ctrl-C cancel a running statement on the
-    server instead of waiting for it to end.
-    """
-    if threading.current_thread() is not threading.main_thread():
+    """First Ctrl-C, SIGTERM or SIGHUP: stop cleanly after the running revision. Second: abort
+    it (its statement is cancelled on the server and rolled back). See commands/signals.py."""
+    with stop_signals_cancel(cancel, stopping="stopping after the current revision",
+                             again="aborts it", cancel_statements=True):
         yield
-        return
-    import psycopg2.extensions
-    import psycopg2.extras
-
-    def handler(signum: int, frame: object) -> None:
-        if cancel.is_set():
-            raise KeyboardInterrupt
-        cancel.set()
-        print("interrupt: stopping after the current revision (Ctrl-C again aborts it)",
-              file=sys.stderr, flush=True)
-
-    previous = signal.signal(signal.SIGINT, handler)
-    previous_wait = psycopg2.extensions.get_wait_callback()
-    psycopg2.extensions.set_wait_callback(psycopg2.extras.wait_select)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
-        psycopg2.extensions.set_wait_callback(previous_wait)
 
 
 def _plan_text(p: migrations.Plan) -> str:
@@ -199,11 +178,11 @@ def preview(args: argparse.Namespace, ctx: Settings) -> int:
              "(no transaction_per_migration): a failure rolls back the whole run")
     sys.stdout.write(p.sql if p.sql.endswith("\n") else p.sql + "\n")
     if args.lint:
-        _print_lint(p)
+        _print_lint(p, ctx)
     return 0
 
 
-def _print_lint(p: migrations.Preview) -> None:
+def _print_lint(p: migrations.Preview, ctx: Settings) -> None:
     from rfsetup.core import alembic as migrations
     from rfsetup.core.alembic.lint import timeout_note
     from rfsetup.core.alembic.planning import count_text
@@ -220,7 +199,7 @@ def _print_lint(p: migrations.Preview) -> None:
         for f in mine:
             where = f"line {f.line}" if f.line else "?"
             _say(f"--   {where} {f.level} {f.rule}: {f.message}")
-    _say(f"-- note: {timeout_note(session_timeouts())}")
+    _say(f"-- note: {timeout_note(session_timeouts(ctx))}")
 
 
 # -- migrate up / down / stamp ---------------------------------------------------------------------
@@ -318,10 +297,12 @@ def stamp(args: argparse.Namespace, ctx: Settings) -> int:
              lambda: f"this will record revision {args.revision} in database {database} "
                      f"(now at {migrations.describe_revisions(planned.from_revisions)}) "
                      "without running any migration")
-    result = migrations.stamp(ctx, args.revision, plan=planned)
+    cancel = threading.Event()
+    with _interrupt_cancels(cancel):
+        result = migrations.stamp(ctx, args.revision, plan=planned, cancel=cancel)
     for line in result.log.splitlines():
         _say(line)
-    return 0
+    return INTERRUPTED if result.cancelled else 0
 
 
 # -- seed ------------------------------------------------------------------------------------------

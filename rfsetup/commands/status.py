@@ -52,6 +52,9 @@ def render_status(report: StatusReport) -> str:
     lines = [f"database  {db.url or '(DATABASE_URL not set)'}"]
     if db.reachable:
         lines.append(f"server    PostgreSQL {db.server_version}, database {db.name}")
+        if db.pooler is not None and db.pooler.transaction_mode:
+            lines.append(f"pooler    warning: {db.pooler.warning()}")
+            lines.append(f"          hint: {db.pooler.hint}")
         current = ", ".join(report.current) or "(none: empty database)"
         if not report.revision_known:
             current = "unknown (env.py could not be observed: see below)"
@@ -70,6 +73,11 @@ def render_status(report: StatusReport) -> str:
     elif db.error is not None and db.error.exit_code == ExitCode.USAGE:
         # nothing was tried: "unreachable" would send people to check the network
         lines.append("server    not contacted (fix DATABASE_URL first: see below)")
+    elif db.error is not None:
+        # a server that answered and refused (password, role, database) is not "unreachable"
+        from rfsetup.core.connect import verdict
+
+        lines.append(f"server    {verdict(db.error)}")
     else:
         lines.append("server    unreachable")
     if report.scripts_error is not None:

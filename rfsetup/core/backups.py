@@ -237,6 +237,7 @@ def dump_database(
     protect: Sequence[Path] = (),
     skip_hint: str | None = SKIP_WITH_NO_BACKUP,
     bin_dir: Path | None = None,
+    lock_timeout: str = locking.DEFAULT_LOCK_TIMEOUT,
 ) -> BackupInfo:
     """``pg_dump -Fc`` the database into ``folder``; the file appears only when complete.
 
@@ -247,6 +248,7 @@ def dump_database(
     database to keep afterwards (callers pass ``Settings.backup_keep``, RFSETUP_BACKUP_KEEP;
     default 20; 0 = all); ``protect``: paths that pruning must not remove (a restore's source).
     ``skip_hint`` ends the failure hints; ``bin_dir``: ``Settings.pg_bindir`` when no ``tools``.
+    ``lock_timeout``: how long pg_dump waits for a table lock (``settings.lock_timeout``).
     """
     progress = on_progress or (lambda _line: None)
     keep = DEFAULT_BACKUP_KEEP if keep is None else keep
@@ -258,7 +260,6 @@ def dump_database(
         progress(f"removed {len(stale)} partial file(s) left by an interrupted backup")
     with connection(url, autocommit=True) as conn:
         facts = server_facts(conn)
-    lock_timeout = locking.session_timeouts()["lock_timeout"]
     created = datetime.now(UTC)
     started = f"taking a backup of database {database}…"
     progress(started)
@@ -331,4 +332,4 @@ def create_backup(
     return dump_database(url, settings.backups_dir, server_version_num=server, revision=rev,
                          version_table=version_table, on_progress=on_progress, cancel=cancel,
                          keep=settings.backup_keep, skip_hint=None,
-                         bin_dir=settings.pg_bindir)
+                         bin_dir=settings.pg_bindir, lock_timeout=settings.lock_timeout)

@@ -81,28 +81,30 @@ _RULES: tuple[_Rule, ...] = (
     _rule(
         "password_rejected",
         r"password authentication failed",
-        "password rejected for {user} at {target}",
-        "check the password in DATABASE_URL (URL-escape @ : / % as %40 %3A %2F %25); "
-        "if the role may not exist (the server says the same then), create it: "
-        "rfsetup db create --owner {user} --name {db}",
+        "password rejected for {user} at {target}: the server answered and refused the login",
+        "check the password in DATABASE_URL (URL-escaped: @ : / % as %40 %3A %2F %25); "
+        "a missing role gets the same answer over TCP: rfsetup db create --owner {user} "
+        "--name {db} creates it",
     ),
     _rule(
         "password_missing",
         r"no password supplied|fe_sendauth",
-        "the server asks for a password but DATABASE_URL has none",
-        "put the password in DATABASE_URL: postgresql://{user}:PASSWORD@…",
+        "the server at {target} asks {user} for a password and DATABASE_URL has none",
+        "put it in DATABASE_URL (postgresql://{user}:PASSWORD@…, URL-escaped) or in ~/.pgpass",
     ),
     _rule(
         "role_missing",
         r'role ".*" does not exist',
-        "role {user} does not exist on {target}",
-        "create it: rfsetup db create --owner {user}",
+        "role {user} does not exist on {target}: the server answered and refused the login",
+        "create it: rfsetup db create --owner {user} --name {db} (or fix the user name in "
+        "DATABASE_URL)",
     ),
     _rule(
         "database_missing",
         r'database ".*" does not exist',
-        "database {db} does not exist on {target}",
-        "create it: rfsetup db create --name {db}",
+        "database {db} does not exist on {target}: the server answered and refused it",
+        "create it: rfsetup db create --name {db} --owner {user} (or fix the database name at "
+        "the end of DATABASE_URL)",
     ),
     _rule(
         "too_many_clients",
@@ -121,7 +123,8 @@ _RULES: tuple[_Rule, ...] = (
         "server_shutting_down",
         r"the database system is shutting down",
         "the server at {target} is shutting down",
-        "start it again (brew services start postgresql@15 / sudo systemctl start postgresql)",
+        "wait until it has stopped (or restarted, if that is what is happening), then start "
+        "it again if it stays down",
     ),
     _rule(
         "host_unresolvable",
@@ -133,21 +136,25 @@ _RULES: tuple[_Rule, ...] = (
         "timeout",
         r"timeout expired|timed out",
         "no answer from {target} within the connect timeout",
-        "check that the host and port are right and that no firewall drops the traffic",
+        "",  # remedies.timeout_remedy
     ),
     _rule(
         "server_down",
         r"Connection refused|No such file or directory|could not connect to server|"
         r"Is the server running",
         "no PostgreSQL server is accepting connections at {target}",
-        "start PostgreSQL (Linux: sudo systemctl start postgresql; macOS: brew services start "
-        "postgresql@15; Windows: net start postgresql-x64-15), check the port, or use --sandbox",
+        "",  # remedies.server_down_remedy: what this machine has
     ),
 )
 
 
 def diagnose(exc: BaseException, url: URL) -> RfsetupError:
-    """Turn a failed connection attempt into a classified, password-free error (exit 3)."""
+    """Turn a failed connection attempt into a classified, password-free error (exit 3).
+
+    The remedy of a refused port or a timeout depends on this machine and OS (``remedies``):
+    the sandbox is started with ``rfsetup sandbox start``, an installed server with its own
+    service, and only a machine with no PostgreSQL at all is told to install one.
+    """
     raw = _scrub(str(getattr(exc, "orig", None) or exc), url)
     host, target = _target(url)
     sslmode = url.query.get("sslmode", "require")
@@ -158,7 +165,7 @@ def diagnose(exc: BaseException, url: URL) -> RfsetupError:
         if rule.pattern.search(raw):
             return RfsetupError(
                 rule.message.format(**fmt),
-                hint=rule.hint.format(**fmt),
+                hint=_machine_remedy(rule.kind, url) or rule.hint.format(**fmt),
                 cause=_first_line(raw),
                 exit_code=rule.exit_code,
                 kind=rule.kind,
@@ -170,6 +177,95 @@ def diagnose(exc: BaseException, url: URL) -> RfsetupError:
         exit_code=ExitCode.CONNECT,
         kind="connect_failed",
     )
+
+
+def _machine_remedy(kind: str, url: URL) -> str | None:
+    """The remedy that depends on where the target is and what this machine has."""
+    from rfsetup.core import remedies
+
+    if kind not in ("server_down", "timeout"):
+        return None
+    host, port = _host_port(url)
+    if kind == "timeout":
+        return remedies.timeout_remedy(host, port)
+    return remedies.server_down_remedy(host, port)
+
+
+#: the server answered and refused: it is reachable, the login or the database is wrong
+SERVER_ANSWERED = frozenset({
+    "password_rejected", "password_missing", "role_missing", "database_missing",
+    "pg_hba_rejected", "ssl_unsupported", "ssl_required", "ssl_failed", "too_many_clients",
+    "server_starting", "server_shutting_down"})
+#: what happened, in words that read after "server " (the CLI's status line, the panel)
+_VERDICTS = {
+    "server_down": "not listening (connection refused)",
+    "timeout": "not answering (timed out)",
+    "host_unresolvable": "host name not found (DNS)",
+    "password_rejected": "answered: login refused (password, or no such role)",
+    "password_missing": "answered: a password is needed",
+    "role_missing": "answered: no such role",
+    "database_missing": "answered: no such database",
+    "pg_hba_rejected": "answered: pg_hba.conf refuses this login",
+    "ssl_unsupported": "answered: it has no SSL",
+    "ssl_required": "answered: only SSL connections",
+    "ssl_failed": "reached, but the SSL handshake failed",
+    "too_many_clients": "answered: no free connection slots",
+    "server_starting": "answered: starting up",
+    "server_shutting_down": "answered: shutting down",
+}
+
+
+def server_answered(error: RfsetupError) -> bool:
+    """Whether the server was reached and refused (so "unreachable" would be wrong)."""
+    return error.kind in SERVER_ANSWERED
+
+
+def verdict(error: RfsetupError) -> str:
+    """What happened to the connection attempt, in a few words that follow "server "."""
+    if error.exit_code == ExitCode.USAGE:
+        return "not contacted (fix the URL first)"
+    return _VERDICTS.get(error.kind, "not reached")
+
+
+def server_words(cause: str | None) -> str | None:
+    """The server's (or libpq's) own words in a cause, without libpq's "connection to server
+    at …, port … failed:" preamble, which the target already says."""
+    if not cause:
+        return None
+    text = re.sub(r'^connection to server (at "[^"]*"(?: \([^)]*\))?, port \d+|on socket '
+                  r'"[^"]*") failed:\s*', "", cause.strip())
+    return re.sub(r"\s+", " ", text).strip() or None
+
+
+def as_admin_error(exc: RfsetupError, admin: URL, *, form: bool = False) -> RfsetupError:
+    """A failed *admin* connection (``db create``, the Database step) in its own words.
+
+    The diagnosis speaks of DATABASE_URL; here the admin URL failed, whose password comes from
+    ``--admin-url`` or the step's password field, PGPASSWORD, ~/.pgpass or the prompt, and whose
+    role is the admin's, never one to create with ``db create``. ``form``: the TUI's Database
+    step, whose fields are named instead of the CLI's flags.
+    """
+    user = admin.username or "postgres"
+    host, port = _host_port(admin)
+    where = f"{host or 'localhost'}:{port or 5432}"
+    field = "the admin password field" if form else "--admin-url (URL-escaped)"
+    other = ("type another admin in the admin connection field (postgresql://ADMIN@HOST:PORT)"
+             if form else "or name another admin: --admin-url postgresql://ADMIN@HOST:PORT")
+    hints = {
+        "password_rejected": f"check {user}'s password: {field}, else PGPASSWORD or ~/.pgpass "
+                             f"({where}:*:{user}:PASSWORD); {other}",
+        "password_missing": f"give {user}'s password: {field}, PGPASSWORD in the environment or "
+                            f"~/.pgpass ({where}:*:{user}:PASSWORD)"
+                            + ("" if form else ", or run at a terminal to be asked"),
+        "role_missing": f"{user} is not a role there: name an existing superuser (or a role with "
+                        f"CREATEROLE and CREATEDB): {other.removeprefix('or ')}",
+        "database_missing": f"the admin URL's database {admin.database} does not exist there: "
+                            "name one that does (postgres, usually) at its end",
+    }
+    hint = hints.get(exc.kind) or (exc.hint or "").replace("DATABASE_URL", "the admin URL")
+    message = exc.message.replace("DATABASE_URL", "the admin URL")
+    return RfsetupError(f"admin connection: {message}", hint=hint, cause=exc.cause,
+                        exit_code=exc.exit_code, kind=exc.kind)
 
 
 def _scrub(text: str, url: URL) -> str:
@@ -226,10 +322,26 @@ def _ssl_required(url: URL, plain: RfsetupError) -> RfsetupError:
                         exit_code=ExitCode.CONNECT, kind="ssl_required")
 
 
+def _host_port(url: URL) -> tuple[str | None, int | None]:
+    """The host and port libpq will use: the URL's, else its ``?host=``/``?port=`` (a socket
+    directory is given that way)."""
+    host: str | None = url.host
+    port: int | None = url.port
+    if host is None and "host" in url.query:
+        value = url.query["host"]
+        host = value if isinstance(value, str) else value[-1]
+    if port is None and "port" in url.query:
+        value = url.query["port"]
+        text = value if isinstance(value, str) else value[-1]
+        port = int(text) if text.isdigit() else None
+    return host, port
+
+
 def _target(url: URL) -> tuple[str, str]:
     """The host as shown to the user, and host:port."""
-    host = url.host or "localhost (socket)"
-    return host, f"{host}:{url.port or 5432}"
+    host, port = _host_port(url)
+    shown = host or "localhost (socket)"
+    return shown, f"{shown}:{port or 5432}"
 
 
 def make_engine(url: URL, *, timeout: int = DEFAULT_CONNECT_TIMEOUT) -> Engine:

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rfsetup.core import sandbox
-from rfsetup.core.errors import RfsetupError, bad_input
+from rfsetup.core.errors import ExitCode, RfsetupError, bad_input
 from rfsetup.core.provision import (
     ProvisionResult,
     ServerState,
@@ -249,7 +249,13 @@ def create_database(settings: Settings, admin: URL, name: str, owner: str,
     # before anything is changed: pointing DATABASE_URL at the role needs its password
     env_password = password_for_env(settings, owner, password, hint=password_hint) \
         if write_env else None
-    result = provision(admin, name, owner, password, on_progress=on_progress)
+    try:
+        result = provision(admin, name, owner, password, on_progress=on_progress)
+    except RfsetupError as exc:
+        # provision connects as the admin too: a connection failure there is the admin's
+        if admin_error is None or exc.exit_code != ExitCode.CONNECT:
+            raise
+        raise admin_error(exc, admin) from None
     role = role_url(admin, owner, env_password or password, name)
     outcome = CreateOutcome(state, result, mask_url(env_form(settings, role)),
                             keeps_password=keeps_password, notes=notes)

@@ -18,30 +18,38 @@ import hashlib
 import os
 import re
 import socket
+import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from rfsetup.core.errors import RfsetupError, bad_input
+from rfsetup.core.errors import ExitCode, RfsetupError
+from rfsetup.core.settings import (  # re-exported: where these are named, they are locking's
+    DEFAULT_LOCK_TIMEOUT,
+    DEFAULT_LOCK_WAIT,
+    DEFAULT_STATEMENT_TIMEOUT,
+    ENV_LOCK_TIMEOUT,
+    ENV_LOCK_WAIT,
+    ENV_STATEMENT_TIMEOUT,
+)
 
 if TYPE_CHECKING:
     from psycopg2.extensions import connection as PgConnection
 
+    from rfsetup.core.settings import Settings
+
+__all__ = ["DEFAULT_LOCK_TIMEOUT", "DEFAULT_LOCK_WAIT", "DEFAULT_STATEMENT_TIMEOUT",
+           "ENV_LOCK_TIMEOUT", "ENV_LOCK_WAIT", "ENV_STATEMENT_TIMEOUT", "LOCK_NAME",
+           "LockHolder", "acquire", "application_name", "libpq_options", "lock_holders",
+           "lock_key", "locked_error", "release", "session_timeouts", "try_lock"]
+
 LOCK_NAME = "rfsetup.migrate"
-DEFAULT_LOCK_WAIT = 5.0
-ENV_LOCK_WAIT = "RFSETUP_LOCK_WAIT"
-# A DDL statement queued behind a long query blocks every later query on that table, which is
-# how migrations cause outages: give up on a table lock quickly. Statements themselves (a
-# backfill) may legitimately run for a while, but not forever.
-ENV_LOCK_TIMEOUT = "RFSETUP_LOCK_TIMEOUT"
-DEFAULT_LOCK_TIMEOUT = "10s"
-ENV_STATEMENT_TIMEOUT = "RFSETUP_STATEMENT_TIMEOUT"
-DEFAULT_STATEMENT_TIMEOUT = "30min"
-_DURATION = re.compile(r"^\d+(\.\d+)?(us|ms|s|min|h|d)?$")
 # PostgreSQL truncates application_name to NAMEDATALEN - 1 bytes
 _APPLICATION_NAME_MAX = 63
+#: what ``application_name`` writes (a truncated one does not match, and is not judged)
+_OUR_NAME = re.compile(r"rfsetup [\w ]+ \((?P<user>[^()@]*)@(?P<host>[^() ]+) pid (?P<pid>\d+)\)")
 # poll quickly at first (the holder is often just finishing), then back off
 _POLL_FIRST = 0.05
 _POLL_MAX = 0.25
@@ -74,39 +82,11 @@ def application_name(action: str = "migrate") -> str:
     return text.encode("ascii", "replace").decode()[:_APPLICATION_NAME_MAX]
 
 
-def lock_wait_seconds(environ: Mapping[str, str] | None = None) -> float:
-    """How long to wait for the lock: RFSETUP_LOCK_WAIT seconds (default 5; 0 = try once)."""
-    environ = os.environ if environ is None else environ
-    raw = environ.get(ENV_LOCK_WAIT, "").strip()
-    if not raw:
-        return DEFAULT_LOCK_WAIT
-    try:
-        value = float(raw)
-    except ValueError:
-        value = -1.0
-    if not 0 <= value <= 86400:
-        raise bad_input(f"{ENV_LOCK_WAIT}={raw!r} is not a number of seconds",
-                        hint=f"e.g. {ENV_LOCK_WAIT}=30")
-    return value
-
-
-def session_timeouts(environ: Mapping[str, str] | None = None) -> dict[str, str]:
-    """lock_timeout and statement_timeout for schema-changing sessions (env overrides defaults).
-
-    Values use PostgreSQL's units (``500ms``, ``10s``, ``30min``; a bare number is ms; 0 = none).
-    """
-    environ = os.environ if environ is None else environ
-    result: dict[str, str] = {}
-    for setting, env, default in (("lock_timeout", ENV_LOCK_TIMEOUT, DEFAULT_LOCK_TIMEOUT),
-                                  ("statement_timeout", ENV_STATEMENT_TIMEOUT,
-                                   DEFAULT_STATEMENT_TIMEOUT)):
-        raw = environ.get(env, "").strip()
-        value = "".join(raw.split()) if raw else default
-        if not _DURATION.match(value):
-            raise bad_input(f"{env}={raw!r} is not a PostgreSQL duration",
-                            hint=f"e.g. {env}={default} (units: ms, s, min, h; 0 disables it)")
-        result[setting] = value
-    return result
+def session_timeouts(settings: Settings) -> dict[str, str]:
+    """lock_timeout and statement_timeout for schema-changing sessions, as ``settings`` has
+    them (RFSETUP_LOCK_TIMEOUT, RFSETUP_STATEMENT_TIMEOUT, read and validated on load)."""
+    return {"lock_timeout": settings.lock_timeout,
+            "statement_timeout": settings.statement_timeout}
 
 
 def libpq_options(settings: Mapping[str, str], existing: str | None = None) -> str:
@@ -124,6 +104,15 @@ class LockHolder:
     user: str | None
     client_addr: str | None
     backend_start: datetime | None
+
+    def orphaned_pid(self) -> int | None:
+        """The rfsetup process this session's application_name names, when that process was
+        on this host and no longer exists (killed: its session was left behind); else None."""
+        match = _OUR_NAME.fullmatch(self.application_name or "")
+        if match is None or match["host"] != socket.gethostname():
+            return None
+        pid = int(match["pid"])
+        return pid if _process_gone(pid) else None
 
     def describe(self) -> str:
         parts = [f"pid {self.pid}"]
@@ -170,14 +159,16 @@ def acquire(
     conn: PgConnection,
     *,
     name: str = LOCK_NAME,
-    wait: float | None = None,
+    wait: float = DEFAULT_LOCK_WAIT,
     on_progress: Callable[[str], None] | None = None,
+    cancel: threading.Event | None = None,
 ) -> None:
-    """Take the lock on ``conn`` (an autocommit connection), waiting up to ``wait`` seconds.
+    """Take the lock on ``conn`` (an autocommit connection), waiting up to ``wait`` seconds
+    (``settings.lock_wait``: RFSETUP_LOCK_WAIT).
 
-    Raises an RfsetupError (exit 1, kind ``locked``) naming the holder when the time is up.
+    Raises an RfsetupError (exit 1, kind ``locked``) naming the holder when the time is up, and
+    one of kind ``interrupted`` (exit 130) when ``cancel`` is set meanwhile.
     """
-    wait = lock_wait_seconds() if wait is None else wait
     deadline = time.monotonic() + wait
     delay = _POLL_FIRST
     announced = False
@@ -187,6 +178,11 @@ def acquire(
                 on_progress("migration lock acquired")
             return
         now = time.monotonic()
+        if cancel is not None and cancel.is_set():
+            raise RfsetupError(f"stopped while waiting for the migration lock on database "
+                               f"{conn.info.dbname}; nothing was done",
+                               hint="run it again when ready", kind="interrupted",
+                               exit_code=ExitCode.INTERRUPTED)
         if now >= deadline:
             break
         if not announced and on_progress:
@@ -199,10 +195,49 @@ def acquire(
     raise locked_error(conn, name, wait)
 
 
+def _process_gone(pid: int) -> bool:
+    """Whether process ``pid`` of this host no longer runs (a zombie counts as gone); False
+    when that cannot be known."""
+    try:
+        import psutil
+    except ImportError:  # the sandbox extra brings psutil; without it, POSIX can still tell
+        if os.name != "posix":
+            return False
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        except OSError:  # EPERM: it exists, as another user
+            return False
+        return False
+    try:
+        return bool(psutil.Process(pid).status() == psutil.STATUS_ZOMBIE)
+    except psutil.NoSuchProcess:
+        return True
+    except psutil.Error:  # AccessDenied: it exists
+        return False
+
+
 def locked_error(conn: PgConnection, name: str, waited: float) -> RfsetupError:
-    """The error for "someone else is migrating this database", naming who."""
+    """The error for "someone else is migrating this database", naming who; when the holder
+    is the session of an rfsetup on this host that no longer runs, saying so, with the exact
+    statement that ends it."""
     holders = lock_holders(conn, name)
     database = conn.info.dbname
+    orphans = [(h, h.orphaned_pid()) for h in holders]
+    orphan = next(((h, pid) for h, pid in orphans if pid is not None), None)
+    if orphan is not None:
+        holder, gone = orphan
+        return RfsetupError(
+            f"another migration is running on database {database}: held by "
+            f"{holder.describe()}; but process {gone} on this host "
+            f"({socket.gethostname()}) no longer exists: its session was left behind "
+            "(rfsetup was killed, or its machine lost the connection)",
+            hint=f"end the orphaned session, then run again: "
+                 f"SELECT pg_terminate_backend({holder.pid});",
+            cause=f"the migration lock was not free after {waited:g}s",
+            kind="locked",
+        )
     if holders:
         who = "; ".join(h.describe() for h in holders)
         pid = holders[0].pid

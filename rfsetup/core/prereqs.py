@@ -66,6 +66,7 @@ def run_checks(settings: Settings, on_result: Callable[[CheckResult], None] | No
         ("packages", check_packages),
         ("sandbox extras", check_sandbox_extras),
         ("postgresql", lambda: check_postgresql(settings, os_name, server_version)),
+        ("pooler", lambda: check_pooler(settings)),
         ("psql", tool("psql")),
         ("pg_dump", tool("pg_dump")),
         ("redis", lambda: check_redis(settings, os_name)),
@@ -77,6 +78,8 @@ def run_checks(settings: Settings, on_result: Callable[[CheckResult], None] | No
         # a project without Redis: nothing to check (REDIS_URL set brings the check back)
         checks = [c for c in checks if c[0] != "redis"]
     for name, check in checks:
+        if name == "pooler" and not server_version:
+            continue  # PostgreSQL was not reached: nothing to look through
         emit(_guarded(name, check))
     return results
 
@@ -210,10 +213,10 @@ def check_postgresql(settings: Settings, os_name: str | None = None,
                         "current_setting('server_version_num')::int")
             version, version_num = cur.fetchone()
     except RfsetupError as exc:
-        # a server that is not there needs installing or starting; anything else (password,
-        # missing role or database, pg_hba) has a specific fix from the diagnosis
-        remedy = (remedy_for(name, os_name) + "\n(or use the embedded one: rfsetup --sandbox)"
-                  if exc.kind in ("server_down", "timeout") else exc.hint)
+        # the diagnosis carries the fix: a refused port's is this machine's (the sandbox
+        # started, an installed server started, installing only when none is here), a
+        # timeout's the network's, a password's or a missing database's its own
+        remedy = exc.hint
         cause = f" ({exc.cause})" if exc.cause and exc.kind == "connect_failed" else ""
         return CheckResult(name, "fail", f"{exc.message}{cause}; DATABASE_URL {where}", remedy)
     major = int(version_num) // 10000
@@ -225,6 +228,22 @@ def check_postgresql(settings: Settings, os_name: str | None = None,
         return CheckResult(name, "fail", f"{detail}; the guide needs {minimum} or newer",
                            remedy_for(name, os_name))
     return CheckResult(name, "ok", detail)
+
+
+def check_pooler(settings: Settings) -> CheckResult:
+    """A connection pooler in transaction mode between rfsetup and the server (observed, see
+    rfsetup.core.pooler) is a warning: status works through it, migrations refuse it."""
+    from rfsetup.core import pooler
+    from rfsetup.core.connect import connection
+
+    url = settings.url()
+    with connection(url, timeout=3, autocommit=True) as conn:
+        facts = pooler.probe(conn, url)
+    if facts.transaction_mode:
+        return CheckResult("pooler", "warn", facts.warning(), facts.hint)
+    detail = "a pooler in session mode (the migration lock and timeouts hold)" \
+        if facts.proxied else "direct connection to the server (no pooler in between)"
+    return CheckResult("pooler", "ok", detail)
 
 
 def _client_dirs(tool: str, bin_dir: Path | None = None) -> list[Path]:

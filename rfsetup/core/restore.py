@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from rfsetup.core import locking
+from rfsetup.core import locking, pooler
 from rfsetup.core.backupfiles import (
     BackupInfo,
     check_dump_file,
@@ -88,6 +88,7 @@ def plan_restore(settings: Settings, path: Path, *,
     verification = verify_dump(path)
     url = settings.url()
     with connection(url, autocommit=True) as conn:
+        pooler.refuse_transaction_pooler(conn, url, "rfsetup backup restore")
         tools = choose_tools(int(conn.server_version), need=TOOLS, bin_dir=settings.pg_bindir)
         return build_plan(conn, url, tools, path, verification, version_table)
 
@@ -121,7 +122,8 @@ def restore_backup(
     # the lock holder's name is what a colleague's "migration is running" error will show
     conn = connect(url, autocommit=True, application_name=locking.application_name("restore"))
     with contextlib.closing(conn):
-        locking.acquire(conn, on_progress=progress)
+        pooler.refuse_transaction_pooler(conn, url, "rfsetup backup restore")
+        locking.acquire(conn, wait=settings.lock_wait, on_progress=progress, cancel=cancel)
         try:
             tools = choose_tools(int(conn.server_version), need=TOOLS,
                                  bin_dir=settings.pg_bindir)
@@ -136,9 +138,11 @@ def restore_backup(
                                        revision=plan.target_revision, tools=tools,
                                        version_table=version_table, on_progress=progress,
                                        cancel=cancel, keep=settings.backup_keep,
-                                       protect=(path,), skip_hint=_RESTORE_RETRY)
+                                       protect=(path,), skip_hint=_RESTORE_RETRY,
+                                       lock_timeout=settings.lock_timeout)
                 progress(f"backup of the current state written to {safety.path}")
-            _restore_stream(url, conn, path, tools, progress, cancel)
+            _restore_stream(url, conn, path, tools, progress, cancel,
+                            locking.session_timeouts(settings))
             after = revision_label(read_revision(conn, version_table))
             progress(f"restored; database {plan.database} is at {after or 'base'}")
         finally:
@@ -196,14 +200,14 @@ def _wrapper(timeouts: dict[str, str]) -> str:
 
 
 def _restore_stream(url: URL, conn: PgConnection, path: Path, tools: PgTools,
-                    progress: Progress, cancel: threading.Event | None) -> None:
+                    progress: Progress, cancel: threading.Event | None,
+                    timeouts: dict[str, str]) -> None:
     """pg_restore's SQL, after CLEAR_SQL, through psql as one transaction that stops at errors.
 
     The SQL is written to a private temporary file first and applied only when pg_restore
     succeeded: psql commits its single transaction at end of input, so streaming a pg_restore
     that died half way would commit a half-restored database.
     """
-    timeouts = locking.session_timeouts()
     started = f"restoring {path.name} into database {url.database}…"
     progress(started)
 

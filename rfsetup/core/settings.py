@@ -14,13 +14,14 @@ from __future__ import annotations
 import configparser
 import functools
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rfsetup.core import files, redact
-from rfsetup.core.errors import bad_input
+from rfsetup.core.errors import RfsetupError, bad_input
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import URL
@@ -45,6 +46,17 @@ ENV_DEBUG = "RFSETUP_DEBUG"
 #: rfsetup's own config file (default: the user's config folder, rfsetup/config.toml)
 ENV_CONFIG = "RFSETUP_CONFIG"
 _OFF = ("", "0", "false", "no", "off")
+#: seconds a second runner waits for the migration lock (0 = try once)
+ENV_LOCK_WAIT = "RFSETUP_LOCK_WAIT"
+DEFAULT_LOCK_WAIT = 5.0
+# A DDL statement queued behind a long query blocks every later query on that table, which is
+# how migrations cause outages: give up on a table lock quickly. Statements themselves (a
+# backfill) may legitimately run for a while, but not forever.
+ENV_LOCK_TIMEOUT = "RFSETUP_LOCK_TIMEOUT"
+DEFAULT_LOCK_TIMEOUT = "10s"
+ENV_STATEMENT_TIMEOUT = "RFSETUP_STATEMENT_TIMEOUT"
+DEFAULT_STATEMENT_TIMEOUT = "30min"
+_DURATION = re.compile(r"^\d+(\.\d+)?(us|ms|s|min|h|d)?$")
 
 _POSTGRES_SCHEMES = {
     "postgresql",
@@ -112,6 +124,8 @@ def normalize_database_url(raw: str, *, name: str = "DATABASE_URL") -> URL:
     try:
         url = make_url(text)
     except (ArgumentError, ValueError) as exc:
+        if _unescaped_at(text):
+            raise _unescaped_at_error(name, text) from None
         # SQLAlchemy's own words ("invalid literal for int()…") help nobody; say which part
         bad_port = isinstance(exc, ValueError) and "int()" in str(exc)
         raise bad_input(
@@ -121,13 +135,12 @@ def normalize_database_url(raw: str, *, name: str = "DATABASE_URL") -> URL:
                  "e.g. 5432; an IPv6 host in brackets: [::1])" if bad_port else
                  "expected postgresql://USER:PASSWORD@HOST:PORT/DATABASE",
         ) from None
-    if url.host and "@" in url.host:
+    if (url.host and "@" in url.host) or (url.database and _HOST_IN_DATABASE.search(
+            url.database)):
         # SQLAlchemy splits user:password@host at the FIRST @, so an unescaped @ in the
-        # password pushes the rest of it into the host name, where every message would show it
-        raise bad_input(
-            f"{name}'s password contains an unescaped @: {mask_url(text)}",
-            hint="URL-escape it in the password: @ as %40; likewise : / % as %3A %2F %25",
-        )
+        # password pushes the rest of it into the host name (or, with a / in it, into the
+        # database), where every message would show it
+        raise _unescaped_at_error(name, text)
     if url.drivername not in _POSTGRES_SCHEMES:
         raise bad_input(
             f"{name} is not a PostgreSQL URL (scheme {url.drivername!r})",
@@ -152,6 +165,26 @@ def normalize_database_url(raw: str, *, name: str = "DATABASE_URL") -> URL:
             hint="add the database name at the end, e.g. …:5432/raptorflow",
         )
     return url.set(drivername="postgresql+psycopg2", query=query)
+
+
+#: "x@127.0.0.1:5432/raptorflow" as a database name: a password's @ and / left unescaped
+_HOST_IN_DATABASE = re.compile(r"@[\w.\[\]:-]*(:\d+)?/")
+
+
+def _unescaped_at(text: str) -> bool:
+    """An @ before the one that starts ``host[:port]/``: the password (or the user name) holds
+    an unescaped @ (a query's ``options=a@b`` is after the host, so it does not count)."""
+    rest = text.split("://", 1)[1] if "://" in text else ""
+    hosts = list(_HOST_IN_DATABASE.finditer(rest))
+    return bool(hosts) and "@" in rest[:hosts[-1].start()]
+
+
+def _unescaped_at_error(name: str, text: str) -> RfsetupError:
+    return bad_input(
+        f"{name}'s password contains an unescaped @: {mask_url(text)}",
+        hint="URL-escape it in the password: @ as %40; likewise : / % ? # as %3A %2F %25 %3F "
+             "%23",
+    )
 
 
 def _asyncpg_ssl_to_libpq(value: str | tuple[str, ...]) -> str:
@@ -220,6 +253,10 @@ class Settings:
     pgpassword: str | None = field(default=None, repr=False)
     #: the user's config file (keys, theme); None: none is read or written (tests, scripts)
     config_file: Path | None = None
+    #: RFSETUP_LOCK_WAIT, RFSETUP_LOCK_TIMEOUT, RFSETUP_STATEMENT_TIMEOUT (validated on load)
+    lock_wait: float = DEFAULT_LOCK_WAIT
+    lock_timeout: str = DEFAULT_LOCK_TIMEOUT
+    statement_timeout: str = DEFAULT_STATEMENT_TIMEOUT
 
     def url(self) -> URL:
         """The normalised (psycopg2) database URL; raises a bad-input error when unset."""
@@ -311,6 +348,30 @@ def config_file_from(environ: Mapping[str, str]) -> Path:
     from platformdirs import user_config_path
 
     return user_config_path("rfsetup", appauthor=False) / "config.toml"
+def lock_wait_from(environ: Mapping[str, str]) -> float:
+    """RFSETUP_LOCK_WAIT: seconds to wait for the migration lock (default 5; 0 = try once)."""
+    raw = environ.get(ENV_LOCK_WAIT, "").strip()
+    if not raw:
+        return DEFAULT_LOCK_WAIT
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value <= 86400:  # also refuses nan and inf
+        raise bad_input(f"{ENV_LOCK_WAIT}={raw!r} is not a number of seconds",
+                        hint=f"e.g. {ENV_LOCK_WAIT}=30")
+    return value
+
+
+def duration_from(environ: Mapping[str, str], env: str, default: str) -> str:
+    """A PostgreSQL duration from ``env`` (``500ms``, ``10s``, ``30min``; a bare number is ms;
+    0 = none), else ``default``; anything else is bad input."""
+    raw = environ.get(env, "").strip()
+    value = "".join(raw.split()) if raw else default
+    if not _DURATION.match(value):
+        raise bad_input(f"{env}={raw!r} is not a PostgreSQL duration",
+                        hint=f"e.g. {env}={default} (units: ms, s, min, h; 0 disables it)")
+    return value
 
 
 def load_settings(
@@ -362,6 +423,10 @@ def load_settings(
         debug=debug_from(environ),
         pgpassword=environ.get("PGPASSWORD") or None,
         config_file=config_file_from(environ),
+        lock_wait=lock_wait_from(environ),
+        lock_timeout=duration_from(environ, ENV_LOCK_TIMEOUT, DEFAULT_LOCK_TIMEOUT),
+        statement_timeout=duration_from(environ, ENV_STATEMENT_TIMEOUT,
+                                        DEFAULT_STATEMENT_TIMEOUT),
     )
 
 

@@ -17,6 +17,7 @@ from rfsetup.core.versiontable import VersionTable
 
 if TYPE_CHECKING:
     from rfsetup.core.alembic.project import AlembicProject
+    from rfsetup.core.pooler import PoolerFacts
     from rfsetup.core.revgraph import RevisionGraph
 
 
@@ -38,7 +39,8 @@ SELECT current_setting('server_version'),
            JOIN pg_namespace n ON n.oid = c.relnamespace
            LEFT JOIN pg_stat_user_tables s ON s.relid = c.oid
           WHERE c.relkind IN ('r', 'p') AND n.nspname = current_schema()
-            AND c.relname <> %(vt_name)s), '[]'::json)
+            AND c.relname <> %(vt_name)s), '[]'::json),
+       pg_backend_pid()
 """
 
 
@@ -56,6 +58,8 @@ class DatabaseStatus:
     server_version_num: int | None = None
     name: str | None = None
     error: RfsetupError | None = None
+    #: what is between rfsetup and the server (None: not reached, or not known)
+    pooler: PoolerFacts | None = None
 
 
 @dataclass(frozen=True)
@@ -111,6 +115,8 @@ class StatusReport:
                 "error": self.redis.error,
             },
             "revision_known": self.revision_known,
+            # a transaction-mode pooler: status works, migrate/stamp/restore refuse it
+            "pooler": self.database.pooler.to_json() if self.database.pooler else None,
             "scripts_error": self.scripts_error.to_dict() if self.scripts_error else None,
         }
 
@@ -125,12 +131,13 @@ def _query(url: Any, vt: VersionTable) -> tuple[DatabaseStatus, tuple[str, ...],
     try:
         with connection(url, timeout=3, autocommit=True) as conn, conn.cursor() as cur:
             cur.execute(_STATUS_SQL, {"vt": vt.regclass_text(), "vt_name": vt.name})
-            version, version_num, name, has_vt, tables = cur.fetchone()
+            version, version_num, name, has_vt, tables, pid = cur.fetchone()
+            facts = _pooler_facts(conn, url, pid)
             current = select_revisions(cur, vt) if has_vt else ()
     except RfsetupError as exc:
         return DatabaseStatus(False, masked, error=exc), (), []
     db = DatabaseStatus(True, masked, server_version=version.split(" ")[0],
-                        server_version_num=version_num, name=name)
+                        server_version_num=version_num, name=name, pooler=facts)
     return db, current, tables
 
 
@@ -162,6 +169,17 @@ def _database_status(settings: Settings, project: AlembicProject | None
     if not db.reachable:
         return db, None, [], None
     return db, (None if env_error else current), tables, env_error
+
+
+def _pooler_facts(conn: Any, url: Any, pid: int) -> PoolerFacts | None:
+    """The pooler probe (free on a direct connection); None when its second client cannot
+    connect (the status itself is still true)."""
+    from rfsetup.core import pooler
+
+    try:
+        return pooler.probe(conn, url, last_pid=int(pid))
+    except RfsetupError:
+        return None
 
 
 def redis_status(settings: Settings, timeout: float = 1.0) -> RedisStatus:

@@ -86,7 +86,9 @@ class RfsetupApp(App[int]):
         *step_bindings(),
         Binding("f5", "refresh_status", "Refresh", id="refresh-status"),
         Binding("escape", "focus_steps", "Step list", id="focus-steps", show=False),
-        Binding("f1", "show_help_panel", "Keys", id="help"),
+        # rfsetup's help for the step on screen (Textual's generic key panel is not it);
+        # ? only outside a text field (an Input consumes printable keys first)
+        Binding("f1,question_mark", "help", "Help", id="help", key_display="F1"),
     ]
 
     def __init__(self, settings: Settings, *, rollback: bool = False, autoload: bool = True,
@@ -339,6 +341,20 @@ class RfsetupApp(App[int]):
         self.show_step(step_id)
         if self.current_step == step_id:  # not when leaving the step was asked about first
             await self.step_screen(step_id).run_action(action)
+
+    # -- help (issue 10 item 9) --------------------------------------------------------------
+    def action_help(self) -> None:
+        """F1 / ?: the current step's help, keys as mapped now; F1, Esc or q closes it."""
+        from rfsetup.tui.modals.help import HelpModal
+
+        if isinstance(self.screen, HelpModal):
+            self.screen.dismiss(None)
+            return
+        step_id = self.current_step
+        screen = next(e.screen for e in REGISTRY if e.step.id == step_id)
+        self.push_screen(HelpModal(step_id, _bindings_of(screen),
+                                   [b for b in self.BINDINGS if isinstance(b, Binding)],
+                                   self.keymap))
 
     async def action_quit(self) -> None:
         for screen in self.step_screens():  # unsaved edits are asked about first

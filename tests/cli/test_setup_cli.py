@@ -54,7 +54,8 @@ def test_doctor_json_all_ok(pg: PgTestServer, redis_server: EmbeddedRedis, proje
     code = main(["-c", str(ALEMBIC_INI), "doctor", "--json"])
     doc = json.loads(capsys.readouterr().out)
     assert code == 0
-    assert doc["ok"] is True and doc["summary"] == {"ok": 9, "warn": 0, "fail": 0}
+    assert doc["ok"] is True and doc["summary"] == {"ok": 10, "warn": 0, "fail": 0}
+    assert "pooler" in [c["name"] for c in doc["checks"]]  # direct: ok
     assert [c["name"] for c in doc["checks"]][:3] == ["python", "packages", "sandbox extras"]
     for check in doc["checks"]:
         assert set(check) == {"name", "status", "detail", "remedy"}

@@ -212,7 +212,7 @@ def test_a_table_locked_by_another_session_fails_the_backup_instead_of_stalling_
         monkeypatch: pytest.MonkeyPatch) -> None:
     settings = settings_for(project.ini, fresh_db, tmp_path)
     migrations.upgrade(settings, project.ids[0], backup=False)
-    monkeypatch.setenv(locking.ENV_LOCK_TIMEOUT, "1s")
+    settings = dataclasses.replace(settings, lock_timeout="1s")
     outcome: list[BaseException | migrations.MigrationResult] = []
 
     def run() -> None:
@@ -246,7 +246,8 @@ def test_progress_shows_elapsed_time_and_cancel_stops_pg_dump(
         monkeypatch: pytest.MonkeyPatch) -> None:
     settings = settings_for(project.ini, fresh_db, tmp_path)
     migrations.upgrade(settings, project.ids[0], backup=False)
-    monkeypatch.setenv(locking.ENV_LOCK_TIMEOUT, "5min")  # a dump that would wait a long time
+    # a dump that would wait a long time
+    settings = dataclasses.replace(settings, lock_timeout="5min")
     cancel = threading.Event()
     lines: list[str] = []
     before = set(programs("pg_dump"))

@@ -76,7 +76,7 @@ def test_password_missing(pg, app_role: str) -> None:
 def test_port_refused() -> None:
     err = _fail(f"postgresql://u:{SECRET}@127.0.0.1:{free_port()}/raptorflow")
     assert err.kind == "server_down"
-    assert "start PostgreSQL" in (err.hint or "")
+    assert "port" in (err.hint or "")  # the remedy for this machine: tests/core/test_remedies.py
 
 
 def test_host_unresolvable() -> None:
@@ -194,3 +194,21 @@ def test_every_scheme_maps_to_psycopg2(scheme: str) -> None:
     url = normalize_database_url(f"{scheme}://u:p%40ss%25@localhost:5432/raptorflow")
     assert url.drivername == "postgresql+psycopg2"
     assert url.password == "p@ss%"
+
+
+def test_refusals_are_the_server_answering_never_unreachable(pg, app_role: str) -> None:
+    from rfsetup.core.connect import server_answered, server_words, verdict
+
+    wrong = _fail(f"postgresql://{app_role}:wrong-{SECRET}@127.0.0.1:{pg.port}/postgres")
+    no_db = _fail(f"postgresql://{app_role}:{SECRET}@127.0.0.1:{pg.port}/no_such_db")
+    no_role = _fail(f"postgresql://no_such_role@/postgres?host={pg.server.pgdata}&port={pg.port}")
+    for err, words in ((wrong, "login refused"), (no_db, "no such database"),
+                       (no_role, "no such role")):
+        assert server_answered(err) and verdict(err).startswith("answered: "), err.kind
+        assert words in verdict(err) and "unreachable" not in err.message
+        said = server_words(err.cause) or ""
+        assert said.startswith("FATAL:") and "connection to server" not in said
+    # the socket's target is the socket directory, not "localhost:5432"
+    assert str(pg.server.pgdata) in no_role.message and f":{pg.port}" in no_role.message
+    # over TCP a missing role reads as a wrong password: the hint says both
+    assert "db create --owner" in (wrong.hint or "") and "password" in (wrong.hint or "")

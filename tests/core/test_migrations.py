@@ -6,6 +6,7 @@ branched with merges, two open heads, a failing revision, a revision that record
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import shutil
 import threading
@@ -18,6 +19,7 @@ from rfsetup.core import alembic as migrations
 from rfsetup.core import locking
 from rfsetup.core.alembic.lint import TIMEOUT_RULES
 from rfsetup.core.errors import ExitCode, RfsetupError
+from rfsetup.core.settings import load_settings
 from tests.helpers.alembic_project import SESSION_TABLE, SyntheticProject, make_project
 from tests.helpers.db import catalog, db, query, settings_for, tables, version
 
@@ -271,9 +273,9 @@ def test_upgrade_runs_each_revision_streams_progress_and_backs_up_first(
 def test_upgrade_session_has_timeouts_and_a_telling_application_name(
         linear: SyntheticProject, fresh_db: str, tmp_path: Path,
         monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv(locking.ENV_LOCK_TIMEOUT, "1500ms")
-    monkeypatch.setenv(locking.ENV_STATEMENT_TIMEOUT, "7min")
-    migrations.upgrade(_settings(linear, fresh_db, tmp_path), backup=False)
+    migrations.upgrade(settings_for(linear.ini, fresh_db, tmp_path, **{
+        locking.ENV_LOCK_TIMEOUT: "1500ms", locking.ENV_STATEMENT_TIMEOUT: "7min"}),
+        backup=False)
     lock_timeout, statement_timeout, app, _pid = query(
         fresh_db, f"SELECT * FROM {SESSION_TABLE}")[0]
     assert lock_timeout == "1500ms"
@@ -284,9 +286,9 @@ def test_upgrade_session_has_timeouts_and_a_telling_application_name(
 def test_bad_timeout_values_are_bad_input(
         linear: SyntheticProject, fresh_db: str, tmp_path: Path,
         monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv(locking.ENV_LOCK_TIMEOUT, "ten seconds")
     with pytest.raises(RfsetupError) as info:
-        migrations.upgrade(_settings(linear, fresh_db, tmp_path), backup=False)
+        migrations.upgrade(settings_for(linear.ini, fresh_db, tmp_path, **{
+            locking.ENV_LOCK_TIMEOUT: "ten seconds"}), backup=False)
     assert info.value.exit_code == ExitCode.USAGE
     assert locking.ENV_LOCK_TIMEOUT in info.value.message
     assert version(fresh_db) == ()
@@ -340,7 +342,7 @@ def test_lock_timeout_fails_the_revision_that_waits(
     settings = _settings(linear, fresh_db, tmp_path)
     first = linear.ids[0]
     migrations.upgrade(settings, first, backup=False)
-    monkeypatch.setenv(locking.ENV_LOCK_TIMEOUT, "200ms")
+    settings = dataclasses.replace(settings, lock_timeout="200ms")
     with db(fresh_db) as other:
         other.autocommit = False
         with other.cursor() as cur:  # someone holds the version table (as a long query would)
@@ -448,10 +450,10 @@ def holder(fresh_db: str) -> Iterator[tuple[int, str]]:
 def test_a_second_runner_exits_naming_who_holds_the_lock(
         linear: SyntheticProject, fresh_db: str, holder: tuple[int, str], tmp_path: Path,
         monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv(locking.ENV_LOCK_WAIT, "0.3")
     lines: list[str] = []
     with pytest.raises(RfsetupError) as info:
-        migrations.upgrade(_settings(linear, fresh_db, tmp_path), on_progress=lines.append)
+        migrations.upgrade(settings_for(linear.ini, fresh_db, tmp_path, RFSETUP_LOCK_WAIT="0.3"),
+                           on_progress=lines.append)
     err = info.value
     pid, app = holder
     assert err.kind == "locked" and err.exit_code == ExitCode.FAILED
@@ -485,11 +487,16 @@ def test_a_waiting_runner_proceeds_when_the_lock_is_released(
     assert [ln for ln in lines if "lock" in ln][-1] == "migration lock acquired"
 
 
-def test_lock_wait_must_be_a_number(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv(locking.ENV_LOCK_WAIT, "soon")
+@pytest.mark.parametrize("env", [locking.ENV_LOCK_WAIT, locking.ENV_LOCK_TIMEOUT,
+                                 locking.ENV_STATEMENT_TIMEOUT])
+def test_lock_settings_are_validated_on_load(env: str, tmp_path: Path) -> None:
     with pytest.raises(RfsetupError) as info:
-        locking.lock_wait_seconds()
-    assert info.value.exit_code == ExitCode.USAGE
+        load_settings(None, tmp_path / "alembic.ini", environ={env: "soon"}, cwd=tmp_path)
+    assert info.value.exit_code == ExitCode.USAGE and env in info.value.message
+    loaded = load_settings(None, tmp_path / "alembic.ini", cwd=tmp_path, environ={
+        locking.ENV_LOCK_WAIT: "0", locking.ENV_LOCK_TIMEOUT: "2 s",
+        locking.ENV_STATEMENT_TIMEOUT: "1h"})
+    assert (loaded.lock_wait, loaded.lock_timeout, loaded.statement_timeout) == (0, "2s", "1h")
 
 
 def test_lock_is_released_after_a_failure(

@@ -4,6 +4,7 @@ round trips, and every way a restore must refuse or fail with nothing changed.""
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import shutil
 import subprocess
@@ -340,7 +341,7 @@ def test_the_lock_timeout_holds_even_when_the_url_sets_options(
         monkeypatch: pytest.MonkeyPatch) -> None:
     url = fresh_db + "?options=-c%20search_path%3Dpublic"
     settings, taken = at_first_then_head(project, url, tmp_path)
-    monkeypatch.setenv(locking.ENV_LOCK_TIMEOUT, "1s")
+    settings = dataclasses.replace(settings, lock_timeout="1s")
     outcome: list[object] = []
 
     def run() -> None:
@@ -384,7 +385,7 @@ def test_a_safety_backup_failure_during_restore_offers_restores_real_options(
         project: SyntheticProject, fresh_db: str, tmp_path: Path,
         monkeypatch: pytest.MonkeyPatch) -> None:
     settings, taken = at_first_then_head(project, fresh_db, tmp_path)
-    monkeypatch.setenv(locking.ENV_LOCK_TIMEOUT, "1s")
+    settings = dataclasses.replace(settings, lock_timeout="1s")
     conn = psycopg2.connect(libpq(fresh_db))
     try:
         with conn.cursor() as cur:
@@ -405,7 +406,7 @@ def test_cancel_stops_a_restore_with_nothing_changed(
         project: SyntheticProject, fresh_db: str, tmp_path: Path,
         monkeypatch: pytest.MonkeyPatch) -> None:
     settings, taken = at_first_then_head(project, fresh_db, tmp_path)
-    monkeypatch.setenv(locking.ENV_LOCK_TIMEOUT, "5min")
+    settings = dataclasses.replace(settings, lock_timeout="5min")
     before = catalog(fresh_db)
     cancel = threading.Event()
     with reading(fresh_db, "t_0002"):
@@ -450,7 +451,7 @@ def test_restore_waits_for_the_migration_lock(
         project: SyntheticProject, fresh_db: str, tmp_path: Path,
         monkeypatch: pytest.MonkeyPatch) -> None:
     settings, taken = at_first_then_head(project, fresh_db, tmp_path)
-    monkeypatch.setenv(locking.ENV_LOCK_WAIT, "0.2")
+    settings = dataclasses.replace(settings, lock_wait=0.2)
     with db(fresh_db) as other:
         with other.cursor() as cur:
             cur.execute("SELECT pg_advisory_lock(%s)", (locking.lock_key(),))

@@ -69,9 +69,10 @@ def catalog(url: str) -> set[tuple[str, str, str]]:
     return {(str(a), str(b), str(c)) for a, b, c in rows}
 
 
-def settings_for(ini: Path, url: str, cwd: Path) -> Settings:
-    """Settings as the CLI would build them, pointed at ``url`` and working in ``cwd``."""
-    return load_settings(None, ini, environ={"DATABASE_URL": url}, cwd=cwd)
+def settings_for(ini: Path, url: str, cwd: Path, **environ: str) -> Settings:
+    """Settings as the CLI would build them, pointed at ``url`` and working in ``cwd``;
+    ``environ``: more of the process environment (e.g. ``RFSETUP_LOCK_TIMEOUT="1s"``)."""
+    return load_settings(None, ini, environ={"DATABASE_URL": url, **environ}, cwd=cwd)
 
 
 def alembic_config(url: str) -> Config:

@@ -82,11 +82,18 @@ def status_report(current: tuple[str, ...] = ("0003_intel",), *, reachable: bool
     masked = "postgresql+psycopg2://raptorflow:***@localhost:5432/raptorflow"
     redis = RedisStatus(True, "redis://localhost:6379/0", version="7.2.4")
     if not reachable:
+        from rfsetup.core.localpg import LocalPostgres
+        from rfsetup.core.remedies import server_down_remedy
+
+        # the remedy for a fixed machine (PostgreSQL 16 installed, systemd), not this one's
+        installed = LocalPostgres(server_dirs=(Path("/usr/lib/postgresql/16/bin"),),
+                                  units=("postgresql.service",), systemd=True, versions=("16",))
         error = RfsetupError(
             "no PostgreSQL server is accepting connections at localhost:5432",
-            hint="start PostgreSQL (Linux: sudo systemctl start postgresql; macOS: brew "
-                 "services start postgresql@15), check the port, or use --sandbox",
-            cause="connection refused", exit_code=ExitCode.CONNECT, kind="server_down")
+            hint=server_down_remedy("localhost", 5432, os_name="Linux", found=installed),
+            cause='connection to server at "localhost" (127.0.0.1), port 5432 failed: '
+                  "Connection refused Is the server running on that host and accepting "
+                  "TCP/IP connections?", exit_code=ExitCode.CONNECT, kind="server_down")
         return StatusReport(DatabaseStatus(False, masked, error=error), (),
                             ("0004_production_indexes",), None, (), redis)
     heads = ("0004_production_indexes",)

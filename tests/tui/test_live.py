@@ -68,12 +68,12 @@ async def test_panel_shows_the_diagnosis_and_recovers(tmp_path: Path, project_di
                            what="the outage")
             error = app.report.database.error
             assert error is not None and error.kind == "server_down"
-            assert "unreachable" in text() and error.message in text()
+            assert "server not listening (connection refused)" in text()
             assert (error.hint or "")[:20] in text()
             assert panel.has_class("-unreachable")
             server.start()
             await wait_for(pilot, lambda: app.report.database.reachable, what="the recovery")
-            assert "PostgreSQL 16" in text() and "unreachable" not in text()
+            assert "PostgreSQL 16" in text() and "not listening" not in text()
             assert not panel.has_class("-unreachable")
     finally:
         server.destroy()

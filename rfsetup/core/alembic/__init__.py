@@ -183,14 +183,17 @@ def downgrade(settings: Settings, target: str = "-1", *, backup: bool = True,
 def stamp(settings: Settings, revision: str, *, plan: Plan | None = None,
           expect_from: tuple[str, ...] | None = None,
           confirmed_from: tuple[str, ...] | None = None,
-          on_progress: Progress | None = None) -> MigrationResult:
-    """Record ``revision`` as current without running any migration (under the lock).
+          on_progress: Progress | None = None,
+          cancel: threading.Event | None = None) -> MigrationResult:
+    """Record ``revision`` as current without running any migration (under the lock); a
+    ``cancel`` set before the version table is written stops it (``cancelled``).
 
     When the version table holds revisions this project does not know, they are replaced
     (Alembic's purge): that is the situation stamp exists to repair.
     """
     return run(settings, "stamp", revision, plan=plan, expect_from=expect_from,
-               confirmed_from=confirmed_from, backup=False, on_progress=on_progress)
+               confirmed_from=confirmed_from, backup=False, on_progress=on_progress,
+               cancel=cancel)
 
 
 def parse_revisions(text: str) -> tuple[str, ...]:

@@ -4,7 +4,8 @@ Each revision's SQL is linted as its own file. What is not the revision's own do
 out: Alembic's bookkeeping on the version table; the ``BEGIN``/``COMMIT`` that env.py wraps the
 whole range in when revisions share one transaction (squawk is told the statements run inside a
 transaction instead); and the "missing lock_timeout / statement_timeout" rules, because rfsetup
-sets both on every connection of a run (``TIMEOUT_RULES``, stated in ``timeout_note``). A
+sets both on every connection of a run (``excluded_rules``, stated in ``timeout_note``; a
+timeout turned off with 0 keeps its rule). A
 revision with no offline SQL has nothing to lint.
 """
 
@@ -25,7 +26,7 @@ from rfsetup.core.alembic.failures import first_line
 from rfsetup.core.alembic.preview import Preview, PreviewStep
 from rfsetup.core.errors import RfsetupError
 
-#: squawk rules that rfsetup's session settings answer
+#: squawk rules that rfsetup's session settings answer (with both timeouts on, the defaults)
 TIMEOUT_RULES = ("require-lock-timeout", "require-statement-timeout", "require-timeout-settings")
 _WRAPPER = re.compile(r"^\s*(BEGIN|COMMIT)\s*;\s*$", re.IGNORECASE)
 
@@ -56,11 +57,41 @@ def find_squawk() -> Path | None:
     return Path(found) if found else None
 
 
+#: each timeout setting and the squawk rule it answers
+_RULE_OF = {"lock_timeout": "require-lock-timeout",
+            "statement_timeout": "require-statement-timeout"}
+
+
+def _disabled(value: str) -> bool:
+    """``0`` (any unit) turns a PostgreSQL timeout off."""
+    return re.fullmatch(r"0+(\.0*)?\s*[a-z]*", value.strip().lower()) is not None
+
+
+def excluded_rules(timeouts: dict[str, str]) -> tuple[str, ...]:
+    """The missing-timeout rules that rfsetup's session settings answer: a timeout set to 0
+    (RFSETUP_STATEMENT_TIMEOUT=0) is off, so squawk's rule for it stands."""
+    on = [name for name, value in timeouts.items() if name in _RULE_OF and not _disabled(value)]
+    rules = [_RULE_OF[name] for name in on]
+    if len(on) == len(_RULE_OF):
+        rules.append("require-timeout-settings")  # squawk's combined rule, in newer versions
+    return tuple(rules)
+
+
 def timeout_note(timeouts: dict[str, str]) -> str:
-    """Why squawk's timeout rules are not shown."""
-    settings = ", ".join(f"{k}={v}" for k, v in timeouts.items())
-    return (f"rfsetup sets {settings} on every connection of a run, so squawk's "
-            "missing-timeout rules do not apply")
+    """What rfsetup sets on every connection of a run, and so which of squawk's
+    missing-timeout rules are left out (true for the values in force)."""
+    on = {k: v for k, v in timeouts.items() if k in _RULE_OF and not _disabled(v)}
+    off = [k for k in timeouts if k in _RULE_OF and k not in on]
+    if not on:
+        return ("rfsetup sets no lock_timeout or statement_timeout (both 0), so squawk's "
+                "missing-timeout findings stand")
+    settings = ", ".join(f"{k}={v}" for k, v in on.items())
+    note = (f"rfsetup sets {settings} on every connection of a run, so squawk's "
+            f"missing-{'/'.join(k.removesuffix('_timeout') for k in on)}-timeout "
+            f"{'rule does' if len(on) == 1 else 'rules do'} not apply")
+    if off:
+        note += f" ({', '.join(off)} is 0: off, its finding stands)"
+    return note
 
 
 def lintable_sql(preview: Preview, step: PreviewStep) -> str:
@@ -71,8 +102,16 @@ def lintable_sql(preview: Preview, step: PreviewStep) -> str:
     return "\n".join("" if _WRAPPER.match(line) else line for line in step.sql.split("\n"))
 
 
-def lint(preview: Preview, *, pg_version: str | None = None) -> list[LintFinding]:
-    """squawk's findings on each revision's SQL (see the module docstring for what is left out)."""
+def lint(preview: Preview, *, pg_version: str | None = None,
+         timeouts: dict[str, str] | None = None) -> list[LintFinding]:
+    """squawk's findings on each revision's SQL (see the module docstring for what is left out).
+
+    ``timeouts`` are the session settings the run will have (default: ``session_timeouts()``,
+    RFSETUP_LOCK_TIMEOUT and RFSETUP_STATEMENT_TIMEOUT); only the rules they answer are left
+    out."""
+    from rfsetup.core.locking import session_timeouts
+
+    rules = excluded_rules(session_timeouts() if timeouts is None else timeouts)
     steps = [s for s in preview.steps if s.offline and s.sql]
     if not steps:
         return []
@@ -88,7 +127,8 @@ def lint(preview: Preview, *, pg_version: str | None = None) -> list[LintFinding
             path = Path(tmp) / f"{index:05d}.sql"
             path.write_text(lintable_sql(preview, step))
             files[str(path)] = step
-        argv = [str(exe), "--reporter", "json", f"--exclude={','.join(TIMEOUT_RULES)}"]
+        argv = [str(exe), "--reporter", "json"] + ([f"--exclude={','.join(rules)}"]
+                                                    if rules else [])
         if not preview.per_migration:
             argv.append("--assume-in-transaction")
         if pg_version:

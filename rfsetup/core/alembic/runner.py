@@ -121,6 +121,8 @@ class _Steps:
     per_migration: bool = True
     #: revisions that entered an autocommit block (what ran there is never rolled back)
     autocommitted: list[str] = field(default_factory=list)
+    #: the target a failure's hint names to continue (``_again_target``)
+    again_target: str = ""
 
     def __call__(self, heads: Any, context: Any) -> Iterator[Any]:
         seen = self.watch.observe(context)
@@ -189,7 +191,8 @@ def run(settings: Settings, kind: planning.Kind, target: str, *,
     planning.check_target(project, target, kind)
     database = project.database
     action = "stamp" if kind == "stamp" else "migrate"
-    with open_session(settings, action, lock=True, on_progress=log) as session:
+    with open_session(settings, action, lock=True, on_progress=log,
+                      purpose=f"rfsetup migrate {kind}", cancel=cancel) as session:
         seen = _observation(project, session)
         vt = seen.version_table
         current = _read_before(session, vt, database)
@@ -216,7 +219,8 @@ def run(settings: Settings, kind: planning.Kind, target: str, *,
             log("no backup taken (--no-backup)")
         runner = _Steps(project, kind, steps, current, seen,
                         Watch(project_env_py(project), session.target, session.conn), log,
-                        cancel=cancel, purge=purge, on_step=on_step)
+                        cancel=cancel, purge=purge, on_step=on_step,
+                        again_target=_again_target(kind, target, new_plan.to_revisions))
         after = _run_online(project, session, runner, target, vt, info, purge=purge)
         if runner.cancelled:
             log(f"database {database} is at {describe_revisions(after)}")
@@ -254,6 +258,7 @@ def _backup(settings: Settings, session: Session, current: tuple[str, ...], vt: 
 
     info = dump_database(session.url, settings.backups_dir,
                          server_version_num=session.server_version_num,
+                         lock_timeout=settings.lock_timeout,
                          revision=revision_label(current), version_table=vt, on_progress=log,
                          cancel=cancel, keep=settings.backup_keep, bin_dir=settings.pg_bindir)
     log(f"backup written to {info.path}")
@@ -288,21 +293,48 @@ def _read_after(session: Session, vt: Any) -> tuple[str, ...]:
     return read_revision(conn, vt)
 
 
+def _read_again(session: Session, vt: Any) -> tuple[tuple[str, ...] | None, bool]:
+    """The revisions after a failure, and whether the run's connection was lost: read on that
+    connection, else on a new one (the server may be up although this session was ended);
+    None when the server cannot be reached."""
+    from rfsetup.core.connect import connection
+
+    try:
+        return _read_after(session, vt), False
+    except Exception:
+        pass
+    try:
+        with connection(session.url, timeout=3, autocommit=True) as conn:
+            return read_revision(conn, vt), bool(session.conn.closed)
+    except Exception:
+        return None, True
+
+
+def _again_target(kind: planning.Kind, target: str, to: tuple[str, ...]) -> str:
+    """The target that continues to the same end from wherever a failed run stopped: the
+    plan's resolved revisions, not a relative ``-1`` (which would go one step further)."""
+    if kind == "up" and target in ("head", "heads"):
+        return "" if target == "head" else target
+    if len(to) > 1:
+        return target
+    return to[0] if to else "base"
+
+
 def _failure(exc: BaseException, project: AlembicProject, session: Session, runner: _Steps,
              vt: Any, info: BackupInfo | None) -> RfsetupError:
-    try:
-        now: tuple[str, ...] | None = _read_after(session, vt)
-    except Exception:
-        now = None
+    now, lost = _read_again(session, vt)
     committed = None
+    moved = False
     if now is not None:
         done = runner.completed
-        committed = 0
         for k in range(len(done), -1, -1):
             prefix = runner.steps[:k]
             if set(planning.heads_after(project, runner.kind, runner.start, prefix)) == set(now):
                 committed = k
                 break
+        else:  # no prefix of this run explains the version table: someone else wrote it
+            moved = runner.kind != "stamp"
+            committed = 0
     step = runner.running
     facts = failures.RunFacts(
         kind=runner.kind, database=project.database, start=runner.start, now=now,
@@ -312,7 +344,8 @@ def _failure(exc: BaseException, project: AlembicProject, session: Session, runn
         runner.kind != "stamp" else "",
         committed=committed, per_migration=runner.per_migration,
         autocommitted=tuple(runner.autocommitted),
-        backup_path=str(info.path) if info is not None else None)
+        backup_path=str(info.path) if info is not None else None,
+        target=runner.again_target, lost=lost, moved_by_other=moved)
     interrupted = isinstance(exc, KeyboardInterrupt) or "due to user request" in str(exc)
     return failures.run_failure(exc, facts, interrupted=interrupted,
                                 lock_timeout_env=locking.ENV_LOCK_TIMEOUT,

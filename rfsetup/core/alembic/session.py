@@ -12,6 +12,10 @@ RFSETUP_STATEMENT_TIMEOUT); server-side TCP keepalives and, on PostgreSQL 14+,
 ``client_connection_check_interval``, so that a backend whose rfsetup was killed stops within
 seconds instead of running on (holding the lock and its table locks) for up to the statement
 timeout.
+
+Before any of that, the path to the server is probed (``rfsetup.core.pooler``): through a
+connection pooler in transaction mode the session lock and the SETs would stay behind on a
+pooled server session, so the run is refused (exit 2) before anything is locked or set.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from rfsetup.core import locking
+from rfsetup.core import locking, pooler
 from rfsetup.core.alembic.observe import Target, identify
 from rfsetup.core.settings import Settings
 
@@ -39,9 +43,10 @@ SERVER_KEEPALIVES = {"tcp_keepalives_idle": "10", "tcp_keepalives_interval": "5"
 CHECK_INTERVAL = "2s"
 
 
-def session_settings(server_version_num: int, application_name: str) -> dict[str, str]:
-    """The GUCs every connection of a migration run gets."""
-    values = dict(locking.session_timeouts())
+def session_settings(settings: Settings, server_version_num: int,
+                     application_name: str) -> dict[str, str]:
+    """The GUCs every connection of a migration run gets (timeouts from ``settings``)."""
+    values = dict(locking.session_timeouts(settings))
     values.update(SERVER_KEEPALIVES)
     if server_version_num >= 140000:
         values["client_connection_check_interval"] = CHECK_INTERVAL
@@ -71,23 +76,31 @@ class Session:
 
 @contextlib.contextmanager
 def open_session(settings: Settings, action: str, *, lock: bool,
-                 on_progress: Callable[[str], None] | None = None) -> Iterator[Session]:
-    """Connect, set the session settings, take the migration lock when ``lock``; always close
-    (which releases the lock, as the server does if this process dies)."""
+                 on_progress: Callable[[str], None] | None = None,
+                 purpose: str | None = None,
+                 cancel: threading.Event | None = None) -> Iterator[Session]:
+    """Connect, refuse a transaction-mode pooler (exit 2), set the session settings, take the
+    migration lock when ``lock``; always close (which releases the lock, as the server does if
+    this process dies). ``purpose`` names the command in a refusal (``rfsetup migrate up``);
+    ``cancel`` stops a wait for the lock."""
     from rfsetup.core.connect import connect
 
     url = settings.url()
     name = locking.application_name(action)
-    wait = locking.lock_wait_seconds() if lock else 0.0
-    values = locking.session_timeouts()  # validated before connecting: bad input is exit 2
     conn = connect(url, autocommit=True, application_name=name, **CLIENT_KEEPALIVES)
     try:
-        values = session_settings(int(conn.server_version), name)
+        what = purpose or f"rfsetup {action}"
+        facts = pooler.refuse_transaction_pooler(conn, url, what)
+        values = session_settings(settings, int(conn.server_version), name)
         with conn.cursor() as cur:
             for statement in set_statements(values):
                 cur.execute(statement)
+        facts = pooler.check_settings_kept(conn, url, facts)
+        if facts.transaction_mode:
+            raise pooler.refusal(facts, url, what)
         if lock:
-            locking.acquire(conn, wait=wait, on_progress=on_progress)
+            locking.acquire(conn, wait=settings.lock_wait, on_progress=on_progress,
+                            cancel=cancel)
         yield Session(url, conn, identify(conn), values)
     finally:
         conn.close()

@@ -17,7 +17,7 @@ from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.widgets import Checkbox, Input, Label, Static
 
-from rfsetup.core.errors import RfsetupError
+from rfsetup.core.errors import ExitCode, RfsetupError
 from rfsetup.tui.messages import DatabaseProvisioned, MigrationProgressed
 from rfsetup.tui.screens.base import StepScreen, display_path
 from rfsetup.tui.state import StepState, database_state
@@ -60,6 +60,29 @@ def result_text(result: Any, env_written: str | None, next_key: str = "4", *,
         text.append("✓ the .env already pointed there (nothing written)\n", style="green")
     text.append(f"\nNext: 4 Migrations (press {next_key}) to build the tables.", style="bold")
     return text
+
+
+def as_admin(admin: Any, call: Any, *args: Any, **kwargs: Any) -> Any:
+    """``call(*args)``; a failed connection is the *admin's* (the form's fields, PGPASSWORD or
+    ~/.pgpass), never DATABASE_URL's (connect.as_admin_error, as ``db create`` says it)."""
+    from rfsetup.core.connect import as_admin_error
+
+    try:
+        return call(*args, **kwargs)
+    except RfsetupError as exc:
+        if exc.exit_code != ExitCode.CONNECT:
+            raise
+        raise as_admin_error(exc, admin, form=True) from None
+
+
+def admin_failure(exc: RfsetupError, admin: Any) -> RfsetupError:
+    """create_database's wording of a failed admin connection: the form's fields, PGPASSWORD
+    or ~/.pgpass, never DATABASE_URL (connect.as_admin_error, as ``as_admin``)."""
+    from rfsetup.core.connect import as_admin_error
+
+    if exc.exit_code != ExitCode.CONNECT:
+        return exc
+    return as_admin_error(exc, admin, form=True)
 
 
 class DatabaseScreen(StepScreen):
@@ -230,6 +253,7 @@ class DatabaseScreen(StepScreen):
             settings, admin, name, owner, password, write_env=write_env,
             password_hint="type the role's password (it is then set on the role too), or "
                           "untick “Point DATABASE_URL”",
+            admin_error=admin_failure,
             on_progress=lambda line: self.post_message(MigrationProgressed(line))))
         if outcome is not None:
             self.post_message(DatabaseProvisioned(

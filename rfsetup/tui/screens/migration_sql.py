@@ -19,7 +19,7 @@ from rfsetup.core.errors import RfsetupError
 from rfsetup.core.errors import unexpected as unexpected_error
 from rfsetup.tui.messages import LintFinished, PreviewReady
 from rfsetup.tui.warmup import ensure_migration_imported
-from rfsetup.tui.widgets.sql_view import render_sql
+from rfsetup.tui.widgets.sql_view import finding_lines, render_sql
 
 if TYPE_CHECKING:
     from rfsetup.core.alembic import LintFinding, Preview
@@ -28,21 +28,23 @@ if TYPE_CHECKING:
 
 def marked_lines(preview: Preview, findings: Sequence[LintFinding]) -> set[int]:
     """Lines of ``preview.sql`` with a finding (squawk counts lines within each revision)."""
-    offsets: dict[str, int] = {}
-    position = 0
-    for step in preview.steps:
-        start = preview.sql.find(step.sql, position) if step.sql else -1
-        if start >= 0:
-            offsets[step.revision] = preview.sql.count("\n", 0, start)
-            position = start + len(step.sql)
-    return {offsets[f.revision] + int(f.line) for f in findings
-            if f.line is not None and f.revision in offsets}
+    return {n for n in finding_lines(preview, findings) if n is not None}
 
 
 def lint_note(findings: Sequence[LintFinding], error: RfsetupError | None) -> str:
+    from rfsetup.core.alembic.lint import timeout_note
+    from rfsetup.core.locking import session_timeouts
+
     if error is not None:
         return f"\n-- squawk: {error.message}"
-    return "" if findings else "\n-- squawk: no findings"
+    import textwrap
+
+    # said every time: why squawk's missing-timeout rules are not in the findings (wrapped:
+    # the pane scrolls sideways, and the reason is at the end)
+    note = textwrap.wrap(f"note: {timeout_note(session_timeouts())}", 64,
+                         break_on_hyphens=False)
+    return ("" if findings else "\n-- squawk: no findings") + "".join(
+        f"\n-- {line}" for line in note)
 
 
 def preview_note(preview: Preview, move: Move) -> str:
@@ -115,6 +117,6 @@ def render_move(settings: Settings, move: Move, dark: bool, *, cancelled: Callab
     if cancelled():
         return
     note += lint_note(findings, error)
-    lines = render_sql(preview.sql, findings, note=note, marked=marked_lines(preview, findings),
+    lines = render_sql(preview.sql, findings, note=note, lines=finding_lines(preview, findings),
                        dark=dark)
     post(LintFinished(preview, findings, error, lines))

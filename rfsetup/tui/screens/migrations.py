@@ -55,7 +55,6 @@ from rfsetup.tui.screens.migration_run import (
 from rfsetup.tui.screens.migration_sql import (
     choice_text,
     lint_note,
-    marked_lines,
     no_sql_text,
     preview_note,
     render_move,
@@ -64,7 +63,7 @@ from rfsetup.tui.state import StepState, migrations_state, next_step_text
 from rfsetup.tui.warmup import ensure_imported
 from rfsetup.tui.widgets.history_table import HistoryTable
 from rfsetup.tui.widgets.log_pane import LogPane
-from rfsetup.tui.widgets.sql_view import SqlView
+from rfsetup.tui.widgets.sql_view import SqlView, finding_lines
 
 if TYPE_CHECKING:
     from rfsetup.core.alembic import LintFinding, Preview, RevisionInfo
@@ -290,7 +289,7 @@ class MigrationsScreen(StepScreen):
             view.show_lines(lines, preview.sql, findings)
         else:
             view.show(preview.sql, findings, note=preview_note(preview, move),
-                      marked=marked_lines(preview, findings))
+                      lines=finding_lines(preview, findings))
         if self._confirm_pending == move:
             self._confirm_pending = None
             if preview.steps:
@@ -315,7 +314,7 @@ class MigrationsScreen(StepScreen):
         note = preview_note(self.preview, self.preview_move)
         note += lint_note(message.findings, message.error)
         view.show(self.preview.sql, self.findings, note=note,
-                  marked=marked_lines(self.preview, self.findings))
+                  lines=finding_lines(self.preview, self.findings))
 
     # -- actions ----------------------------------------------------------------------------
     def _busy(self) -> bool:

@@ -15,6 +15,7 @@ from typing import Any
 
 from rich.console import Console, Group
 from rich.segment import Segment
+from rich.style import Style
 from rich.syntax import Syntax
 from rich.text import Text
 from textual.geometry import Size
@@ -24,16 +25,32 @@ from textual.strip import Strip
 LEVEL_SYMBOLS = {"error": "✗", "warning": "!", "warn": "!", "info": "i", "hint": "i"}
 
 
-def findings_text(findings: Sequence[Any]) -> Text:
-    """One line per finding: symbol, revision, line, rule and message."""
+def finding_lines(preview: Any, findings: Sequence[Any]) -> list[int | None]:
+    """Each finding's line in the pane (1-based over ``preview.sql``, as its gutter numbers
+    them): squawk counts lines within each revision's SQL, which starts further down."""
+    offsets: dict[str, int] = {}
+    position = 0
+    for step in preview.steps:
+        start = preview.sql.find(step.sql, position) if step.sql else -1
+        if start >= 0:
+            offsets[step.revision] = preview.sql.count("\n", 0, start)
+            position = start + len(step.sql)
+    return [offsets[f.revision] + int(f.line) if f.line is not None and f.revision in offsets
+            else None for f in findings]
+
+
+def findings_text(findings: Sequence[Any], lines: Sequence[int | None] | None = None) -> Text:
+    """One line per finding: symbol, revision, line, rule and message; ``lines`` are the
+    pane's line numbers of the findings (``finding_lines``), else squawk's own."""
     text = Text()
-    for finding in findings:
+    for index, finding in enumerate(findings):
         symbol = LEVEL_SYMBOLS.get(str(finding.level).lower(), "!")
+        line = lines[index] if lines is not None and index < len(lines) else finding.line
         where = []
         if finding.revision:
             where.append(str(finding.revision))
-        if finding.line is not None:
-            where.append(f"line {finding.line}")
+        if line is not None:
+            where.append(f"line {line}")
         text.append(f"[{symbol}] ", style="bold yellow")
         if where:
             text.append(" ".join(where) + " ", style="dim")
@@ -44,9 +61,14 @@ def findings_text(findings: Sequence[Any]) -> Text:
 
 
 def render_sql(sql: str, findings: Sequence[Any] = (), *, note: str | None = None,
-               marked: set[int] | None = None, dark: bool = True) -> list[Strip]:
+               marked: set[int] | None = None, dark: bool = True,
+               lines: Sequence[int | None] | None = None) -> list[Strip]:
     """Highlight ``sql`` into display lines (no wrapping: the view scrolls sideways), marking
-    the ``marked`` lines (1-based) and listing ``findings`` below. Safe to call in a worker."""
+    the ``marked`` lines (1-based; default: the findings' ``lines``) and listing ``findings``
+    below with the pane's line numbers (``lines``, from ``finding_lines``). Safe to call in a
+    worker. The background is left to the widget (the theme's, light or dark)."""
+    if marked is None and lines is not None:
+        marked = {n for n in lines if n is not None}
     parts: list[Any] = []
     if note:
         parts.append(Text(note, style="italic"))
@@ -57,15 +79,32 @@ def render_sql(sql: str, findings: Sequence[Any] = (), *, note: str | None = Non
     else:
         parts.append(Text("(no SQL: nothing to run)", style="dim"))
     if findings:
-        parts.append(Text(f"\nsquawk: {len(findings)} finding(s)", style="bold"))
-        parts.append(findings_text(findings))
+        parts.append(Text(f"\nsquawk: {len(findings)} finding(s) (line numbers as in the "
+                          "gutter; ❱ marks them)", style="bold"))
+        parts.append(findings_text(findings, lines))
     texts = [note or "", sql, *(f"[!] {f.revision} line {f.line} {f.rule}: {f.message}"
                                 for f in findings)]
     width = max((len(line) for t in texts for line in t.splitlines()), default=20) + 10
     console = Console(file=io.StringIO(), width=width, force_terminal=True,
                       color_system="truecolor", legacy_windows=False)
-    lines = console.render_lines(Group(*parts), console.options.update(width=width), pad=False)
-    return [Strip(Segment.simplify(line)).simplify() for line in lines]
+    rendered = console.render_lines(Group(*parts), console.options.update(width=width), pad=False)
+    return [Strip(Segment.simplify(line)).simplify() for line in rendered]
+
+
+def on_background(strip: Strip, base: Style) -> Strip:
+    """``strip`` drawn on the widget's own style: a segment without a background of its own
+    (the gutter, "on default" from the highlighter) gets the theme's, not the terminal's."""
+    bgcolor = base.bgcolor
+    if bgcolor is None:
+        return strip
+    fill = Style(bgcolor=bgcolor)
+    segments = []
+    for segment in strip:
+        style = segment.style
+        if style is None or style.bgcolor is None or style.bgcolor.is_default:
+            style = base + (style or Style()) + fill
+        segments.append(Segment(segment.text, style, segment.control))
+    return Strip(segments, strip.cell_length)
 
 
 def message_lines(message: str) -> list[Strip]:
@@ -108,10 +147,11 @@ class SqlView(ScrollView, can_focus=True):
         return "\n".join(strip.text for strip in self.lines)
 
     def show(self, sql: str, findings: Sequence[Any] = (), *, note: str | None = None,
-             marked: set[int] | None = None) -> None:
-        """Highlight and display ``sql`` here and now (for small texts)."""
-        self.show_lines(render_sql(sql, findings, note=note, marked=marked, dark=self.dark),
-                        sql, findings)
+             marked: set[int] | None = None, lines: Sequence[int | None] | None = None) -> None:
+        """Highlight and display ``sql`` here and now (for small texts); ``lines``: the
+        findings' pane lines (``finding_lines``)."""
+        self.show_lines(render_sql(sql, findings, note=note, marked=marked, dark=self.dark,
+                                   lines=lines), sql, findings)
 
     def show_lines(self, lines: list[Strip], sql: str, findings: Sequence[Any] = ()) -> None:
         """Display lines rendered elsewhere (by a worker) with ``render_sql``."""
@@ -136,6 +176,10 @@ class SqlView(ScrollView, can_focus=True):
         scroll_x, scroll_y = self.scroll_offset
         index = y + scroll_y
         width = self.size.width
+        base = self.rich_style
         if index >= len(self.lines):
-            return Strip.blank(width, self.rich_style)
-        return self.lines[index].crop_extend(scroll_x, scroll_x + width, self.rich_style)
+            return Strip.blank(width, base)
+        line = self.lines[index].crop_extend(scroll_x, scroll_x + width, base)
+        # the theme's background under the gutter and the code (the lines are rendered once,
+        # off the UI thread, without it: a theme change only repaints)
+        return on_background(line, base)

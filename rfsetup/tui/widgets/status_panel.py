@@ -32,35 +32,81 @@ def short_url(masked: str) -> str:
     return f"{user}{host}:{port}/{database}"
 
 
+def target_text(db: Any, width: int | None = None) -> str:
+    """``user@host:port/database``; a URL that could not be parsed is shown as it was given
+    (masked), never as the ``localhost:5432`` a lenient split would make of it. Given the
+    panel's ``width``, a target too long for it is broken before ``/database`` (and after
+    ``user@``), never inside ``host:port``."""
+    from rfsetup.core.errors import ExitCode
+
+    if not db.url:
+        return "(DATABASE_URL not set)"
+    if db.error is not None and db.error.exit_code == ExitCode.USAGE:
+        return db.url
+    shown = short_url(db.url)
+    if width is None or len(shown) <= width or "/" not in shown:
+        return shown
+    server, _, database = shown.partition("/")
+    user, at, host = server.rpartition("@")
+    if len(server) > width and at:
+        server = f"{user}@\n{host}"
+    return f"{server}\n/{database}"
+
+
+#: failures whose libpq cause line the verdict already says
+_SAID_BY_VERDICT = ("server_down", "timeout", "host_unresolvable")
+
+
+def diagnosis_text(error: Any, url: str | None = None) -> Text:
+    """Why the connection failed: the verdict (the server answered and refused, or nothing
+    answered), the server's own words and the remedy, each wrapped at word boundaries by the
+    panel. rfsetup's message is left out where the verdict and the target above say it all;
+    a URL's problem keeps it (without the URL, shown above)."""
+    from rfsetup.core.connect import server_answered, server_words, verdict
+    from rfsetup.core.errors import ExitCode
+
+    text = Text()
+    answered = server_answered(error)
+    said = verdict(error)
+    text.append(f"✗ server {said}\n", style="bold yellow" if answered else "bold red")
+    if error.exit_code != ExitCode.CONNECT or said == "not reached":
+        message = error.message
+        if url and message.endswith(f": {url}"):
+            message = message[: -len(url) - 2]
+        text.append(f"{message}\n", style="red")
+    # the server's own words when it answered; libpq's "Connection refused" or "could not
+    # translate host name" only repeat the verdict, in a panel with little room
+    words = server_words(error.cause) if answered or error.kind not in _SAID_BY_VERDICT \
+        else None
+    if words:
+        text.append("server said: " if answered else "cause: ", style="bold")
+        text.append(f"{words}\n", style="dim")
+    if error.hint:
+        text.append("hint: ", style="bold")
+        text.append(f"{error.hint}\n", style="italic")
+    return text
+
+
 def _short_rev(rev: str) -> str:
     return rev if len(rev) <= 24 else rev[:23] + "…"
 
 
-def render_status(report: Any | None) -> Text:
-    """The panel's text for a StatusReport (None: not read yet)."""
+def render_status(report: Any | None, width: int | None = None) -> Text:
+    """The panel's text for a StatusReport (None: not read yet), for a panel ``width`` wide
+    (None: any; the target is then never broken)."""
     text = Text()
     if report is None:
         text.append("reading status…", style="dim")
         return text
     db = report.database
     text.append("Target\n", style="bold")
-    target = short_url(db.url) if db.url else "(DATABASE_URL not set)"
-    user, at, place = target.partition("@")
-    if db.url and len(target) > 24:
-        # a narrow panel would fold the URL anywhere, host:port included: break it at @ and /
-        where, slash, database = (place if at else target).partition("/")
-        text.append((f"{user}@\n" if at else "") + f"{where}\n" +
-                    (f"/{database}\n" if slash else ""))
-    else:
-        text.append(f"{target}\n")
+    text.append(f"{target_text(db, width)}\n")
     if db.reachable:
         text.append(f"PostgreSQL {db.server_version}\n", style="dim")
+    elif db.error is not None:
+        text.append_text(diagnosis_text(db.error, db.url))
     else:
-        text.append("✗ unreachable\n", style="bold red")
-        if db.error is not None:
-            text.append(f"{db.error.message}\n", style="red")
-            if db.error.hint:
-                text.append(f"hint: {db.error.hint}\n", style="italic")
+        text.append("✗ server not reached\n", style="bold red")
     text.append("\nRevision ", style="bold")
     text.append("(● now ◆ head)\n", style="dim")
     if db.reachable and not getattr(report, "revision_known", True):
@@ -69,7 +115,7 @@ def render_status(report: Any | None) -> Text:
         current = ", ".join(_short_rev(r) for r in report.current) or "base (none applied)"
         text.append(f"● {current}\n", style="bold cyan")
     else:
-        text.append("● unknown (server unreachable)\n", style="dim")
+        text.append("● unknown (not connected)\n", style="dim")
     heads = ", ".join(_short_rev(h) for h in report.heads) or "(no revisions)"
     text.append(f"◆ {heads}\n")
     if len(report.heads) > 1:
@@ -115,9 +161,18 @@ class StatusPanel(VerticalScroll, can_focus=False):
     def compose(self):  # type: ignore[override]
         yield self.body
 
+    def _width(self) -> int | None:
+        """The text's width (a long target is broken to fit it); None before layout."""
+        return self.body.content_size.width or None
+
+    def on_resize(self) -> None:
+        # the target's line breaks follow the width (a wider terminal joins them again)
+        if self.report is not None:
+            self.show(self.report)
+
     def show(self, report: Any) -> None:
         self.report = report
-        text = render_status(report)
+        text = render_status(report, self._width())
         # most polls find nothing new: skip the re-layout then
         if text != self._shown:
             self._shown = text
@@ -136,7 +191,7 @@ class StatusPanel(VerticalScroll, can_focus=False):
             text.append(f"hint: {error.hint}\n", style="italic")
         if self.report is not None:
             text.append("\nlast known:\n", style="dim")
-            text.append_text(render_status(self.report))
+            text.append_text(render_status(self.report, self._width()))
         self._shown = text
         self.body.update(text)
         self.set_class(True, "-unreachable")
