@@ -23,7 +23,7 @@ from rfsetup.core.errors import ExitCode, RfsetupError
 
 #: the command modules, in the order ``rfsetup --help`` lists their commands
 COMMAND_MODULES = ("doctor", "status", "env", "db", "migrate", "recover", "rehearse", "backup",
-                   "sandbox", "bundle", "serve")
+                   "sandbox", "setup", "bundle", "serve")
 
 
 class _Parser(argparse.ArgumentParser):

@@ -392,3 +392,102 @@ async def stage_branch_switch(app: Any, pilot: Any) -> None:
     await pilot.pause()
     app.refresh_step_states()
     await pilot.pause()
+
+
+# -- the newcomer's screens and modals (the .env editor, the results, the end) ------------------
+def provision_outcome() -> Any:
+    """What step 3 shows after creating the role: DATABASE_URL as the .env holds it."""
+    from rfsetup.core.dbcreate import CreateOutcome
+    from rfsetup.core.provision import ProvisionResult, ServerState
+
+    result = ProvisionResult(
+        created=["role raptorflow", "database raptorflow (owner raptorflow)"],
+        changed=["role raptorflow: may create tables in raptorflow.public"],
+        database_url="postgresql+psycopg2://raptorflow:***@localhost:5432/raptorflow")
+    state = ServerState(160002, False, False, False, None)
+    changes = [("DATABASE_URL", None,
+                "postgresql+asyncpg://raptorflow:***@localhost:5432/raptorflow")]
+    return CreateOutcome(state, result,
+                         "postgresql+asyncpg://raptorflow:***@localhost:5432/raptorflow",
+                         env_changes=changes, env_file=Path(".env"))
+
+
+def ready_summary(project: Path) -> Any:
+    from rfsetup.core.ready import Ready
+    from rfsetup.core.sandbox import SandboxInfo
+
+    box = SandboxInfo(database_url=None, redis_url="redis://127.0.0.1:6380/0", running=True,
+                      data_dir=Path(".rfsetup/sandbox"), postgres_running=True,
+                      redis_running=True, postgres_pid=4242, redis_pid=4243)
+    return Ready(database_url="postgresql+asyncpg://raptorflow:***@127.0.0.1:54321/raptorflow",
+                 url_source=".env", database="raptorflow",
+                 revision=("0004_production_indexes",), heads=("0004_production_indexes",),
+                 tables=15, expected=15, missing=(), seeded=True,
+                 redis_url="redis://127.0.0.1:6380/0", redis_version="7.2.4",
+                 env_file=Path(".env"), sandbox=box)
+
+
+BROKEN_ENV_TEXT = ENV_TEXT.replace("SECRET_KEY=$(openssl rand -hex 32)",
+                                   'SECRET_KEY="a1b2c3d4-unterminated')
+VALID_SECRET = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
+
+NEWCOMER_SCENES = ("prerequisites", "environment", "database", "seed", "verify",
+                   "env-unparsable", "env-unsaved", "env-merge", "env-changes", "env-rotate",
+                   "database-done", "seed-applied", "ready")
+
+
+async def stage_newcomer(app: Any, pilot: Any, scene: str) -> None:
+    """The newcomer's scenes: a step as ``stage`` shows it, or a modal/result on top."""
+    from textual.widgets import Input
+
+    from rfsetup.core.envfile import EnvFile
+    from rfsetup.core.envmerge import load as load_env
+    from rfsetup.tui import messages as m
+
+    base = {"env-unparsable": "environment", "env-unsaved": "environment",
+            "env-merge": "environment", "env-changes": "environment",
+            "env-rotate": "environment", "database-done": "database",
+            "seed-applied": "seed", "ready": "verify"}.get(scene, scene)
+    path = app.settings.env_file
+    if scene == "env-unparsable":
+        path.write_text(BROKEN_ENV_TEXT)
+    await stage(app, pilot, base)
+    env = app.step_screen("environment")
+    if base == "environment":
+        doc, state = load_env(path)
+        env.post_message(m.EnvLoaded(path, doc, True, state=state))
+        await pilot.pause()
+    if scene in ("env-unsaved", "env-merge", "env-changes"):
+        app.query_one("#env-RAZORPAY_KEY_ID", Input).value = "rzp_test_NewKey42"
+        app.query_one("#env-SUPABASE_URL", Input).value = "https://mine.supabase.co"
+        await pilot.pause()
+    if scene == "env-unsaved":
+        await pilot.press("escape", "3")
+    elif scene == "env-merge":
+        theirs = EnvFile.load(path).set("SUPABASE_URL", "https://theirs.supabase.co") \
+            .set("REDIS_URL", "redis://cache.internal:6380/1")
+        _, state = load_env(path)
+        env.disk_changed(theirs, state, saving=False)
+    elif scene == "env-changes":
+        env.confirm_save()
+    elif scene == "env-rotate":
+        app.query_one("#env-SECRET_KEY", Input).value = VALID_SECRET
+        await pilot.pause()
+        env.action_generate_secret()
+    elif scene == "database-done":
+        # the handlers themselves: posted, these facts would make the app read a real status
+        outcome = provision_outcome()
+        app.step_screen("database").on_database_provisioned(
+            m.DatabaseProvisioned(outcome.result, Path(".env"), outcome=outcome))
+    elif scene == "seed-applied":
+        from rfsetup.core.seeding import SeedReport
+
+        screen = app.step_screen("seed")
+        screen.on_seed_applied(m.SeedApplied(SeedReport(inserted=["free", "pro", "enterprise"])))
+        screen.show_plan(SeedReport(unchanged=["free", "pro", "enterprise"]), plans())
+    elif scene == "ready":
+        verify = app.step_screen("verify")
+        verify.seeded = True
+        verify.show_ready(ready_summary(app.settings.env_file.parent))
+    await pilot.pause()
+    await pilot.pause()

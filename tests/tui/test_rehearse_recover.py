@@ -12,11 +12,17 @@ from rfsetup.tui.app import RfsetupApp
 from rfsetup.tui.modals.confirm import ConfirmModal
 from rfsetup.tui.modals.recovery import RecoveryModal
 from rfsetup.tui.modals.rehearse import RehearseModal
+from rfsetup.tui.widgets.log_pane import LogPane
 from tests.conftest import PgTestServer
 from tests.core.test_recovery import Repo
 from tests.core.test_rehearse import databases, snapshot
-from tests.helpers.alembic_project import make_project
+from tests.helpers.alembic_project import make_project, rev_id
 from tests.tui.conftest import FAST_POLL, open_migrations, settings_for, type_into, wait_for
+
+
+def _log_text(log: LogPane) -> str:
+    return "\n".join(map(str, log._pending)) + "\n".join(
+        "".join(segment.text for segment in strip) for strip in log.lines)
 
 
 def _text(app: RfsetupApp, selector: str) -> str:
@@ -60,6 +66,12 @@ async def test_escape_mid_rehearsal_drops_the_copy(pg: PgTestServer, fresh_db: s
         modal = app.screen
         await wait_for(pilot, lambda: any(d.startswith(PREFIX) for d in databases(pg)),
                        timeout=60, what="the copy")
+        # only once the 3 s revision runs can the first Escape wait for "the next revision"
+        # and the second one interrupt it (pressed earlier, the first one can finish the
+        # stop before the second arrives, which then closes the modal)
+        log = modal.query_one("#rehearse-log", LogPane)
+        await wait_for(pilot, lambda: f"-> {rev_id(2)}" in _log_text(log), timeout=60,
+                       what="the slow revision")
         await pilot.press("escape")  # stop at the next revision
         await pilot.press("escape")  # and now
         await wait_for(pilot, lambda: not modal.running, timeout=60, what="the stop")

@@ -61,7 +61,7 @@ from rfsetup.tui.screens.migration_sql import (
     preview_note,
     render_move,
 )
-from rfsetup.tui.state import StepState, migrations_state
+from rfsetup.tui.state import StepState, migrations_state, next_step_text
 from rfsetup.tui.warmup import ensure_imported
 from rfsetup.tui.widgets.history_table import HistoryTable
 from rfsetup.tui.widgets.log_pane import LogPane
@@ -451,7 +451,11 @@ class MigrationsScreen(StepScreen):
         log.flush()
         self._set_running(False)
         result = message.result
-        self.query_one("#mig-result", Static).update(applied_text(result, display_path))
+        text = applied_text(result, display_path)
+        if not result.cancelled and self.heads and set(result.to_revisions) == set(self.heads):
+            # newcomer: the next step, first (the result area shows 3 lines)
+            text = Text.assemble((next_step_text(self.STEP_ID, self.key), "bold"), "\n", text)
+        self.query_one("#mig-result", Static).update(text)
         to = ", ".join(result.to_revisions) or "base"
         log.write(f"{'cancelled' if result.cancelled else 'done'}: the database is at {to}")
 
