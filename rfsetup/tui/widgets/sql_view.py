@@ -44,12 +44,23 @@ def findings_text(findings: Sequence[Any]) -> Text:
 
 
 def render_sql(sql: str, findings: Sequence[Any] = (), *, note: str | None = None,
-               marked: set[int] | None = None, dark: bool = True) -> list[Strip]:
+               marked: set[int] | None = None, dark: bool = True,
+               digest: str | None = None, head: Text | None = None) -> list[Strip]:
     """Highlight ``sql`` into display lines (no wrapping: the view scrolls sideways), marking
-    the ``marked`` lines (1-based) and listing ``findings`` below. Safe to call in a worker."""
+    the ``marked`` lines (1-based) and listing ``findings`` below. Safe to call in a worker.
+
+    ``digest`` (the statements that matter, core.alembic.impact.changes_text) is shown first,
+    highlighted without line numbers, then the full SQL under a rule; ``head`` (e.g. what a
+    rollback drops) above everything."""
     parts: list[Any] = []
+    if head is not None and head.plain:
+        parts.append(head)
     if note:
         parts.append(Text(note, style="italic"))
+    if digest and sql.strip():
+        parts.append(Syntax(digest, "sql", theme="monokai" if dark else "friendly",
+                            word_wrap=False, background_color="default"))
+        parts.append(Text("-- the full SQL, in the order it runs:", style="italic dim"))
     if sql.strip():
         parts.append(Syntax(sql.rstrip("\n"), "sql", theme="monokai" if dark else "friendly",
                             line_numbers=True, word_wrap=False, highlight_lines=set(marked or ()),
@@ -59,8 +70,8 @@ def render_sql(sql: str, findings: Sequence[Any] = (), *, note: str | None = Non
     if findings:
         parts.append(Text(f"\nsquawk: {len(findings)} finding(s)", style="bold"))
         parts.append(findings_text(findings))
-    texts = [note or "", sql, *(f"[!] {f.revision} line {f.line} {f.rule}: {f.message}"
-                                for f in findings)]
+    texts = [note or "", sql, digest or "", head.plain if head is not None else "",
+             *(f"[!] {f.revision} line {f.line} {f.rule}: {f.message}" for f in findings)]
     width = max((len(line) for t in texts for line in t.splitlines()), default=20) + 10
     console = Console(file=io.StringIO(), width=width, force_terminal=True,
                       color_system="truecolor", legacy_windows=False)
@@ -108,10 +119,11 @@ class SqlView(ScrollView, can_focus=True):
         return "\n".join(strip.text for strip in self.lines)
 
     def show(self, sql: str, findings: Sequence[Any] = (), *, note: str | None = None,
-             marked: set[int] | None = None) -> None:
+             marked: set[int] | None = None, digest: str | None = None,
+             head: Text | None = None) -> None:
         """Highlight and display ``sql`` here and now (for small texts)."""
-        self.show_lines(render_sql(sql, findings, note=note, marked=marked, dark=self.dark),
-                        sql, findings)
+        self.show_lines(render_sql(sql, findings, note=note, marked=marked, dark=self.dark,
+                                   digest=digest, head=head), sql, findings)
 
     def show_lines(self, lines: list[Strip], sql: str, findings: Sequence[Any] = ()) -> None:
         """Display lines rendered elsewhere (by a worker) with ``render_sql``."""
