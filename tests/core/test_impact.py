@@ -120,8 +120,8 @@ def test_a_rollback_says_which_tables_and_columns_go_with_their_rows(
     impact = rollback_impact(settings, preview)
     assert impact.headline() == "2 tables with ~6,031 rows and 1 column will be dropped"
     assert impact.rows_lost == 6031 + 300  # the column's values: every row of t_0001
-    assert impact.summary() == ("2 tables with ~6,031 rows and 1 column will be dropped: "
-                                "t_0003 ~4,821, t_0002 ~1,210, t_0001.note ~300")
+    assert impact.summary() == ("2 tables with ~6,031 rows and 1 column will be dropped — the "
+                                "largest: t_0003 ~4,821, t_0002 ~1,210, t_0001.note ~300")
     assert impact.details() == [
         "table t_0003  ~4,821 rows", "table t_0002  ~1,210 rows",
         "column t_0001.note  ~300 rows in its table"]

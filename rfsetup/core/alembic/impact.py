@@ -180,7 +180,7 @@ class Impact:
         if not text:
             objects = [d for d in self.dropped if d.kind not in DATA_KINDS]
             text = "no table or column is dropped" + (
-                f" ({_objects_text(objects)} will be dropped)" if objects else "")
+                f", only {_objects_text(objects, names=False)}" if objects else "")
         if self.unread:
             text += f"; not read from SQL: {', '.join(self.unread)} (its Python runs)"
         return text
@@ -195,7 +195,8 @@ class Impact:
         named = ", ".join(f"{d.name} " + (f"~{d.rows:,}" if d.rows is not None else "?")
                           for d in data[:limit])
         more = f", … {len(data) - limit} more" if len(data) > limit else ""
-        return f"{self.headline()}: {named}{more}"
+        return f"{self.headline()} — the largest: {named}{more}" if len(data) > 1 else \
+            f"{self.headline()}: {named}"
 
     def details(self, limit: int = 12) -> list[str]:
         """One line per dropped table or column (largest first), then the other objects."""
@@ -232,16 +233,20 @@ def _rows(total: int, items: Sequence[Dropped]) -> str:
     return f"~{total:,} row{'s' if total != 1 else ''}" + (" or more" if unknown else "")
 
 
-def _objects_text(objects: Iterable[Dropped]) -> str:
+def _objects_text(objects: Iterable[Dropped], *, names: bool = True) -> str:
+    """``4 indexes (ix_a, ix_b, ix_c, … 1 more); 1 type (t)``; without ``names``, the counts."""
     by_kind: dict[str, list[str]] = {}
     for d in objects:
         by_kind.setdefault(d.kind, []).append(d.name)
     out = []
-    for kind, names in by_kind.items():
+    for kind, found in by_kind.items():
         noun = {"index": "indexes", "schema": "schemas"}.get(kind, kind + "s")
-        shown = ", ".join(names[:3]) + (f", … {len(names) - 3} more" if len(names) > 3 else "")
-        out.append(f"{len(names)} {noun if len(names) != 1 else kind} ({shown})")
-    return "; ".join(out)
+        text = f"{len(found)} {noun if len(found) != 1 else kind}"
+        if names:
+            text += " (" + ", ".join(found[:3]) + (
+                f", … {len(found) - 3} more" if len(found) > 3 else "") + ")"
+        out.append(text)
+    return ("; " if names else ", ").join(out)
 
 
 _ESTIMATES_SQL = """

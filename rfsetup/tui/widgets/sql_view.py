@@ -49,17 +49,18 @@ def render_sql(sql: str, findings: Sequence[Any] = (), *, note: str | None = Non
     """Highlight ``sql`` into display lines (no wrapping: the view scrolls sideways), marking
     the ``marked`` lines (1-based) and listing ``findings`` below. Safe to call in a worker.
 
-    ``digest`` (the statements that matter, core.alembic.impact.changes_text) is shown first,
-    highlighted without line numbers, then the full SQL under a rule; ``head`` (e.g. what a
-    rollback drops) above everything."""
+    ``digest`` (the statements that matter, core.alembic.statements.changes_text) is shown
+    first, highlighted without line numbers, then the note, then the full SQL; ``head`` (e.g.
+    what a rollback drops) above everything."""
     parts: list[Any] = []
     if head is not None and head.plain:
         parts.append(head)
+    if digest and sql.strip():  # what matters first; the notes and the full SQL below it
+        parts.append(Syntax(digest, "sql", theme="monokai" if dark else "friendly",
+                            word_wrap=False, background_color="default"))
     if note:
         parts.append(Text(note, style="italic"))
     if digest and sql.strip():
-        parts.append(Syntax(digest, "sql", theme="monokai" if dark else "friendly",
-                            word_wrap=False, background_color="default"))
         parts.append(Text("-- the full SQL, in the order it runs:", style="italic dim"))
     if sql.strip():
         parts.append(Syntax(sql.rstrip("\n"), "sql", theme="monokai" if dark else "friendly",
