@@ -101,6 +101,8 @@ class BackupsModal(ModalScreen[None]):
         self._version_table: Any = None
         self._lines: list[str] = []
         self._tick: str | None = None
+        self._outcome: Text | None = None
+        self._info: Text | None = None
 
     def compose(self) -> ComposeResult:
         with Vertical(id="backups-dialog", classes="dialog"):
@@ -123,7 +125,7 @@ class BackupsModal(ModalScreen[None]):
 
     # -- the list ----------------------------------------------------------------------------
     def action_reload(self) -> None:
-        self._say("reading the backups…", style="dim")
+        self._say("reading the backups…", style="dim", info=True)
         self.list_backups()
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="backups-list")
@@ -161,10 +163,10 @@ class BackupsModal(ModalScreen[None]):
             self._say(f"✗ {message.error.message}", style="bold red")
         elif not self.backups:
             self._say(f"no backups yet in {display_path(self.settings.backups_dir)} "
-                      "(every upgrade and rollback takes one first)", style="dim")
+                      "(every upgrade and rollback takes one first)", style="dim", info=True)
         elif self.restoring is None:
             self._say(f"{len(self.backups)} backup(s); checking each against its sidecar…",
-                      style="dim")
+                      style="dim", info=True)
 
     def _fill(self) -> None:
         table = self.query_one(DataTable)
@@ -209,7 +211,7 @@ class BackupsModal(ModalScreen[None]):
             text = f"{len(self.backups)} backup(s) checked"
             text += f"; {changed} changed since written (cannot be restored)" if changed else ""
             text += f"; {unverified} without a sidecar (unverified)" if unverified else ""
-            self._say(text, style="bold red" if changed else "dim")
+            self._say(text, style="bold red" if changed else "dim", info=True)
 
     def selected(self) -> BackupInfo | None:
         table = self.query_one(DataTable)
@@ -402,8 +404,19 @@ class BackupsModal(ModalScreen[None]):
             self.list_backups()
 
     # -- closing -----------------------------------------------------------------------------
-    def _say(self, text: str, *, style: str = "") -> None:
-        self.query_one("#backups-status", Static).update(Text(text, style=style))
+    def _say(self, text: str, *, style: str = "", info: bool = False) -> None:
+        """An outcome (a refusal, a result: kept) or, ``info``, what the list is doing (on
+        the line below; a reload does not wipe the outcome above it)."""
+        if info:
+            self._info = Text(text, style=style)
+        else:
+            self._outcome = Text(text, style=style)
+        shown = Text()
+        for part in (self._outcome, self._info):
+            if part is not None and part.plain:
+                shown.append("\n" if shown.plain else "")
+                shown.append_text(part)
+        self.query_one("#backups-status", Static).update(shown)
 
     def action_close(self) -> None:
         if self.restoring is not None:
