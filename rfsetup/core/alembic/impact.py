@@ -188,8 +188,9 @@ class Impact:
     def summary(self, limit: int = 5) -> str:
         """The headline, then the largest tables and columns named with their rows:
         ``2 tables with ~48,267 rows will be dropped: indicators ~48,210, threat_actors ~57``."""
-        data = sorted((d for d in self.of_kind("table", "column", "truncate") if d.exists),
-                      key=lambda d: -(d.rows or 0))
+        # the empty ones are counted in the headline, not named
+        data = sorted((d for d in self.of_kind("table", "column", "truncate")
+                       if d.exists and d.rows != 0), key=lambda d: -(d.rows or 0))
         if not data:
             return self.headline()
         named = ", ".join(f"{d.name} " + (f"~{d.rows:,}" if d.rows is not None else "?")

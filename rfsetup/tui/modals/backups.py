@@ -174,28 +174,31 @@ class BackupsModal(ModalScreen[None]):
             if table.row_count else None
         table.clear(columns=True)
         several = len({b.database for b in self.backups}) > 1
-        width = max(table.size.width, self.app.size.width * 9 // 10 - 4)
-        table.add_column("age", key="age")
-        if several:
-            table.add_column("database", key="database")
-        table.add_column("revision", key="revision")
-        table.add_column("size", key="size")
-        table.add_column("check", key="check", width=12)
-        used = 8 + 18 + 10 + 14 + (14 if several else 0)
-        table.add_column("file", key="file", width=max(16, width - used - 2))
+        # the table's own width once laid out; before that, the dialog's (90%, at most 110)
+        width = table.size.width or min(self.app.size.width * 9 // 10, 110) - 4
+        cap = 16 if width < 90 else 28
+        widths = {"age": 6, "database": min(16, max((len(b.database) for b in self.backups),
+                                                    default=8)) if several else 0,
+                  "revision": min(cap, max((len(b.revision or "base") for b in self.backups),
+                                           default=4)), "size": 8, "check": 12}
+        columns = [c for c in ("age", "database", "revision", "size", "check") if widths[c]]
+        # explicit widths (a cell of padding each side, the scrollbar, one spare): the file
+        # name gets the rest, shortened in the middle
+        file_width = max(16, width - sum(widths[c] + 2 for c in columns) - 4)
+        for column in columns:
+            table.add_column(column, key=column, width=widths[column])
+        table.add_column("file", key="file", width=file_width)
         now = self.now or datetime.now(UTC)
         for info in self.backups:
             path = str(info.path)
-            cells: list[Any] = [age_text(info.created_at, now)]
-            if several:
-                cells.append(info.database)
             revision = info.revision or "base"
-            cap = 16 if width < 90 else 28
-            cells += [revision if len(revision) <= cap else revision[:cap - 1] + "…",
-                      human_size(info.size), CHECKS.get(self.checks[path]) if path in
-                      self.checks else CHECKING,
-                      shorten_middle(Path(path).name, max(16, width - used - 2))]
-            table.add_row(*cells, key=path)
+            cells: dict[str, Any] = {
+                "age": age_text(info.created_at, now), "database": info.database,
+                "revision": revision if len(revision) <= cap else revision[:cap - 1] + "…",
+                "size": human_size(info.size),
+                "check": CHECKS.get(self.checks[path]) if path in self.checks else CHECKING}
+            table.add_row(*(cells[c] for c in columns),
+                          shorten_middle(Path(path).name, file_width), key=path)
         if keep is not None and keep in table.rows:
             table.move_cursor(row=table.get_row_index(keep), animate=False)
 

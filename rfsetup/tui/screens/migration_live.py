@@ -120,10 +120,7 @@ class RunningMoves(StepScreen):
 
     def _show_progress(self) -> None:
         if self.running and self.progress is not None:
-            text = self.progress.text()
-            if self.quit_when_done:
-                text.append("\nthe app quits once it has stopped", style="dim")
-            self._result_line().update(text)
+            self._result_line().update(self.progress.text(quitting=self.quit_when_done))
 
     def _result_line(self) -> Static:
         return self.query_one("#mig-result", Static)
@@ -149,6 +146,10 @@ class RunningMoves(StepScreen):
     def _stopped(self) -> LogPane:
         log = self.query_one("#mig-log", LogPane)
         log.flush()
+        if isinstance(self.app.screen, QuitModal) and not self.quit_when_done:
+            # asked while it ran, not yet answered: nothing is left to decide
+            self.app.screen.dismiss(None)
+            self.notify(f"the migration has ended (see below); {self.key('quit')} quits now")
         if self._progress_timer is not None:
             self._progress_timer.stop()
             self._progress_timer = None
@@ -267,6 +268,8 @@ class RunningMoves(StepScreen):
     def restore_ended(self, message: BackupRestored) -> None:
         """The BackupsModal's restore ended: quit now if that was asked for."""
         if not self.quit_when_done:
+            if isinstance(self.app.screen, QuitModal):
+                self.app.screen.dismiss(None)  # nothing is left to decide
             return
         database = self.database_name
         if message.result is not None:

@@ -167,18 +167,18 @@ class RunProgress:
         """``revision 2 of 3 (0003_intel) · 12 s``."""
         seconds = f"{self.elapsed:.0f} s"
         if self.step is None:
-            return f"before its first revision · {seconds}"
+            return f"{seconds}, before the first revision"
         index, total, revision = self.step
         return f"revision {index} of {total} ({revision}) · {seconds}"
 
-    def text(self) -> Text:
-        text = Text(f"running: {self.label} · {self.where()}", style="bold italic")
+    def text(self, *, quitting: bool = False) -> Text:
+        """The live line; ``quitting``: the app quits once the run has stopped."""
+        text = Text(f"running {self.label}: {self.where()}", style="bold italic")
+        then = ", then quit" if quitting else ""
         if "interrupt" in self.requested:
-            text.append("\ninterrupt requested: the running statement is being cancelled",
-                        style="bold red")
+            text.append(f"\ninterrupt requested: the statement{then}", style="bold red")
         elif "cancel" in self.requested:
-            text.append("\ncancel requested: stopping at the next revision boundary",
-                        style="bold yellow")
+            text.append(f"\ncancel requested: next boundary{then}", style="bold yellow")
         if self.tick:
             text.append(f"\n{self.tick}", style="italic")
         return text

@@ -238,7 +238,8 @@ class MigrationsScreen(RunningMoves):
             self.render_preview(move, sql.dark)
 
     def _show_choice(self) -> None:
-        key = self.key("migrate-down-one" if self.choice == DOWN_ONE else "migrate-to-selected")
+        ids = {DOWN_ONE: "migrate-down-one", DOWN_BASE: "migrate-down-base"}
+        key = self.key(ids.get(self.choice, "migrate-to-selected"))  # type: ignore[arg-type]
         impact = self.impact if self.preview_move == self.choice else None
         self.query_one("#mig-move", Static).update(choice_text(self.choice, key, impact))
 

@@ -51,13 +51,16 @@ class HistoryTable(DataTable[Text | str]):
         super().__init__(id=id, cursor_type="row")
         self._revisions: list[RevisionInfo] = []
         self._current: tuple[str, ...] = ()
-        self._layout: tuple[bool, int | None, int | None] | None = None
+        self._layout: tuple[bool, int | None, int | None, int | None] | None = None
 
     def on_mount(self) -> None:
-        self._add_columns(False, None, None)
+        self._add_columns(None, None, None)
 
-    def _add_columns(self, short: bool, rev_width: int | None, msg_width: int | None) -> None:
-        self.add_column("", key="marks")
+    def _add_columns(self, mark_width: int | None, rev_width: int | None,
+                     msg_width: int | None) -> None:
+        # explicit widths: DataTable measures auto-width columns only when idle, and rows
+        # painted before that stay cached with the old widths (the marks showed blank)
+        self.add_column("", key="marks", width=mark_width)
         self.add_column("revision", key="revision", width=rev_width)
         self.add_column("message", key="message", width=msg_width)
 
@@ -67,19 +70,20 @@ class HistoryTable(DataTable[Text | str]):
             return None
         return str(self.coordinate_to_cell_key((self.cursor_row, 0))[0].value)
 
-    def fitted(self, width: int) -> tuple[bool, int | None, int | None]:
-        """(short marks, revision width, message width) for a table ``width`` cells wide
-        (widths None: as wide as the content, before the table has a size)."""
+    def fitted(self, width: int) -> tuple[bool, int | None, int | None, int | None]:
+        """(short marks, marks width, revision width, message width) for a table ``width``
+        cells wide (widths None: as wide as the content, before the table has a size)."""
         if width <= 0:
-            return False, None, None
+            return False, None, None, None
         short = width < WIDE
         mark_width = max((len(marks(r, short=short)) for r in self._revisions), default=0)
         mark_width = max(mark_width, len("● current") if not short else 1)
         longest = max((len(r.revision) for r in self._revisions), default=len(BASE))
         rev_width = min(longest, NARROW_REVISION) if short else longest
-        # three columns, one cell of padding each side, and the vertical scrollbar
-        msg_width = max(MIN_MESSAGE, width - mark_width - rev_width - 7)
-        return short, rev_width, msg_width
+        # three columns with a cell of padding each side, the vertical scrollbar, and one
+        # spare cell: a table one cell too wide scrolls sideways and hides the marks
+        msg_width = max(MIN_MESSAGE, width - mark_width - rev_width - 8)
+        return short, mark_width, rev_width, msg_width
 
     def fill(self, revisions: Sequence[RevisionInfo], current: tuple[str, ...]) -> bool:
         """Show ``revisions``; True when the cursor stayed on the revision it was on."""
@@ -87,9 +91,9 @@ class HistoryTable(DataTable[Text | str]):
         keep = self.selected()
         layout = self.fitted(self.size.width)
         self._layout = layout
-        short, rev_width, msg_width = layout
+        short, mark_width, rev_width, msg_width = layout
         self.clear(columns=True)
-        self._add_columns(short, rev_width, msg_width)
+        self._add_columns(mark_width, rev_width, msg_width)
         for rev in revisions:
             message = rev.message or ""
             if rev.is_merge:

@@ -80,8 +80,11 @@ def render_sql(sql: str, findings: Sequence[Any] = (), *, note: str | None = Non
     return [Strip(Segment.simplify(line)).simplify() for line in lines]
 
 
-def message_lines(message: str) -> list[Strip]:
+def message_lines(message: str, wrap: int = 0) -> list[Strip]:
+    """A message (not SQL) as lines, wrapped at word boundaries to ``wrap`` cells if given."""
     width = max((len(line) for line in message.splitlines()), default=0) + 2
+    if wrap > 0:
+        width = min(width, wrap)
     console = Console(file=io.StringIO(), width=max(20, width), force_terminal=True,
                       color_system="truecolor", legacy_windows=False)
     return [Strip(line) for line in console.render_lines(Text(message, style="dim"),
@@ -136,7 +139,8 @@ class SqlView(ScrollView, can_focus=True):
 
     def show_message(self, message: str) -> None:
         self.sql, self.findings, self.message = "", [], message
-        self.lines = message_lines(message)
+        # a message wraps to the pane (SQL does not: it scrolls sideways)
+        self.lines = message_lines(message, wrap=self.size.width - 1)
         self._set_size()
         self.scroll_to(0, 0, animate=False)
         self.refresh()
