@@ -84,7 +84,7 @@ async def stage(app: Any, pilot: Any, scene: str) -> None:
         await showcase.stage(app, pilot, "rollback-confirm")
         if scene == "wrong-name":
             await pilot.press("backspace", "backspace", "w", "enter")  # -> "raptorflw"
-            await pilot.pause()
+            await settle(pilot)
             return
         await pilot.press("escape")
         await pilot.pause()
@@ -93,7 +93,7 @@ async def stage(app: Any, pilot: Any, scene: str) -> None:
         shown = showcase.preview(HEAD, "base", down=True)
         screen.post_message(m.PreviewReady(shown, DOWN_BASE.label, impact=fixed_impact(shown)))
         await pilot.pause()
-        await pilot.pause()
+        await settle(pilot)
         return
     await showcase.stage(app, pilot, "migrations")
     screen = app.step_screen("migrations")
@@ -106,10 +106,16 @@ async def stage(app: Any, pilot: Any, scene: str) -> None:
         await pilot.pause()
         screen.post_message(m.MigrationTicked(
             f"waiting 3 s of 5 s for the migration lock held by {COLLEAGUE}"))
-        await pilot.pause(0.2)
+        await pilot.pause()
+        log = app.query_one("#mig-log")
+        log.flush()  # the log writes in batches: written now, scrolled to its end, always
+        await pilot.pause()
+        log.scroll_end(animate=False)
+        await pilot.wait_for_scheduled_animations()
+        await pilot.pause()
         if scene == "quit-running":
             await pilot.press("ctrl+q")
-            await pilot.pause()
+        await settle(pilot)
         return
     modal = BackupsModal(app.settings, "raptorflow", load=False, now=NOW)
     screen.backups_modal = modal
@@ -133,4 +139,12 @@ async def stage(app: Any, pilot: Any, scene: str) -> None:
         await pilot.pause()
         app.screen.post_message(PruneDryRun(5, infos[5:], None))
         await pilot.pause()
+    await settle(pilot)
+
+
+async def settle(pilot: Any) -> None:
+    """Let the dialogs fit themselves (ConfirmModal sizes its body after a refresh), also on
+    a loaded machine, before the picture is taken."""
+    await pilot.wait_for_scheduled_animations()
+    await pilot.pause(0.2)
     await pilot.pause()
