@@ -74,6 +74,14 @@ async def test_panel_shows_the_diagnosis_and_recovers(tmp_path: Path, project_di
             assert "server not listening (connection refused)" in text()
             assert (error.hint or "")[:20] in text()
             assert panel.has_class("-unreachable")
+            # step 1's checks follow the outage by themselves (no r pressed)
+            prereqs = app.step_screen("prerequisites")
+
+            def postgresql() -> str | None:
+                found = [r.status for r in prereqs.results or () if r.name == "postgresql"]
+                return found[0] if found and not prereqs.running else None
+
+            await wait_for(pilot, lambda: postgresql() == "fail", what="the checks again")
             # Migrations: the revision is unknown, not base; nothing is chosen
             await pilot.press("4")
             await wait_for(pilot, lambda: mig.history_loaded and not mig.current_known,
@@ -88,6 +96,7 @@ async def test_panel_shows_the_diagnosis_and_recovers(tmp_path: Path, project_di
             await wait_for(pilot, lambda: mig.current_known and mig.current == ("0003_intel",),
                            what="the revision again in the history")
             assert mig.choice is not None
+            await wait_for(pilot, lambda: postgresql() == "ok", what="the checks after it")
             assert "PostgreSQL 16" in text() and "not listening" not in text()
             assert not panel.has_class("-unreachable")
     finally:
