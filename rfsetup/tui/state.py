@@ -6,7 +6,7 @@ validation, the seed plan), so the step list never does I/O of its own.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any
@@ -53,6 +53,7 @@ def step(step_id: str) -> Step:
 
 #: what a step is for, said after "Next:" (the guide's order)
 _NEXT_PURPOSE = {
+    "prerequisites": "fix the checks marked ✗",
     "environment": "fill in the .env",
     "database": "create the role and the database",
     "migrations": "build the tables",
@@ -76,10 +77,21 @@ def next_step(step_id: str) -> Step | None:
     return STEPS[index] if index < len(STEPS) else None
 
 
-def next_step_text(step_id: str, key: Callable[[str], str]) -> str:
+def next_step_text(step_id: str, key: Callable[[str], str],
+                   states: Mapping[str, StepState] | None = None) -> str:
     """``Next: 3 Database & role (press 3) to create the role and the database.`` ``key``
-    maps a binding id to its key as mapped (StepScreen.key)."""
+    maps a binding id to its key as mapped (StepScreen.key). With the steps' ``states``: the
+    first step after this one that is not done (else the first before it; every step done:
+    say so), so a step found done is not pointed at again."""
     following = next_step(step_id)
+    if states is not None:
+        ids = [s.id for s in STEPS]
+        here = ids.index(step_id)
+        order = ids[here + 1:] + ids[:here]
+        undone = [i for i in order if states.get(i) is not StepState.DONE]
+        if not undone and states.get(step_id) is StepState.DONE:
+            return "All six steps are done."
+        following = next((s for s in STEPS if undone and s.id == undone[0]), following)
     if following is None:
         return ""
     purpose = _NEXT_PURPOSE.get(following.id)

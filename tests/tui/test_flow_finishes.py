@@ -56,7 +56,13 @@ async def test_seed_verify_and_the_ready_summary(fresh_db: str, redis_server, pr
         assert not [(r.name, r.detail) for r in prereqs.results if r.status == "fail"]
         await wait_for(pilot, lambda: steps.states["prerequisites"] is StepState.DONE,
                        what="step 1 done")
-        assert "Next: 2 Environment (press 2)" in _text(app, "#doctor-summary")
+        # once steps 2-4 are known done, the hint skips them: the seed is what is left
+        for done in ("environment", "database", "migrations"):
+            await wait_for(pilot, lambda d=done: steps.states[d] is StepState.DONE,
+                           what=f"{done} done")
+        await pilot.press("r")
+        await wait_for(pilot, lambda: "Next: 5 Seed (press 5)" in _text(app, "#doctor-summary"),
+                       what="the hint after the checks ran again")
         # -- Verify before the seed: the tables are there, but it is not done ----------------
         verify = app.step_screen("verify")
         await pilot.press("6")
@@ -128,11 +134,15 @@ async def test_checks_run_again_after_the_env_is_saved_and_enter_goes_to_the_fix
         field.focus()
         await type_into(pilot, "rzp_test_Fixed123")
         before = prereqs.checked_with
+        steps = app.query_one(StepList)
+        await wait_for(pilot, lambda: steps.states["database"] is StepState.DONE,
+                       what="step 3 known done")
         await pilot.press("ctrl+s")
         await wait_for(pilot, lambda: isinstance(app.screen, ChangesModal), what="the changes")
         await pilot.press("ctrl+s")
         await wait_for(pilot, lambda: env.saved_note is not None, what="the save")
-        assert "Next: 3 Database & role (press 3)" in _text(app, "#env-path")
+        # step 3 is done already (DATABASE_URL connects): the hint goes on to the migrations
+        assert "Next: 4 Migrations (press 4)" in _text(app, "#env-path")
         # the checks ran again, on the new .env, by themselves
         await wait_for(pilot, lambda: prereqs.checked_with is not before and not
                        prereqs.running and prereqs.results is not None, what="the re-run")

@@ -17,7 +17,7 @@ from textual.containers import Vertical
 from rfsetup.core.errors import RfsetupError
 from rfsetup.core.errors import unexpected as unexpected_error  # one mechanism, CLI and TUI
 from rfsetup.tui.messages import OperationFailed
-from rfsetup.tui.state import StepState, step
+from rfsetup.tui.state import StepState, next_step_text, step
 
 if TYPE_CHECKING:
     from rfsetup.core.settings import Settings
@@ -68,6 +68,16 @@ class StepScreen(Vertical):
     def key(self, binding_id: str) -> str:
         """The key that runs ``binding_id`` now (the user's keymap applied), for hints."""
         return self.rf_app.key_hint(binding_id)
+
+    def next_text(self) -> str:
+        """"Next: …" from this step: the next one not done yet, as the step list has them."""
+        from rfsetup.tui.widgets.step_list import StepList
+
+        try:
+            states = self.rf_app.query_one(StepList).states
+        except Exception:  # not mounted in an app with a step list (a unit test's screen)
+            states = None
+        return next_step_text(self.STEP_ID, self.key, states)
 
     def attempt(self, operation: str, call: Callable[[], T], *, silent: bool = False
                 ) -> T | None:

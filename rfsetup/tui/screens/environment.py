@@ -25,7 +25,7 @@ from rfsetup.tui.modals.ask import Answer, AskModal
 from rfsetup.tui.screens.base import StepScreen, display_path
 from rfsetup.tui.screens.env_sync import EnvSync
 from rfsetup.tui.screens.env_sync import apply_edits as apply_edits  # the tests' name
-from rfsetup.tui.state import StepState, env_state, next_step_text
+from rfsetup.tui.state import StepState, env_state
 from rfsetup.tui.warmup import ensure_imported
 
 if TYPE_CHECKING:
@@ -153,7 +153,7 @@ class EnvironmentScreen(EnvSync, StepScreen):
         elif note is not None or self.saved_note is not None:
             text.append_text(note or self.saved_note or Text())
         elif self.step_state(None) is StepState.DONE:
-            text.append(next_step_text(self.STEP_ID, self.key), style="bold")
+            text.append(self.next_text(), style="bold")
         else:
             text.append(f"{self.key('env-save')} saves (you see the changes first).")
         self.query_one("#env-path", Static).update(text)
@@ -293,7 +293,7 @@ class EnvironmentScreen(EnvSync, StepScreen):
         self.show_document(message.path, message.document, True, state=message.state)
         note = Text(f"✓ saved ({len(message.changed)} change(s)). ", style="green")
         if self.step_state(None) is StepState.DONE:
-            note.append(next_step_text(self.STEP_ID, self.key), style="bold")
+            note.append(self.next_text(), style="bold")
         else:
             note.append("Fill in the keys marked ✗ or (not set), then save again.",
                         style="yellow")

@@ -47,7 +47,6 @@ from rfsetup.tui.screens.migration_run import (
     run_move,
     where_text,
 )
-from rfsetup.tui.state import next_step_text
 from rfsetup.tui.warmup import ensure_imported
 from rfsetup.tui.widgets.log_pane import LogPane
 
@@ -171,7 +170,7 @@ class RunningMoves(StepScreen):
         heads = getattr(self, "heads", ())
         if not result.cancelled and heads and set(result.to_revisions) == set(heads):
             # newcomer: the next step, first (the result area shows 3 lines)
-            text = Text.assemble((next_step_text(self.STEP_ID, self.key), "bold"), "\n", text)
+            text = Text.assemble((self.next_text(), "bold"), "\n", text)
         return text
 
     def on_resize(self, event: events.Resize) -> None:

@@ -18,7 +18,7 @@ from textual.widgets import DataTable, Static
 
 from rfsetup.tui.messages import CheckCompleted, ChecksCompleted
 from rfsetup.tui.screens.base import StepScreen
-from rfsetup.tui.state import StepState, checks_state, fixing_step, next_step_text, step
+from rfsetup.tui.state import StepState, checks_state, fixing_step, step
 from rfsetup.tui.warmup import ensure_imported
 from rfsetup.tui.widgets.check_table import CheckTable
 
@@ -136,7 +136,7 @@ class PrerequisitesScreen(StepScreen):
                            f"{self.key('doctor-rerun')} re-runs", style="dim")
         else:
             summary.append(f"   {self.key('doctor-rerun')} re-runs", style="dim")
-            summary.append("\n" + next_step_text(self.STEP_ID, self.key), style="bold")
+            summary.append("\n" + self.next_text(), style="bold")
         self.query_one("#doctor-summary", Static).update(summary)
         self._show_remedy()
         # the settings changed while the checks ran: their answer is about the old ones

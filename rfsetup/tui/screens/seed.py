@@ -17,7 +17,7 @@ from textual.widgets import DataTable, Static
 
 from rfsetup.tui.messages import DevSeedApplied, OperationFailed, SeedApplied, SeedPlanned
 from rfsetup.tui.screens.base import StepScreen
-from rfsetup.tui.state import StepState, next_step_text, seed_state
+from rfsetup.tui.state import StepState, seed_state
 from rfsetup.tui.warmup import ensure_imported
 
 ACTIONS = {"inserted": ("+ insert", "green"), "updated": ("~ update", "yellow"),
@@ -160,7 +160,7 @@ class SeedScreen(StepScreen):
             summary = report_text(report, applied=False)
             summary.append(f"\nPress {self.key('seed-apply')} to apply." if report.changed else
                            "\n✓ Seeded: nothing to do. " +
-                           next_step_text(self.STEP_ID, self.key), style="bold")
+                           self.next_text(), style="bold")
             self.query_one("#seed-summary", Static).update(summary)
 
     def on_seed_applied(self, message: SeedApplied) -> None:
@@ -169,7 +169,7 @@ class SeedScreen(StepScreen):
             self.show_plan(self.report, self.plans)  # the rows: + inserted, ~ updated
         text = Text("✓ Seed applied. ", style="bold green")
         text.append_text(report_text(message.report, applied=True))
-        text.append("\n" + next_step_text(self.STEP_ID, self.key), style="bold")
+        text.append("\n" + self.next_text(), style="bold")
         self.query_one("#seed-summary", Static).update(text)
 
     def on_operation_failed(self, message: OperationFailed) -> None:
