@@ -17,16 +17,21 @@ class ChangesModal(ModalScreen[bool]):
         Binding("ctrl+s", "save", "Save", id="changes-save"),
     ]
 
-    def __init__(self, path: str, changes: list[tuple[str, str, str]]) -> None:
+    def __init__(self, path: str, changes: list[tuple[str, str, str]], *,
+                 exists: bool = True) -> None:
         super().__init__()
         self.path = path
         self.changes = changes
+        #: False: the file is created (there is no previous file to keep)
+        self.exists = exists
 
     def compose(self) -> ComposeResult:
         with Vertical(id="changes-dialog", classes="dialog"):
             yield Label(f"Save {self.path}?", classes="dialog-title")
             yield Static("These keys change (secrets masked); every other byte of the file is "
-                         "kept, and the previous file is kept as a backup.")
+                         "kept, and the previous file is kept as a backup." if self.exists else
+                         "The file does not exist yet: it is created (mode 0600) with these "
+                         "keys (secrets masked).")
             yield DataTable(id="changes-table", cursor_type="row")
             with Horizontal(classes="dialog-buttons"):
                 yield Button("Save (Ctrl+S)", variant="primary", id="changes-save",

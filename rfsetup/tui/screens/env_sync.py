@@ -260,7 +260,8 @@ class EnvSync:
             else:
                 self.after_save = None
 
-        self.app.push_screen(ChangesModal(display_path(path), changed), confirmed)
+        self.app.push_screen(ChangesModal(display_path(path), changed,
+                                          exists=self.exists is not False), confirmed)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="env-save")
     def write(self, path: Path, edits: dict[str, str], changed: list[tuple[str, str, str]],
