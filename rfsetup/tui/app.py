@@ -51,6 +51,8 @@ if TYPE_CHECKING:
 
 #: how often the live panel re-reads the status (seconds)
 POLL_INTERVAL = 2.0
+#: the steps start their own loads once the first status is drawn, or after this long
+STEPS_AFTER = 1.5
 KEYMAP_ENV = ENV_KEYMAP
 
 
@@ -111,6 +113,7 @@ class RfsetupApp(SupportActions):
         self._poll_timer: Any = None
         self.report: StatusReport | None = None
         self._status_worker: Worker[None] | None = None
+        self._steps_started = False
         self._settings_dirty = False
         self._secrets: set[str] = set()
         self._quit_warned = False
@@ -149,10 +152,20 @@ class RfsetupApp(SupportActions):
         self.show_step(self.query_one(ContentSwitcher).current or "prerequisites")
         self.mark_production()
         if self.autoload:
+            # the revision first: the status read has the interpreter to itself until it is
+            # on screen (the steps' own loads compete for the GIL); they start right after it,
+            # or after STEPS_AFTER seconds when the server is slow to answer
             self.refresh_status()
             self._poll_timer = self.set_interval(self.poll_interval, self._poll)
-            for screen in self.step_screens():
-                screen.start()
+            self.set_timer(STEPS_AFTER, self._start_steps)
+
+    def _start_steps(self) -> None:
+        # autoload=False (snapshots feed the app messages): the steps never load by themselves
+        if self._steps_started or not self.autoload:
+            return
+        self._steps_started = True
+        for screen in self.step_screens():
+            screen.start()
 
     # -- the config file: theme and what could not be applied ---------------------------------
     def _apply_user_theme(self) -> None:
@@ -277,9 +290,10 @@ class RfsetupApp(SupportActions):
             self.settings = message.settings
             self.mark_production()
         previous, self.report = self.report, message.report
-        if previous is None:
-            self._warm_migrations()
         self.query_one(StatusPanel).show(message.report)
+        if previous is None:
+            self.call_after_refresh(self._start_steps)  # once the revision is drawn
+            self._warm_migrations()
         for screen in self.step_screens():
             screen.status_changed(message.report, previous)
         self.refresh_step_states()
