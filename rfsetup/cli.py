@@ -22,8 +22,8 @@ from rfsetup.commands.registry import Command, commands_of
 from rfsetup.core.errors import ExitCode, RfsetupError
 
 #: the command modules, in the order ``rfsetup --help`` lists their commands
-COMMAND_MODULES = ("doctor", "status", "env", "db", "migrate", "backup", "sandbox", "bundle",
-                   "serve")
+COMMAND_MODULES = ("doctor", "status", "env", "db", "migrate", "recover", "rehearse", "backup",
+                   "sandbox", "setup", "bundle", "serve")
 
 
 class _Parser(argparse.ArgumentParser):

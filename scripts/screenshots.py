@@ -36,6 +36,8 @@ FILES = {
     "unreachable": "server-unreachable.svg",
     "production": "production.svg",
     "production-confirm": "production-confirm.svg",
+    "rehearse": "rehearse.svg",
+    "recover": "recover.svg",
 }
 TITLES = {
     "prerequisites": "rfsetup — 1 Prerequisites",
@@ -48,6 +50,8 @@ TITLES = {
     "unreachable": "rfsetup — server unreachable",
     "production": "rfsetup — a production target",
     "production-confirm": "rfsetup — production upgrade: confirm",
+    "rehearse": "rfsetup — 4 Migrations: rehearse on a copy",
+    "recover": "rfsetup — 4 Migrations: recover from a branch switch",
 }
 
 
@@ -59,7 +63,10 @@ async def export(scene: str, size: tuple[int, int]) -> str:
         try:
             app = showcase.make_app(Path(tmp), scene)
             async with app.run_test(size=size) as pilot:
-                await showcase.stage(app, pilot, scene)
+                if scene in ("rehearse", "recover"):  # modals opened from Migrations
+                    await showcase.stage_modal(app, pilot, scene)
+                else:
+                    await showcase.stage(app, pilot, scene)
                 await pilot.wait_for_scheduled_animations()
                 await pilot.pause()
                 return app.export_screenshot(title=TITLES[scene])

@@ -1,9 +1,10 @@
 """`rfsetup db create`: the guide's "Create Database" step, headless.
 
 The role's password comes from standard input (``--password-stdin``) or a prompt, never from
-argv; the admin's from ``--admin-url``, PGPASSWORD, ~/.pgpass or a prompt. ``db_create`` is a
-sequence of named steps, each of which either prints, asks or raises before anything changes,
-until ``provision`` runs.
+argv; the admin's from ``--admin-url``, PGPASSWORD, ~/.pgpass or a prompt. The sequence itself
+(admin checked, passwords found, provision, the .env) is ``rfsetup.core.dbcreate.create_database``,
+which the TUI's Database step and ``rfsetup setup`` run too; this module asks at the terminal and
+prints.
 """
 
 from __future__ import annotations
@@ -11,8 +12,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Callable
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING
 
 from rfsetup.commands.common import print_changes, read_value_from_stdin
 from rfsetup.commands.registry import Group, arg
@@ -23,8 +23,6 @@ if TYPE_CHECKING:
 
     from rfsetup.core import provision as prov
     from rfsetup.core.settings import Settings
-
-T = TypeVar("T")
 
 db = Group(
     "db", "create the database and its role",
@@ -55,26 +53,24 @@ def db_create(args: argparse.Namespace, ctx: Settings) -> int:
     0; an existing role's password changes only when a new one is given. The role's password
     comes from standard input or a prompt, never from the command line.
     """
-    from rfsetup.core import provision as prov
+    from rfsetup.core import dbcreate
 
     name, owner = _names(args, ctx)
     if args.dry_run:
         _print_dry_run(args, ctx, name, owner)
         return int(ExitCode.OK)
     password = _password_from_stdin(args)
-    state, admin = _with_admin_password(
-        _admin_url(args, ctx), lambda url: prov.inspect_server(url, name, owner))
-    if state.server_version < 150000:
-        print(f"note: PostgreSQL {state.server_version // 10000} is older than the guide's 15",
-              file=sys.stderr)
-    if password is None and not state.role_exists:
-        password = _new_role_password(owner)
-    # before anything is changed: --write-env without a usable password is bad input
-    env_password = _env_password(args, ctx, owner, password)
-    result = prov.provision(admin, name, owner, password)
-    _print_result(result, keeps_password=state.role_exists and password is None, owner=owner)
-    if env_password is not None:
-        _write_env(ctx, prov.role_url(admin, owner, env_password, name))
+    # the one sequence the TUI's Database step and `rfsetup setup` run too
+    outcome = dbcreate.create_database(
+        ctx, _admin_url(args, ctx), name, owner, password, write_env=args.write_env,
+        password_hint="give it with --password-stdin (it is then set on the role too)",
+        ask_admin_password=_ask_admin_password, ask_role_password=_new_role_password,
+        admin_error=_as_admin_error)
+    for note in outcome.notes:
+        print(f"note: {note}", file=sys.stderr)
+    _print_result(outcome.result, keeps_password=outcome.keeps_password, owner=owner)
+    if outcome.env_changes is not None:
+        _print_env_written(ctx, outcome.env_changes)
     return int(ExitCode.OK)
 
 
@@ -124,17 +120,6 @@ def _new_role_password(owner: str) -> str:
     return _prompt_password(f"password for the new role {owner}: ", confirm=True)
 
 
-def _env_password(args: argparse.Namespace, ctx: Settings, owner: str,
-                          password: str | None) -> str | None:
-    """With --write-env, the password DATABASE_URL will hold (given, or the current URL's)."""
-    if not args.write_env:
-        return None
-    from rfsetup.core import dbcreate
-
-    return dbcreate.password_for_env(
-        ctx, owner, password, hint="give it with --password-stdin (it is then set on the role too)")
-
-
 def _print_result(result: prov.ProvisionResult, *, keeps_password: bool, owner: str) -> None:
     for item in result.created:
         print(f"created  {item}")
@@ -149,14 +134,12 @@ def _print_result(result: prov.ProvisionResult, *, keeps_password: bool, owner: 
     print(f"role URL {result.database_url}")
 
 
-def _write_env(ctx: Settings, role: URL) -> None:
-    from rfsetup.core import dbcreate
-
-    written = dbcreate.point_env_at(ctx, role)
-    if not written:
+def _print_env_written(ctx: Settings,
+                       changes: list[tuple[str, str | None, str | None]]) -> None:
+    if not changes:
         print(f"DATABASE_URL in {ctx.env_file} already points there")
     else:
-        print_changes(written)
+        print_changes(changes)
         print(f"wrote {ctx.env_file}")
 
 
@@ -190,33 +173,30 @@ def _admin_url(args: argparse.Namespace, ctx: Settings) -> URL:
     DATABASE_URL's server as postgres, else localhost)."""
     from rfsetup.core import dbcreate
 
-    if args.admin_url:
-        url = dbcreate.parse_admin_url(args.admin_url)
-        if url.password is not None:
-            print("note: a password inside --admin-url is visible in the process list; "
-                  "PGPASSWORD in the environment (or the prompt) keeps it private",
-                  file=sys.stderr)
-        return url
-    return dbcreate.default_admin_url(ctx)
+    return _admin_url_from(args.admin_url) or dbcreate.default_admin_url(ctx)
 
 
-def _with_admin_password(admin: URL, attempt: Callable[[URL], T]) -> tuple[T, URL]:
-    """Run ``attempt(admin)``; if the server wants a password we lack, ask once and retry."""
-    try:
-        try:
-            return attempt(admin), admin
-        except RfsetupError as exc:
-            if exc.kind not in ("password_missing", "password_rejected") or not _can_prompt():
-                raise
-            if exc.kind == "password_rejected" and admin.password is not None:
-                raise
-            password = _prompt_password(f"password for {admin.username or 'postgres'} at "
-                                        f"{admin.host or 'localhost'}:{admin.port or 5432}: ",
-                                        confirm=False)
-            admin = admin.set(password=password)
-            return attempt(admin), admin
-    except RfsetupError as exc:
-        raise _as_admin_error(exc, admin) from None
+def _admin_url_from(raw: str | None) -> URL | None:
+    """--admin-url parsed (None when not given), with a note when it holds a password."""
+    from rfsetup.core import dbcreate
+
+    if not raw:
+        return None
+    url = dbcreate.parse_admin_url(raw)
+    if url.password is not None:
+        print("note: a password inside --admin-url is visible in the process list; "
+              "PGPASSWORD in the environment (or the prompt) keeps it private",
+              file=sys.stderr)
+    return url
+
+
+def _ask_admin_password(admin: URL, error: RfsetupError) -> str | None:
+    """The server wants the admin's password: asked at a terminal (None: nobody to ask)."""
+    if not _can_prompt():
+        return None
+    return _prompt_password(f"password for {admin.username or 'postgres'} at "
+                            f"{admin.host or 'localhost'}:{admin.port or 5432}: ",
+                            confirm=False)
 
 
 def _as_admin_error(exc: RfsetupError, admin: URL) -> RfsetupError:

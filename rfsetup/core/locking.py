@@ -82,9 +82,23 @@ def application_name(action: str = "migrate") -> str:
     return text.encode("ascii", "replace").decode()[:_APPLICATION_NAME_MAX]
 
 
-def session_timeouts(settings: Settings) -> dict[str, str]:
+def session_timeouts(settings: Settings | None = None) -> dict[str, str]:
     """lock_timeout and statement_timeout for schema-changing sessions, as ``settings`` has
-    them (RFSETUP_LOCK_TIMEOUT, RFSETUP_STATEMENT_TIMEOUT, read and validated on load)."""
+    them (RFSETUP_LOCK_TIMEOUT, RFSETUP_STATEMENT_TIMEOUT, read and validated on load).
+    Without settings (lint's default, the SQL pane's note), this process's environment's."""
+    if settings is None:
+        from rfsetup.core.settings import (
+            DEFAULT_LOCK_TIMEOUT,
+            DEFAULT_STATEMENT_TIMEOUT,
+            ENV_LOCK_TIMEOUT,
+            ENV_STATEMENT_TIMEOUT,
+            duration_from,
+        )
+
+        return {"lock_timeout": duration_from(os.environ, ENV_LOCK_TIMEOUT,
+                                              DEFAULT_LOCK_TIMEOUT),
+                "statement_timeout": duration_from(os.environ, ENV_STATEMENT_TIMEOUT,
+                                                   DEFAULT_STATEMENT_TIMEOUT)}
     return {"lock_timeout": settings.lock_timeout,
             "statement_timeout": settings.statement_timeout}
 

@@ -257,3 +257,17 @@ def seed(settings: Settings, *, dry_run: bool = False) -> SeedReport:
     plans = load_plans()
     with connection(settings.url()) as conn:
         return plan_seed(conn, plans) if dry_run else apply_seed(conn, plans)
+
+
+def is_seeded(settings: Settings) -> bool | None:
+    """Whether the database holds the seed as the seed file has it (a dry run finds nothing
+    to insert or update); False when the seed's table is not there yet; None when the
+    project has no seeds (nothing is expected). What Verify and ``rfsetup setup`` check."""
+    if not settings.profile.has_seeds:
+        return None
+    try:
+        return not seed(settings, dry_run=True).changed
+    except RfsetupError as exc:
+        if exc.kind == "not_migrated":
+            return False
+        raise

@@ -212,7 +212,13 @@ class RfsetupApp(SupportActions):
         return self.query_one(ContentSwitcher).current or STEP_IDS[0]
 
     def show_step(self, step_id: str) -> None:
-        """Put a step on screen and focus its main widget."""
+        """Put a step on screen and focus its main widget (once the step on screen agrees:
+        unsaved edits are asked about first)."""
+        shown = self.query_one(ContentSwitcher).current
+        if shown and shown != step_id and not self.step_screen(shown).confirm_leave(
+                partial(self.show_step, step_id)):
+            self.query_one(StepList).show_step(shown)
+            return
         self.query_one(ContentSwitcher).current = step_id
         self.query_one(StepList).show_step(step_id)
         self.step_screen(step_id).activated()
@@ -382,7 +388,8 @@ class RfsetupApp(SupportActions):
 
     async def run_step_action(self, step_id: str, action: str) -> None:
         self.show_step(step_id)
-        await self.step_screen(step_id).run_action(action)
+        if self.current_step == step_id:  # not when leaving the step was asked about first
+            await self.step_screen(step_id).run_action(action)
 
     # -- help (issue 10 item 9) --------------------------------------------------------------
     def action_help(self) -> None:
@@ -399,6 +406,10 @@ class RfsetupApp(SupportActions):
                                    self.keymap))
 
     async def action_quit(self) -> None:
+        for screen in self.step_screens():  # unsaved edits are asked about first
+            if not screen.confirm_leave(partial(self.call_later, self.action_quit),
+                                        quitting=True):
+                return
         migrations = self.step_screen("migrations")
         if isinstance(migrations, MigrationsScreen) and migrations.running and \
                 not self._quit_warned:

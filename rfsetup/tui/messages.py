@@ -24,10 +24,15 @@ if TYPE_CHECKING:
     from textual.strip import Strip
 
     from rfsetup.core.alembic import LintFinding, MigrationResult, Preview, RevisionInfo
+    from rfsetup.core.dbcreate import CreateOutcome
     from rfsetup.core.envfile import EnvFile
+    from rfsetup.core.envmerge import DiskState
     from rfsetup.core.inspect import TableDescription, TableSummary
     from rfsetup.core.prereqs import CheckResult
     from rfsetup.core.provision import ProvisionResult
+    from rfsetup.core.ready import Ready
+    from rfsetup.core.recovery import Recovery
+    from rfsetup.core.rehearsereport import RehearsalReport
     from rfsetup.core.seeding import SeedReport
     from rfsetup.core.settings import Settings
     from rfsetup.core.status import StatusReport
@@ -86,6 +91,8 @@ class EnvLoaded(StatusChanged):
     path: Path
     document: EnvFile
     exists: bool
+    #: the file as it was read (stat and SHA-256): what later checks compare against
+    state: DiskState | None = field(default=None, kw_only=True)
 
 
 @dataclass(eq=False, repr=False)
@@ -95,6 +102,8 @@ class EnvSaved(StatusChanged):
     path: Path
     document: EnvFile
     changed: list[tuple[str, str, str]]
+    #: the file as read back after the write (what later checks compare against)
+    state: DiskState | None = field(default=None, kw_only=True)
 
     refresh = True
     settings_changed = True
@@ -107,6 +116,8 @@ class DatabaseProvisioned(StatusChanged):
 
     result: ProvisionResult
     env_written: Path | None
+    #: the whole of what dbcreate.create_database did (DATABASE_URL as written, masked)
+    outcome: CreateOutcome | None = field(default=None, kw_only=True)
 
     refresh = True
 
@@ -211,6 +222,8 @@ class TablesListed(StatusChanged):
 
     tables: list[TableSummary]
     expected: list[str]
+    #: the seed as the profile expects it (core.seeding.is_seeded; None: no seeds, or unknown)
+    seeded: bool | None = field(default=None, kw_only=True)
 
 
 @dataclass(eq=False, repr=False)
@@ -242,3 +255,63 @@ class TargetsRead(Message):
     """``rfsetup status --all``'s text (every environment beside the .env) was read."""
 
     text: str
+
+
+# -- Rehearse and recover (modals of their own, opened from Migrations) ------------------------
+@dataclass(eq=False, repr=False)
+class RehearsalProgressed(Message):
+    """A line of a running rehearsal's progress (copying, each revision, dropping)."""
+
+    line: str
+
+
+@dataclass(eq=False, repr=False)
+class RehearsalFinished(Message):
+    """The rehearsal ended with its report (the copy dropped)."""
+
+    report: RehearsalReport
+
+
+@dataclass(eq=False, repr=False)
+class RehearsalFailed(Message):
+    """The rehearsal could not run, or was interrupted (the copy dropped)."""
+
+    error: RfsetupError
+
+
+@dataclass(eq=False, repr=False)
+class RecoveryDiagnosed(Message):
+    """What migrate recover found: the unknown revision's branch and the ways out, or a
+    half-applied head (``recovery`` None when it could not be read: ``error``)."""
+
+    recovery: Recovery | None
+    error: RfsetupError | None = None
+
+
+# -- Environment: the file changed on disk (the newcomer's .env safety net) -----------------------
+@dataclass(eq=False, repr=False)
+class EnvChangedOnDisk(Message):
+    """The .env on disk is no longer what the form loaded (another editor, `rfsetup env set`,
+    step 3 writing DATABASE_URL). ``saving``: found while saving, which waits for the merge."""
+
+    path: Path
+    document: EnvFile
+    state: DiskState
+    saving: bool = False
+
+
+@dataclass(eq=False, repr=False)
+class EnvSaveChecked(Message):
+    """Before the list of changes is shown: the .env as it is on disk right now."""
+
+    path: Path
+    document: EnvFile
+    state: DiskState
+
+
+# -- the end of the guided setup -----------------------------------------------------------------
+@dataclass(eq=False, repr=False)
+class ReadyRead(Message):
+    """Every step is done: what the setup has (core.ready.readiness), for the ready summary."""
+
+    ready: Ready

@@ -95,3 +95,71 @@ def test_point_env_at_keeps_the_apps_driver_and_every_other_byte(tmp_path: Path)
     point_env_at(sandboxed, role)
     other = make_url(EnvFile.load(tmp_path / "other.env").get("DATABASE_URL"))
     assert other.drivername == "postgresql+asyncpg"
+
+
+# -- the one db create sequence (the CLI, the TUI's Database step and `rfsetup setup`) ----------
+
+def test_create_database_asks_writes_and_shows_what_it_wrote(pg, names: tuple[str, str],
+                                                             tmp_path: Path) -> None:
+    """One sequence: a new role's password asked for (not guessed), the admin checked first,
+    DATABASE_URL written in the app's form and reported as exactly that string, masked; a
+    second run creates and writes nothing."""
+    import psycopg2
+
+    from rfsetup.core.dbcreate import create_database
+    from rfsetup.core.envfile import EnvFile
+    from rfsetup.core.redact import mask_url
+
+    db, role = names
+    env = tmp_path / ".env"
+    settings = load_settings(env, cwd=tmp_path, environ={})
+    admin = make_url(pg.admin_url())
+    asked: list[str] = []
+
+    def ask(owner: str) -> str:
+        asked.append(owner)
+        return "n3w p@ss"
+
+    with pytest.raises(RfsetupError) as refused:
+        create_database(settings, admin, db, role, write_env=True, password_hint="type it")
+    assert refused.value.exit_code == ExitCode.USAGE and refused.value.hint == "type it"
+    assert not env.exists()  # refused before anything was changed
+
+    first = create_database(settings, admin, db, role, write_env=True, ask_role_password=ask)
+    assert asked == [role] and first.changed and first.env_written
+    assert f"role {role}" in first.result.created
+    written = EnvFile.load(env).get("DATABASE_URL")
+    assert written is not None and make_url(written).drivername == "postgresql+asyncpg"
+    assert first.database_url == mask_url(written) and "n3w" not in first.database_url
+    assert [key for key, _, _ in first.env_changes or []] == ["DATABASE_URL"]
+    psycopg2.connect(host="127.0.0.1", port=pg.port, user=role, password="n3w p@ss",
+                     dbname=db).close()
+
+    again = create_database(load_settings(env, cwd=tmp_path, environ={}), admin, db, role,
+                            write_env=True, ask_role_password=ask)
+    assert asked == [role], "an existing role is not asked for a password"
+    assert not again.changed and again.env_changes == [] and again.keeps_password
+    assert again.database_url == first.database_url
+
+
+def test_create_database_on_the_sandbox_writes_redis_url_too(pg, names: tuple[str, str],
+                                                             tmp_path: Path) -> None:
+    """The guided sandbox path: REDIS_URL is written with DATABASE_URL when the .env has none
+    (so a plain `rfsetup doctor` finds the sandbox's Redis), and never replaces one."""
+    from rfsetup.core.dbcreate import create_database
+    from rfsetup.core.envfile import EnvFile
+
+    db, role = names
+    env = tmp_path / ".env"
+    env.write_text("SECRET_KEY=" + "k" * 64 + "\n")
+    sandboxed = load_settings(env, cwd=tmp_path, environ={}).with_urls(
+        pg.admin_url(), "redis://127.0.0.1:6999/0", "sandbox")
+    done = create_database(sandboxed, make_url(pg.admin_url()), db, role, "pw-1",
+                           write_env=True)
+    assert sorted(key for key, _, _ in done.env_changes or []) == ["DATABASE_URL", "REDIS_URL"]
+    values = EnvFile.load(env).values()
+    assert values["REDIS_URL"] == "redis://127.0.0.1:6999/0"
+    assert values["SECRET_KEY"] == "k" * 64
+    env.write_text("REDIS_URL=redis://elsewhere:6379/0\n")
+    create_database(sandboxed, make_url(pg.admin_url()), db, role, "pw-1", write_env=True)
+    assert EnvFile.load(env).get("REDIS_URL") == "redis://elsewhere:6379/0"

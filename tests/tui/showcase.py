@@ -300,3 +300,194 @@ def make_app(project: Path, scene: str) -> Any:
     if scene in PRODUCTION_SCENES:
         shown = dataclasses.replace(shown, production=PRODUCTION_REASON)
     return RfsetupApp(shown, rollback=scene == "rollback-confirm", autoload=False)
+
+
+# -- rehearse and recover (modals opened from Migrations) ----------------------------------------
+def rehearsal_report() -> Any:
+    """A rehearsal of 0003_intel -> head as the real one reads (its squawk findings real)."""
+    from rfsetup.core.rehearsereport import RehearsalReport, RevisionReport, StepRun
+    from rfsetup.core.rehearsewatch import LockTaken
+
+    rev = "0004_production_indexes"
+    shown = preview(("0003_intel",), "head", down=False)
+    locks = tuple(LockTaken(t, "ShareUpdateExclusiveLock")
+                  for t in ("indicators", "projects", "threat_actors"))
+    runs = {"up": StepRun(rev, "up", 1.84, locks),
+            "down": StepRun(rev, "down", 0.21, (LockTaken("indicators", "AccessExclusiveLock"),)),
+            "again": StepRun(rev, "again", 1.79, locks)}
+    message = shown.steps[0].message if shown.steps else ""
+    return RehearsalReport(
+        "raptorflow", "rfsetup_rehearsal_raptorflow_20250120T100000Z_5f3a", "template",
+        ("0003_intel",), (rev,),
+        (RevisionReport(rev, message, runs, tuple(lint(shown))),), round_trip_same=True,
+        down_restores=True, lint_note="rfsetup sets lock_timeout=10s, statement_timeout=30min "
+        "on every connection of a run, so squawk's missing-timeout rules do not apply",
+        seconds=6.4, copy_seconds=0.9)
+
+
+def recovery() -> Any:
+    """The database at a revision of another branch, after `git switch main`."""
+    from rfsetup.core.branchswitch import Commit, Holder, RevisionHome, ScriptRevision
+    from rfsetup.core.recovery import Recovery
+
+    other = ScriptRevision("0005_credit_notes", ("0004_production_indexes",),
+                           "billing: credit notes", ("create_table credit_notes",
+                                                     "add_column invoices.credit_note_id",
+                                                     "create_index ix_credit_notes_invoice_id "
+                                                     "on credit_notes"))
+    home = RevisionHome(
+        "0005_credit_notes", "/home/alice/raptorflow",
+        (Holder("refs/heads/feature/credit-notes", "alembic/versions/0005_credit_notes.py"),
+         Holder("refs/remotes/origin/feature/credit-notes",
+                "alembic/versions/0005_credit_notes.py")),
+        Commit("8c1f0e2d9b7a4c6e5f3a2b1c0d9e8f7a6b5c4d3e", "2025-01-18T16:02:11+01:00",
+               "Bob Okafor", "billing: credit notes"),
+        ("refs/heads/feature/credit-notes", "refs/remotes/origin/feature/credit-notes"),
+        "main", False, {other.revision: other})
+    return Recovery("raptorflow", ("0005_credit_notes",), ("0004_production_indexes",),
+                    ("0005_credit_notes",), (home,), ("0004_production_indexes",), (other,))
+
+
+async def stage_modal(app: Any, pilot: Any, scene: str) -> None:
+    """Migrations, then the rehearse or recover modal showing its fixed result."""
+    from rfsetup.tui.modals.recovery import RecoveryModal
+    from rfsetup.tui.modals.rehearse import RehearseModal
+
+    await stage(app, pilot, "migrations")
+    if scene == "rehearse":
+        modal: Any = RehearseModal(app.settings, "head", "raptorflow")
+        await app.push_screen(modal)
+        await pilot.pause()
+        modal.show_report(rehearsal_report())
+    else:
+        modal = RecoveryModal(app.settings, "raptorflow")
+        await app.push_screen(modal)
+        await pilot.pause()
+        modal.show(recovery())
+    await pilot.pause()
+
+
+async def stage_branch_switch(app: Any, pilot: Any) -> None:
+    """After `git switch main`: the database at another branch's revision, the panel's pointer
+    and the Migrations step's line saying which branch has it."""
+    from dataclasses import replace
+
+    from rfsetup.core.alembic.planning import unknown_revision_error
+    from rfsetup.tui import messages as m
+
+    current = ("0005_credit_notes",)
+    error = unknown_revision_error(current, "raptorflow")
+    report = replace(status_report(("0004_production_indexes",)), current=current,
+                     pending=None, scripts_error=error)
+    app.post_message(m.StatusRefreshed(report))
+    await pilot.pause()
+    screen = app.step_screen("migrations")
+    screen.post_message(m.HistoryLoaded(history(current), current))
+    await pilot.pause()
+    app.show_step("migrations")
+    await pilot.pause(0.3)  # the history's cursor settles (its highlight is debounced)
+    if screen.choice is not None:
+        screen.post_message(m.PreviewReady(None, screen.choice.label, error=error))
+    screen.post_message(m.RecoveryDiagnosed(recovery()))
+    await pilot.pause()
+    app.refresh_step_states()
+    await pilot.pause()
+
+
+# -- the newcomer's screens and modals (the .env editor, the results, the end) ------------------
+def provision_outcome() -> Any:
+    """What step 3 shows after creating the role: DATABASE_URL as the .env holds it."""
+    from rfsetup.core.dbcreate import CreateOutcome
+    from rfsetup.core.provision import ProvisionResult, ServerState
+
+    result = ProvisionResult(
+        created=["role raptorflow", "database raptorflow (owner raptorflow)"],
+        changed=["role raptorflow: may create tables in raptorflow.public"],
+        database_url="postgresql+psycopg2://raptorflow:***@localhost:5432/raptorflow")
+    state = ServerState(160002, False, False, False, None)
+    changes = [("DATABASE_URL", None,
+                "postgresql+asyncpg://raptorflow:***@localhost:5432/raptorflow")]
+    return CreateOutcome(state, result,
+                         "postgresql+asyncpg://raptorflow:***@localhost:5432/raptorflow",
+                         env_changes=changes, env_file=Path(".env"))
+
+
+def ready_summary(project: Path) -> Any:
+    from rfsetup.core.ready import Ready
+    from rfsetup.core.sandbox import SandboxInfo
+
+    box = SandboxInfo(database_url=None, redis_url="redis://127.0.0.1:6380/0", running=True,
+                      data_dir=Path(".rfsetup/sandbox"), postgres_running=True,
+                      redis_running=True, postgres_pid=4242, redis_pid=4243)
+    return Ready(database_url="postgresql+asyncpg://raptorflow:***@127.0.0.1:54321/raptorflow",
+                 url_source=".env", database="raptorflow",
+                 revision=("0004_production_indexes",), heads=("0004_production_indexes",),
+                 tables=15, expected=15, missing=(), seeded=True,
+                 redis_url="redis://127.0.0.1:6380/0", redis_version="7.2.4",
+                 env_file=Path(".env"), sandbox=box)
+
+
+BROKEN_ENV_TEXT = ENV_TEXT.replace("SECRET_KEY=$(openssl rand -hex 32)",
+                                   'SECRET_KEY="a1b2c3d4-unterminated')
+VALID_SECRET = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
+
+NEWCOMER_SCENES = ("prerequisites", "environment", "database", "seed", "verify",
+                   "env-unparsable", "env-unsaved", "env-merge", "env-changes", "env-rotate",
+                   "database-done", "seed-applied", "ready")
+
+
+async def stage_newcomer(app: Any, pilot: Any, scene: str) -> None:
+    """The newcomer's scenes: a step as ``stage`` shows it, or a modal/result on top."""
+    from textual.widgets import Input
+
+    from rfsetup.core.envfile import EnvFile
+    from rfsetup.core.envmerge import load as load_env
+    from rfsetup.tui import messages as m
+
+    base = {"env-unparsable": "environment", "env-unsaved": "environment",
+            "env-merge": "environment", "env-changes": "environment",
+            "env-rotate": "environment", "database-done": "database",
+            "seed-applied": "seed", "ready": "verify"}.get(scene, scene)
+    path = app.settings.env_file
+    if scene == "env-unparsable":
+        path.write_text(BROKEN_ENV_TEXT)
+    await stage(app, pilot, base)
+    env = app.step_screen("environment")
+    if base == "environment":
+        doc, state = load_env(path)
+        env.post_message(m.EnvLoaded(path, doc, True, state=state))
+        await pilot.pause()
+    if scene in ("env-unsaved", "env-merge", "env-changes"):
+        app.query_one("#env-RAZORPAY_KEY_ID", Input).value = "rzp_test_NewKey42"
+        app.query_one("#env-SUPABASE_URL", Input).value = "https://mine.supabase.co"
+        await pilot.pause()
+    if scene == "env-unsaved":
+        await pilot.press("escape", "3")
+    elif scene == "env-merge":
+        theirs = EnvFile.load(path).set("SUPABASE_URL", "https://theirs.supabase.co") \
+            .set("REDIS_URL", "redis://cache.internal:6380/1")
+        _, state = load_env(path)
+        env.disk_changed(theirs, state, saving=False)
+    elif scene == "env-changes":
+        env.confirm_save()
+    elif scene == "env-rotate":
+        app.query_one("#env-SECRET_KEY", Input).value = VALID_SECRET
+        await pilot.pause()
+        env.action_generate_secret()
+    elif scene == "database-done":
+        # the handlers themselves: posted, these facts would make the app read a real status
+        outcome = provision_outcome()
+        app.step_screen("database").on_database_provisioned(
+            m.DatabaseProvisioned(outcome.result, Path(".env"), outcome=outcome))
+    elif scene == "seed-applied":
+        from rfsetup.core.seeding import SeedReport
+
+        screen = app.step_screen("seed")
+        screen.on_seed_applied(m.SeedApplied(SeedReport(inserted=["free", "pro", "enterprise"])))
+        screen.show_plan(SeedReport(unchanged=["free", "pro", "enterprise"]), plans())
+    elif scene == "ready":
+        verify = app.step_screen("verify")
+        verify.seeded = True
+        verify.show_ready(ready_summary(app.settings.env_file.parent))
+    await pilot.pause()
+    await pilot.pause()

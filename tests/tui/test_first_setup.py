@@ -101,6 +101,7 @@ async def test_first_time_setup_then_roll_back_one(pg, redis_server, project_dir
         mig = await open_migrations(pilot, app)
         await pilot.press("u")
         await wait_for(pilot, lambda: app.report.at_head and not mig.running, what="head")
+        assert "Next: 5 Seed (press 5)" in str(app.query_one("#mig-result").render())
         heads = tuple(migrations.heads(written))
         assert migrations.current_revisions(written) == heads
         backups = list_backups(written)

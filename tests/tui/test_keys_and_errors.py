@@ -11,6 +11,7 @@ from textual.widgets import Input
 
 from rfsetup.core.errors import ExitCode
 from rfsetup.tui.app import RfsetupApp, parse_keymap
+from rfsetup.tui.modals.ask import AskModal
 from rfsetup.tui.modals.error import ErrorModal
 from rfsetup.tui.screens.base import unexpected_error
 from rfsetup.tui.state import STEPS
@@ -87,8 +88,10 @@ async def test_ctrl_q_quits_from_a_form_field(project_dir: Path) -> None:
         assert isinstance(app.focused, Input)
         await pilot.press("5")  # digits type into a field...
         assert app.current_step == "environment"
-        await pilot.press("escape", "5")  # ...Escape leaves it, and they jump again
-        assert app.current_step == "seed"
+        await pilot.press("escape", "5")  # ...Escape leaves it, and they jump again,
+        assert isinstance(app.screen, AskModal)  # after the unsaved "5" is asked about
+        await pilot.press("d")  # discard
+        await wait_for(pilot, lambda: app.current_step == "seed", what="step 5")
         await pilot.press("2", "tab", "ctrl+q")
     assert app.return_code == 0
 

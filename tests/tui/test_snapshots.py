@@ -30,6 +30,17 @@ def test_wide_layout(scene: str, snap_compare, project_dir: Path) -> None:
                         run_before=lambda pilot: showcase.stage(app, pilot, scene))
 
 
+@pytest.mark.parametrize("size", [(80, 24), (120, 40)], ids=["80x24", "120x40"])
+@pytest.mark.parametrize("scene", showcase.NEWCOMER_SCENES)
+def test_newcomer(scene: str, size: tuple[int, int], snap_compare, project_dir: Path) -> None:
+    """The steps and modals of a first setup: the .env editor (an unparsable line, unsaved
+    edits, a change on disk to merge, the changes, rotating SECRET_KEY), what step 3 wrote,
+    what the seed inserted, and the ready summary."""
+    app = showcase.make_app(project_dir, scene)
+    assert snap_compare(app, terminal_size=size,
+                        run_before=lambda pilot: showcase.stage_newcomer(app, pilot, scene))
+
+
 def test_light_theme(snap_compare, project_dir: Path) -> None:
     app = showcase.make_app(project_dir, "seed")
 
@@ -59,3 +70,25 @@ def test_no_password_in_any_scene(project_dir: Path) -> None:
         assert showcase.PASSWORD not in svg, scene
         # the URL field is hidden; the hint under it says where it points, password masked
         assert hidden and "raptorflow:***@localhost:5432/raptorflow" in hint, scene
+
+
+@pytest.mark.parametrize("size", [(80, 24), (120, 40)])
+@pytest.mark.parametrize("scene", ["rehearse", "recover"])
+def test_rehearse_and_recover_modals(scene: str, size: tuple[int, int], snap_compare,
+                                     project_dir: Path) -> None:
+    app = showcase.make_app(project_dir, "migrations")
+    assert snap_compare(app, terminal_size=size,
+                        run_before=lambda pilot: showcase.stage_modal(app, pilot, scene))
+
+
+@pytest.mark.parametrize("size", [(80, 24), (120, 40)])
+def test_after_a_branch_switch(size: tuple[int, int], snap_compare, project_dir: Path) -> None:
+    app = showcase.make_app(project_dir, "migrations")
+    assert snap_compare(app, terminal_size=size,
+                        run_before=lambda pilot: showcase.stage_branch_switch(app, pilot))
+
+
+def test_migrations_at_120x40(snap_compare, project_dir: Path) -> None:
+    app = showcase.make_app(project_dir, "migrations")
+    assert snap_compare(app, terminal_size=(120, 40),
+                        run_before=lambda pilot: showcase.stage(app, pilot, "migrations"))

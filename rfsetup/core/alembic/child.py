@@ -42,8 +42,9 @@ Progress = Callable[[str], None]
 _INTERRUPT = getattr(signal, "SIGUSR1", signal.SIGINT)
 Step = Callable[[int, int, str], None]
 
-#: what the child may be asked to do (functions of rfsetup.core.alembic)
-OPERATIONS = ("upgrade", "downgrade", "stamp", "preview", "stamp_preview")
+#: what the child may be asked to do (functions of rfsetup.core.alembic; rehearse is
+#: rfsetup.core.rehearse's, which runs this runner on a copy)
+OPERATIONS = ("upgrade", "downgrade", "stamp", "preview", "stamp_preview", "rehearse")
 
 
 @dataclass
@@ -202,18 +203,23 @@ def main() -> int:
     from rfsetup.core import alembic as migrations
 
     kwargs = dict(request.kwargs)
+    function = getattr(migrations, request.operation, None)
     if request.operation in ("upgrade", "downgrade"):
         kwargs.update(on_progress=progress, on_step=step, cancel=cancel)
     elif request.operation == "stamp":
         kwargs.update(on_progress=progress)
+    elif request.operation == "rehearse":
+        from rfsetup.core.rehearse import rehearse as function
+
+        kwargs.update(on_progress=progress, cancel=cancel)
     try:
-        if request.operation in ("upgrade", "downgrade"):
+        if request.operation in ("upgrade", "downgrade", "rehearse"):
             import psycopg2.extensions
             import psycopg2.extras
 
             # a second SIGINT then cancels a running statement on the server
             psycopg2.extensions.set_wait_callback(psycopg2.extras.wait_select)
-        value = getattr(migrations, request.operation)(*request.args, **kwargs)
+        value = function(*request.args, **kwargs)
     except RfsetupError as exc:
         _emit({"event": "error", "error": exc.to_dict()}, lock, out)
         return int(exc.exit_code)

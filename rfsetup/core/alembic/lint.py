@@ -102,19 +102,21 @@ def lintable_sql(preview: Preview, step: PreviewStep) -> str:
     return "\n".join("" if _WRAPPER.match(line) else line for line in step.sql.split("\n"))
 
 
+def default_timeouts() -> dict[str, str]:
+    """The session timeouts when no Settings are at hand: rfsetup's defaults."""
+    from rfsetup.core.settings import DEFAULT_LOCK_TIMEOUT, DEFAULT_STATEMENT_TIMEOUT
+
+    return {"lock_timeout": DEFAULT_LOCK_TIMEOUT, "statement_timeout": DEFAULT_STATEMENT_TIMEOUT}
+
+
 def lint(preview: Preview, *, pg_version: str | None = None,
          timeouts: dict[str, str] | None = None) -> list[LintFinding]:
     """squawk's findings on each revision's SQL (see the module docstring for what is left out).
 
     ``timeouts`` are the session settings the run will have (``locking.session_timeouts(
-    settings)``: RFSETUP_LOCK_TIMEOUT and RFSETUP_STATEMENT_TIMEOUT; default: their defaults);
-    only the rules they answer are left out."""
-    from rfsetup.core.settings import DEFAULT_LOCK_TIMEOUT, DEFAULT_STATEMENT_TIMEOUT
-
-    if timeouts is None:
-        timeouts = {"lock_timeout": DEFAULT_LOCK_TIMEOUT,
-                    "statement_timeout": DEFAULT_STATEMENT_TIMEOUT}
-    rules = excluded_rules(timeouts)
+    settings)``: RFSETUP_LOCK_TIMEOUT and RFSETUP_STATEMENT_TIMEOUT; default: rfsetup's
+    defaults); only the rules they answer are left out."""
+    rules = excluded_rules(default_timeouts() if timeouts is None else timeouts)
     steps = [s for s in preview.steps if s.offline and s.sql]
     if not steps:
         return []

@@ -94,7 +94,8 @@ def check_target(project: AlembicProject, target: str, kind: Kind) -> None:
     anchor = target
     match = _RELATIVE.match(target)
     if match:
-        sign, anchor = match["sign"], match["base"]
+        # "rev@-1" / "branch@-1": the anchor is what stands before the "@"
+        sign, anchor = match["sign"], match["base"].removesuffix("@")
         if kind == "stamp":
             raise bad_input(f"stamp needs a revision, not a relative step ({target!r})",
                             hint="see the revisions with: rfsetup migrate history")
@@ -141,8 +142,9 @@ def unknown_revision_error(unknown: Sequence[str], database: str | None) -> Rfse
         f"database {database or '(unknown)'} is at revision {', '.join(unknown)}, which this "
         "project's migration scripts do not contain",
         hint="check that -c points at the right alembic.ini and that the code is up to "
-             "date (git pull); if you know the schema matches a revision: "
-             "rfsetup migrate stamp REV",
+             "date (git pull); after a branch switch, rfsetup migrate recover finds the "
+             "branch that has it and the ways out; if you know the schema matches a "
+             "revision: rfsetup migrate stamp REV",
         kind="unknown_revision")
 
 

@@ -104,3 +104,8 @@ class StepScreen(Vertical):
 
     def start(self) -> None:
         """Load what the step shows (called once at launch when the app autoloads)."""
+
+    def confirm_leave(self, proceed: Callable[[], object], *, quitting: bool = False) -> bool:
+        """Whether the step may be left (or the app quit) now. A step holding unsaved work
+        asks first, returns False, and calls ``proceed`` once the user chose to go on."""
+        return True

@@ -35,7 +35,10 @@ def admin_fields(url: Any) -> tuple[str, str]:
     return shown.render_as_string(hide_password=False), str(url.password or "")
 
 
-def result_text(result: Any, env_written: str | None, next_key: str = "4") -> Text:
+def result_text(result: Any, env_written: str | None, next_key: str = "4", *,
+                database_url: str | None = None, env_keys: list[str] | None = None) -> Text:
+    """What provisioning did, DATABASE_URL exactly as the .env holds it now (password
+    masked: ``database_url``, dbcreate's app form), and the next step."""
     text = Text()
     for title, items, style in (("created", result.created, "green"),
                                 ("already there", result.existing, ""),
@@ -45,9 +48,16 @@ def result_text(result: Any, env_written: str | None, next_key: str = "4") -> Te
             symbol = "!" if title == "warning" else "✓"
             text.append(f"{symbol} {title}: ", style=f"bold {style}".strip())
             text.append(f"{item}\n")
-    text.append(f"\nDATABASE_URL for the role: {result.database_url}\n")
+    shown = database_url or result.database_url
+    text.append("\nDATABASE_URL", style="bold")
+    text.append(" (as the .env holds it)" if env_written or env_keys == [] else
+                " for the role (the .env not changed)")
+    text.append(f":\n{shown}\n")
     if env_written:
-        text.append(f"✓ written to {env_written}\n", style="green")
+        keys = " and ".join(env_keys or ["DATABASE_URL"])
+        text.append(f"✓ {keys} written to {env_written}\n", style="green")
+    elif env_keys == []:
+        text.append("✓ the .env already pointed there (nothing written)\n", style="green")
     text.append(f"\nNext: 4 Migrations (press {next_key}) to build the tables.", style="bold")
     return text
 
@@ -63,6 +73,16 @@ def as_admin(admin: Any, call: Any, *args: Any, **kwargs: Any) -> Any:
         if exc.exit_code != ExitCode.CONNECT:
             raise
         raise as_admin_error(exc, admin, form=True) from None
+
+
+def admin_failure(exc: RfsetupError, admin: Any) -> RfsetupError:
+    """create_database's wording of a failed admin connection: the form's fields, PGPASSWORD
+    or ~/.pgpass, never DATABASE_URL (connect.as_admin_error, as ``as_admin``)."""
+    from rfsetup.core.connect import as_admin_error
+
+    if exc.exit_code != ExitCode.CONNECT:
+        return exc
+    return as_admin_error(exc, admin, form=True)
 
 
 class DatabaseScreen(StepScreen):
@@ -84,8 +104,12 @@ class DatabaseScreen(StepScreen):
 
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="db-form"):
-            yield Static("Creates the login role and its database as an admin (idempotent: "
-                         "what exists is kept).", classes="step-intro")
+            intro = "Creates the login role and its database as an admin (idempotent: " \
+                    "what exists is kept)."
+            if self.settings.sandbox:
+                intro += (" The sandbox runs them already: "
+                          f"{self.key('db-create')} points the .env at them.")
+            yield Static(intro, classes="step-intro")
             yield Label("Admin connection (no password here)", classes="env-key")
             yield Input(id="db-admin-url", compact=True,
                         placeholder="postgresql://postgres@host:5432/postgres")
@@ -97,7 +121,11 @@ class DatabaseScreen(StepScreen):
             yield Input(self.settings.profile.default_role, id="db-owner", compact=True)
             yield Label("Role password (empty: keep an existing role's)", classes="env-key")
             yield Input(id="db-password", compact=True, password=True)
-            yield Checkbox("Point DATABASE_URL in the .env at it", True, id="db-write-env",
+            # the guided sandbox path writes the sandbox's Redis too (a plain `rfsetup
+            # doctor` then finds both)
+            label = "Point DATABASE_URL+REDIS_URL in .env here" if self.settings.sandbox \
+                else "Point DATABASE_URL in the .env at it"
+            yield Checkbox(label, True, id="db-write-env",
                            compact=True)
             yield Label("SQL that will run", classes="section-title")
             yield SqlView(id="db-plan")
@@ -138,7 +166,17 @@ class DatabaseScreen(StepScreen):
                 self.query_one("#db-name", Input).value = name
 
     def step_state(self, report: Any | None) -> StepState:
-        return database_state(report)
+        state = database_state(report)
+        if state is StepState.DONE and self.settings.sandbox and not self._env_points_here():
+            # the sandbox's database runs, but the .env does not name it yet: the guided
+            # path's job here is to write it (else a plain `rfsetup doctor` fails later)
+            return StepState.NOT_YET
+        return state
+
+    def _env_points_here(self) -> bool:
+        env = self.rf_app.step_screen("environment")
+        document = getattr(env, "document", None)
+        return document is None or bool(document.get("DATABASE_URL"))
 
     def first_focus(self) -> Any:
         # the form, not its first field: digits then still jump between steps; Tab enters
@@ -198,12 +236,11 @@ class DatabaseScreen(StepScreen):
     @work(thread=True, exclusive=True, exit_on_error=False, group="db-create")
     def create(self, admin: Any, name: str, owner: str, password: str | None,
                write_env: bool) -> None:
-        """As `db create [--write-env]`: the admin connection checked first, then the role's
-        password for DATABASE_URL (before anything is changed), provision(), and DATABASE_URL
-        pointed at the role by dbcreate.point_env_at."""
+        """`db create [--write-env]`'s own sequence (dbcreate.create_database): the admin
+        connection checked first, the role's password for DATABASE_URL found before anything
+        is changed, provision(), DATABASE_URL (and, on the sandbox, REDIS_URL) in the .env."""
         ensure_imported()
-        from rfsetup.core.dbcreate import password_for_env, point_env_at
-        from rfsetup.core.provision import inspect_server, provision, role_url
+        from rfsetup.core.dbcreate import create_database
         from rfsetup.core.settings import reload_settings
 
         operation = "create the database"
@@ -212,39 +249,38 @@ class DatabaseScreen(StepScreen):
         settings = self.attempt(operation, lambda: reload_settings(self.settings))
         if settings is None:
             return
-        if self.attempt(operation, lambda: as_admin(admin, inspect_server, admin, name,
-                                                    owner)) is None:
-            return
-        env_password = None
-        if write_env:
-            env_password = self.attempt(operation, lambda: password_for_env(
-                settings, owner, password, hint="type the role's password (it is then set on "
-                                                "the role too), or untick “Point DATABASE_URL”"))
-            if env_password is None:
-                return
-        result = self.attempt(operation, lambda: as_admin(
-            admin, provision, admin, name, owner, password,
+        outcome = self.attempt(operation, lambda: create_database(
+            settings, admin, name, owner, password, write_env=write_env,
+            password_hint="type the role's password (it is then set on the role too), or "
+                          "untick “Point DATABASE_URL”",
+            admin_error=admin_failure,
             on_progress=lambda line: self.post_message(MigrationProgressed(line))))
-        if result is None:
-            return
-        written = None
-        if env_password is not None:
-            changed = self.attempt("write DATABASE_URL to the .env", lambda: point_env_at(
-                settings, role_url(admin, owner, env_password, name)))
-            written = settings.env_file if changed else None
-        self.post_message(DatabaseProvisioned(result, written))
+        if outcome is not None:
+            self.post_message(DatabaseProvisioned(
+                outcome.result, outcome.env_file if outcome.env_written else None,
+                outcome=outcome))
 
     def on_migration_progressed(self, message: MigrationProgressed) -> None:
         message.stop()
         self.query_one("#db-result", Static).update(Text(message.line + "…", style="italic"))
 
     def on_database_provisioned(self, message: DatabaseProvisioned) -> None:
-
         self.result = message.result
+        outcome = message.outcome
         written = display_path(message.env_written) if message.env_written else None
-        text = result_text(message.result, written, self.key("step-4"))
-        if written and self.settings.sources.get("DATABASE_URL") == "environment":
+        env_keys = None
+        if outcome is not None and outcome.env_changes is not None:
+            env_keys = [key for key, _, _ in outcome.env_changes]
+        text = result_text(message.result, written, self.key("step-4"),
+                           database_url=outcome.database_url if outcome else None,
+                           env_keys=env_keys)
+        if outcome is not None and outcome.env_changes is not None and \
+                self.settings.sources.get("DATABASE_URL") == "environment":
             text.append("\n! DATABASE_URL is also set in the environment, which wins over the "
                         ".env: unset it to use the new one.", style="yellow")
-        self.query_one("#db-result", Static).update(text)
+        result = self.query_one("#db-result", Static)
+        result.update(text)
         self.query_one("#db-password", Input).value = ""
+        # the result sits below the form: at 80x24 it is off screen unless brought into view
+        self.call_after_refresh(self.query_one("#db-form", VerticalScroll).scroll_end,
+                                animate=False)

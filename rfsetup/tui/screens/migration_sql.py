@@ -33,6 +33,7 @@ def marked_lines(preview: Preview, findings: Sequence[LintFinding]) -> set[int]:
 
 def lint_note(findings: Sequence[LintFinding], error: RfsetupError | None,
               settings: Settings) -> str:
+    """The pane's closing note, true for the timeouts ``settings`` give the run."""
     from rfsetup.core.alembic.lint import timeout_note
     from rfsetup.core.locking import session_timeouts
 
@@ -90,6 +91,7 @@ def render_move(settings: Settings, move: Move, dark: bool, *, cancelled: Callab
     """
     ensure_migration_imported()
     from rfsetup.core import alembic as migrations
+    from rfsetup.core.locking import session_timeouts
 
     try:
         if move.kind == "stamp":

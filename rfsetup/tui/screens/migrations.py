@@ -42,7 +42,9 @@ from rfsetup.tui.messages import (
     MigrationTicked,
     OperationFailed,
     PreviewReady,
+    RecoveryDiagnosed,
 )
+from rfsetup.tui.modals import recovery, rehearse
 from rfsetup.tui.screens.base import StepScreen, display_path
 from rfsetup.tui.screens.migration_run import (
     applied_text,
@@ -59,7 +61,7 @@ from rfsetup.tui.screens.migration_sql import (
     preview_note,
     render_move,
 )
-from rfsetup.tui.state import StepState, migrations_state
+from rfsetup.tui.state import StepState, migrations_state, next_step_text
 from rfsetup.tui.warmup import ensure_imported
 from rfsetup.tui.widgets.history_table import HistoryTable
 from rfsetup.tui.widgets.log_pane import LogPane
@@ -89,6 +91,10 @@ class MigrationsScreen(StepScreen):
                 tooltip="Roll back everything, to base (confirm; backup first)"),
         Binding("s", "stamp_selected", "Stamp", id="migrate-stamp",
                 tooltip="Stamp the selected revision without running SQL (confirm)"),
+        Binding("R", "rehearse", "Rehearse", id="migrate-rehearse",
+                tooltip="Rehearse the pending revisions on a throwaway copy: up, down, up"),
+        Binding("v", "recover", "Recover", id="migrate-recover", show=False,
+                tooltip="After a branch switch or a half-applied upgrade: the ways out"),
         Binding("r", "reload", "Reload", id="migrate-reload", show=False,
                 tooltip="Reload the migration history"),
         Binding("x", "cancel", "Cancel", id="migrate-cancel",
@@ -170,6 +176,10 @@ class MigrationsScreen(StepScreen):
             previous.database.reachable != report.database.reachable
         if (changed or not self.history_loaded) and not self.running and self.live:
             self.load_history(report.current if report.database.reachable else ())
+        recovery.watch(self, report)  # an unknown revision: git says where it is
+
+    def on_recovery_diagnosed(self, message: RecoveryDiagnosed) -> None:
+        recovery.show_on(self, message)
 
     def action_reload(self) -> None:
         current = self.report.current if self.report is not None and \
@@ -194,7 +204,10 @@ class MigrationsScreen(StepScreen):
 
         revisions = self.attempt("read the migration history", read, silent=True)
         if revisions is not None:
-            now = tuple(r.revision for r in revisions if r.is_current)
+            # the database's revisions as read (one these scripts lack included: base is
+            # then not "current")
+            now = tuple(current) if current else tuple(r.revision for r in revisions
+                                                       if r.is_current)
             self.post_message(HistoryLoaded(revisions, now))
 
     def on_history_loaded(self, message: HistoryLoaded) -> None:
@@ -363,6 +376,13 @@ class MigrationsScreen(StepScreen):
         move = stamp_move(selected)
         self.request(move)
 
+    def action_rehearse(self) -> None:
+        if not self._busy():
+            rehearse.open_for(self)
+
+    def action_recover(self) -> None:
+        recovery.open_for(self)
+
     def action_cancel(self) -> None:
         if self.running and self._migration_worker is not None:
             # sets the worker's cancelled_event, which the core checks between revisions
@@ -431,7 +451,11 @@ class MigrationsScreen(StepScreen):
         log.flush()
         self._set_running(False)
         result = message.result
-        self.query_one("#mig-result", Static).update(applied_text(result, display_path))
+        text = applied_text(result, display_path)
+        if not result.cancelled and self.heads and set(result.to_revisions) == set(self.heads):
+            # newcomer: the next step, first (the result area shows 3 lines)
+            text = Text.assemble((next_step_text(self.STEP_ID, self.key), "bold"), "\n", text)
+        self.query_one("#mig-result", Static).update(text)
         to = ", ".join(result.to_revisions) or "base"
         log.write(f"{'cancelled' if result.cancelled else 'done'}: the database is at {to}")
 

@@ -17,11 +17,14 @@ from textual.widgets import DataTable, Static
 
 from rfsetup.tui.messages import DevSeedApplied, OperationFailed, SeedApplied, SeedPlanned
 from rfsetup.tui.screens.base import StepScreen
-from rfsetup.tui.state import StepState, seed_state
+from rfsetup.tui.state import StepState, next_step_text, seed_state
 from rfsetup.tui.warmup import ensure_imported
 
 ACTIONS = {"inserted": ("+ insert", "green"), "updated": ("~ update", "yellow"),
            "unchanged": ("= unchanged", "dim")}
+#: the same rows after an apply: what was done, not what a second run would do
+DONE = {"inserted": ("+ inserted", "bold green"), "updated": ("~ updated", "bold yellow"),
+        "unchanged": ("= unchanged", "dim")}
 
 
 def action_of(report: Any, plan_id: str) -> str:
@@ -138,8 +141,11 @@ class SeedScreen(StepScreen):
         self.report, self.plans = report, plans
         table = self.query_one("#seed-table", DataTable)
         table.clear()
+        # after an apply the rows say what it did (the dry run that follows finds nothing to
+        # do, which would read as "unchanged" for the rows just inserted)
+        shown, labels = (self.applied, DONE) if self.applied is not None else (report, ACTIONS)
         for plan in plans:
-            label, style = ACTIONS[action_of(report, plan["id"])]
+            label, style = labels[action_of(shown, plan["id"])]
             table.add_row(Text(label, style=style), plan["id"], plan["name"],
                           f"{plan['price_cents'] / 100:,.2f} {plan['currency']}",
                           plan["billing_period"], str(plan["api_requests_per_month"]),
@@ -153,14 +159,17 @@ class SeedScreen(StepScreen):
         if self.applied is None:
             summary = report_text(report, applied=False)
             summary.append(f"\nPress {self.key('seed-apply')} to apply." if report.changed else
-                           "\n✓ Seeded: nothing to do.", style="bold")
+                           "\n✓ Seeded: nothing to do. " +
+                           next_step_text(self.STEP_ID, self.key), style="bold")
             self.query_one("#seed-summary", Static).update(summary)
 
     def on_seed_applied(self, message: SeedApplied) -> None:
         self.applied = message.report
+        if self.report is not None and self.plans:
+            self.show_plan(self.report, self.plans)  # the rows: + inserted, ~ updated
         text = Text("✓ Seed applied. ", style="bold green")
         text.append_text(report_text(message.report, applied=True))
-        text.append(f"\nNext: 6 Verify (press {self.key('step-6')}).", style="bold")
+        text.append("\n" + next_step_text(self.STEP_ID, self.key), style="bold")
         self.query_one("#seed-summary", Static).update(text)
 
     def on_operation_failed(self, message: OperationFailed) -> None:

@@ -140,6 +140,9 @@ def render_status(report: Any | None, width: int | None = None,
             text.append(f"! {report.pending} pending\n", style="bold yellow")
     if report.scripts_error is not None:
         text.append(f"✗ {report.scripts_error.message}\n", style="red")
+        if report.scripts_error.kind == "unknown_revision":  # a branch switch, most likely
+            text.append("→ 4 Migrations: the branch that has it, the ways out\n",
+                        style="italic")
     r = report.redis
     if r is not None:
         text.append("\nRedis\n", style="bold")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from rich.text import Text
+from textual.reactive import var
 from textual.widgets import OptionList
 from textual.widgets.option_list import Option
 
@@ -17,7 +18,10 @@ _STYLES = {
 
 
 class StepList(OptionList):
-    """Selecting an option (Enter or click) asks the app to show that step."""
+    """Selecting an option (Enter or click) asks the app to show that step. ``all_done``
+    turns True when every step is done (the ready summary watches it)."""
+
+    all_done: var[bool] = var(False)
 
     def __init__(self, *, id: str | None = None) -> None:
         self.states: dict[str, StepState] = {s.id: StepState.UNKNOWN for s in STEPS}
@@ -36,6 +40,7 @@ class StepList(OptionList):
             return
         self.states[step_id] = state
         self.replace_option_prompt(step_id, self._prompt(step_id))
+        self.all_done = all(s is StepState.DONE for s in self.states.values())
 
     def show_step(self, step_id: str) -> None:
         """Move the highlight to the step now on screen."""
