@@ -42,7 +42,7 @@ from rfsetup.tui.screens.migrations import MigrationsScreen
 from rfsetup.tui.state import STEP_IDS
 from rfsetup.tui.steps import REGISTRY, screen_bindings, step_bindings
 from rfsetup.tui.support import SupportActions
-from rfsetup.tui.warmup import ensure_imported, ensure_migration_imported
+from rfsetup.tui.warmup import ensure_imported, ensure_lean_imported, ensure_migration_imported
 from rfsetup.tui.widgets.status_panel import StatusPanel
 from rfsetup.tui.widgets.step_list import StepList
 
@@ -261,16 +261,24 @@ class RfsetupApp(SupportActions):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="status")
     def _collect_status(self) -> None:
-        ensure_imported()
-        from rfsetup.core.status import collect_status
+        # the warm path first, with psycopg2 and the cache alone: Alembic and SQLAlchemy are
+        # imported only when the cache cannot answer (or the .env is read again)
+        ensure_lean_imported()
+        from rfsetup.core.status import warm_status
 
         worker = get_current_worker()
         settings = self.settings
         try:
             if self._settings_dirty:
                 self._settings_dirty = False
+                ensure_imported()
                 settings = reload_settings(settings)
-            report = collect_status(settings)
+            report = warm_status(settings)
+            if report is None:
+                ensure_imported()
+                from rfsetup.core.status import collect_status
+
+                report = collect_status(settings)
         except RfsetupError as exc:
             self.post_message(OperationFailed("read the status", exc, silent=True))
             return
@@ -298,8 +306,10 @@ class RfsetupApp(SupportActions):
         previous, self.report = self.report, message.report
         self.query_one(StatusPanel).show(message.report)
         if previous is None:
-            self.call_after_refresh(self._start_steps)  # once the revision is drawn
-            self._warm_migrations()
+            # once the revision is drawn: the steps' loads and the warm-up's imports would
+            # compete for the GIL with the frame that shows it
+            self.call_after_refresh(self._start_steps)
+            self.call_after_refresh(self._warm_migrations)
         for screen in self.step_screens():
             screen.status_changed(message.report, previous)
         self.refresh_step_states()
