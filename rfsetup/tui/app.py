@@ -10,6 +10,7 @@ before the first frame.
 from __future__ import annotations
 
 import contextlib
+import gc
 from collections.abc import Callable, Iterator
 from functools import partial
 from pathlib import Path
@@ -20,7 +21,7 @@ from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 from textual.containers import Horizontal, Vertical
-from textual.widgets import ContentSwitcher, Footer, Input, OptionList
+from textual.widgets import ContentSwitcher, Input, OptionList
 from textual.worker import Worker, get_current_worker
 
 from rfsetup.core.errors import RfsetupError
@@ -43,6 +44,7 @@ from rfsetup.tui.state import STEP_IDS
 from rfsetup.tui.steps import REGISTRY, screen_bindings, step_bindings
 from rfsetup.tui.support import SupportActions
 from rfsetup.tui.warmup import ensure_imported, ensure_lean_imported, ensure_migration_imported
+from rfsetup.tui.widgets.keys_footer import KeysFooter
 from rfsetup.tui.widgets.status_panel import StatusPanel
 from rfsetup.tui.widgets.step_list import StepList
 
@@ -145,7 +147,7 @@ class RfsetupApp(SupportActions):
             with ContentSwitcher(id="switcher", initial=initial):
                 for entry in REGISTRY:
                     yield entry.screen.for_app(self)
-        yield Footer(compact=True)
+        yield KeysFooter(compact=True)  # Textual's Footer, recomposed only on a change
 
     def on_mount(self) -> None:
         self._apply_user_theme()
@@ -294,6 +296,10 @@ class RfsetupApp(SupportActions):
     def _warm_migrations(self) -> None:
         # after the first frame and the first status: nothing the user waits for is delayed
         ensure_migration_imported()
+        # what is loaded by now (Textual, Alembic, SQLAlchemy, the widgets) lives as long as
+        # the app: frozen out of the garbage collector's full passes, which otherwise walked
+        # it every few seconds for ~100 ms of the UI's time (a key press waited for them)
+        gc.freeze()
 
     def on_status_refreshed(self, message: StatusRefreshed) -> None:
         if not self.is_running:
