@@ -55,8 +55,10 @@ from rfsetup.tui.screens.migration_run import (
     where_text,
 )
 from rfsetup.tui.screens.migration_sql import (
+    LONG_PREVIEW,
     choice_text,
     lint_note,
+    move_span,
     no_sql_text,
     preview_note,
     render_move,
@@ -268,17 +270,20 @@ class MigrationsScreen(StepScreen):
             return
         sql.show_message(f"rendering the SQL to {move.label}…")
         if self.live:
-            self.render_preview(move, sql.dark)
+            span = move_span(self.parents, self.heads, self.current, move)
+            self.render_preview(move, sql.dark,
+                                in_child=self.running or (span is not None and span > LONG_PREVIEW))
 
     def _show_choice(self) -> None:
         key = self.key("migrate-down-one" if self.choice == DOWN_ONE else "migrate-to-selected")
         self.query_one("#mig-move", Static).update(choice_text(self.choice, key))
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="migrate-preview")
-    def render_preview(self, move: Move, dark: bool) -> None:
+    def render_preview(self, move: Move, dark: bool, in_child: bool = False) -> None:
         worker = get_current_worker()
         render_move(self.settings, move, dark, cancelled=lambda: worker.is_cancelled,
-                    post=self.post_message, secrets=self.rf_app.known_secrets)
+                    post=self.post_message, secrets=self.rf_app.known_secrets,
+                    in_child=in_child)
 
     def on_preview_ready(self, message: PreviewReady) -> None:
         move = self.choice
