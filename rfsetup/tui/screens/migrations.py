@@ -122,6 +122,9 @@ class MigrationsScreen(StepScreen):
         self._running_label = ""
         self._confirm_pending: Move | None = None
         self._debounce: Timer | None = None
+        #: the preview being rendered (its move and the revision it was chosen at)
+        self._preview_worker: Worker[None] | None = None
+        self._preview_running: tuple[Move, tuple[str, ...]] | None = None
         self._placed_cursor = False
 
     @classmethod
@@ -258,6 +261,10 @@ class MigrationsScreen(StepScreen):
         """Make ``move`` the chosen one and render its SQL (None: nothing to do)."""
         if move == self.choice and self.preview_move == move and self.preview is not None:
             return
+        if move is not None and move == self.choice and self._preview_running == (
+                move, self.current) and self._preview_worker is not None and \
+                self._preview_worker.is_running:
+            return  # its SQL is being rendered already, from the same revision (u on it)
         self.choice = move
         self._show_choice()
         sql = self.query_one("#mig-sql", SqlView)
@@ -271,8 +278,9 @@ class MigrationsScreen(StepScreen):
         sql.show_message(f"rendering the SQL to {move.label}…")
         if self.live:
             span = move_span(self.parents, self.heads, self.current, move)
-            self.render_preview(move, sql.dark,
-                                in_child=self.running or (span is not None and span > LONG_PREVIEW))
+            self._preview_running = (move, self.current)
+            self._preview_worker = self.render_preview(
+                move, sql.dark, in_child=self.running or (span is not None and span > LONG_PREVIEW))
 
     def _show_choice(self) -> None:
         key = self.key("migrate-down-one" if self.choice == DOWN_ONE else "migrate-to-selected")
