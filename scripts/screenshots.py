@@ -23,7 +23,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from tests.tui import showcase  # noqa: E402
+from tests.tui import incident_showcase, showcase  # noqa: E402
 
 FILES = {
     "prerequisites": "1-prerequisites.svg",
@@ -38,6 +38,10 @@ FILES = {
     "production-confirm": "production-confirm.svg",
     "rehearse": "rehearse.svg",
     "recover": "recover.svg",
+    # the incident path (tests/tui/incident_showcase.py)
+    "rollback-base": "rollback-base-confirm.svg",
+    "quit-running": "quit-during-migration.svg",
+    "backups": "backups.svg",
 }
 TITLES = {
     "prerequisites": "rfsetup — 1 Prerequisites",
@@ -52,6 +56,9 @@ TITLES = {
     "production-confirm": "rfsetup — production upgrade: confirm",
     "rehearse": "rfsetup — 4 Migrations: rehearse on a copy",
     "recover": "rfsetup — 4 Migrations: recover from a branch switch",
+    "rollback-base": "rfsetup — roll back to base: what is lost",
+    "quit-running": "rfsetup — Ctrl+Q while a migration runs",
+    "backups": "rfsetup — backups",
 }
 
 
@@ -61,10 +68,15 @@ async def export(scene: str, size: tuple[int, int]) -> str:
         here = Path.cwd()
         os.chdir(tmp)  # the .env is shown relative to the working directory: ".env"
         try:
-            app = showcase.make_app(Path(tmp), scene)
+            incident = scene in incident_showcase.SCENES
+            base = {"rollback-base": "rollback-confirm"}.get(scene, "migrations") \
+                if incident else scene
+            app = showcase.make_app(Path(tmp), base)
             async with app.run_test(size=size) as pilot:
                 if scene in ("rehearse", "recover"):  # modals opened from Migrations
                     await showcase.stage_modal(app, pilot, scene)
+                elif incident:
+                    await incident_showcase.stage(app, pilot, scene)
                 else:
                     await showcase.stage(app, pilot, scene)
                 await pilot.wait_for_scheduled_animations()

@@ -59,9 +59,31 @@ def _interrupt_cancels(cancel: threading.Event) -> Iterator[None]:
         yield
 
 
-def _plan_text(p: migrations.Plan) -> str:
+def _plan_text(p: migrations.Plan, ctx: Settings | None = None) -> str:
+    """The confirmation of ``migrate down``: with ``ctx``, the SQL (as ``migrate preview
+    --down`` prints it), the statements that matter, what is dropped with row estimates;
+    last, right above the prompt, what moves where."""
     revs = "".join(f"\n  {s.revision}  {s.message}" for s in p.steps)
-    return f"this will {p.describe()}:{revs}"
+    plan = f"this will {p.describe()}:{revs}"
+    if ctx is None or p.kind != "down":
+        return plan
+    from rfsetup.core import alembic as migrations
+    from rfsetup.core.alembic.impact import rollback_impact
+    from rfsetup.core.alembic.statements import changes_text, statements_of
+
+    shown = migrations.preview(ctx, p.target, down=True)
+    sql = shown.sql if shown.sql.endswith("\n") else shown.sql + "\n"
+    parts = ["-- the SQL it runs (the same as: rfsetup migrate preview --down "
+             f"{p.target}):", sql.rstrip("\n"), "", changes_text(statements_of(shown)), ""]
+    try:
+        impact = rollback_impact(ctx, shown)
+    except RfsetupError as exc:  # the estimates are advisory: say so, do not hide the plan
+        parts.append(f"what it drops: unknown ({exc.message})")
+    else:
+        parts.append(("WARNING: " if impact.loses_data else "") + impact.summary())
+        parts += [f"  {line}" for line in impact.details()]
+    parts += ["", plan]
+    return "\n".join(parts)
 
 
 def _expect_from(args: argparse.Namespace) -> tuple[str, ...] | None:
@@ -285,7 +307,8 @@ def down(args: argparse.Namespace, ctx: Settings) -> int:
         _say(f"nothing to do: database {database} is already at "
              f"{migrations.describe_revisions(planned.from_revisions)}")
         return 0
-    _confirm(args, database, f"downgrading database {database}", lambda: _plan_text(planned))
+    _confirm(args, database, f"downgrading database {database}",
+             lambda: _plan_text(planned, ctx))
     return _run_migration(migrations.downgrade, args, ctx, plan=planned)
 
 

@@ -59,6 +59,7 @@ from rfsetup.core.pgtools import (
     tail,
     tool_env,
 )
+from rfsetup.core.progress import ProgressTick  # defined there: locking reports ticks too
 from rfsetup.core.settings import DEFAULT_BACKUP_KEEP, Settings
 from rfsetup.core.versiontable import (
     VersionTable,
@@ -82,12 +83,6 @@ __all__ = [
 Progress = Callable[[str], None]
 #: the hint's last words when a backup before a migration fails
 SKIP_WITH_NO_BACKUP = "or skip the backup with --no-backup"
-
-
-class ProgressTick(str):
-    """A progress line that updates the previous one (elapsed time): a UI may overwrite it."""
-
-    __slots__ = ()
 
 
 # -- listing and pruning ---------------------------------------------------------------------

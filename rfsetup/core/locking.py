@@ -53,6 +53,8 @@ _OUR_NAME = re.compile(r"rfsetup [\w ]+ \((?P<user>[^()@]*)@(?P<host>[^() ]+) pi
 # poll quickly at first (the holder is often just finishing), then back off
 _POLL_FIRST = 0.05
 _POLL_MAX = 0.25
+#: application_name() of another rfsetup: ``rfsetup migrate (ann@box pid 7)``
+_RFSETUP_APP = re.compile(r"^rfsetup \S+ \((?P<who>[^ ()]+) pid (?P<pid>\d+)\)")
 
 
 def lock_key(name: str = LOCK_NAME) -> int:
@@ -139,6 +141,17 @@ class LockHolder:
             parts.append(f"connected since {self.backend_start.isoformat(timespec='seconds')}")
         return ", ".join(parts)
 
+    def short(self) -> str:
+        """Who, in a few words: ``alice@ops-1 pid 4242`` for another rfsetup (its
+        application_name says where it runs), else ``pid 4242 ('psql', user alice)``."""
+        match = _RFSETUP_APP.search(self.application_name or "")
+        if match:
+            return f"{match['who']} pid {match['pid']}"
+        about = [f"{self.application_name!r}"] if self.application_name else []
+        if self.user:
+            about.append(f"user {self.user}")
+        return f"pid {self.pid}" + (f" ({', '.join(about)})" if about else "")
+
 
 _HOLDERS_SQL = """
 SELECT a.pid, a.application_name, a.usename, host(a.client_addr), a.backend_start
@@ -183,9 +196,14 @@ def acquire(
     Raises an RfsetupError (exit 1, kind ``locked``) naming the holder when the time is up, and
     one of kind ``interrupted`` (exit 130) when ``cancel`` is set meanwhile.
     """
-    deadline = time.monotonic() + wait
+    from rfsetup.core.progress import ProgressTick
+
+    started = time.monotonic()
+    deadline = started + wait
     delay = _POLL_FIRST
     announced = False
+    short = "another session"
+    ticked = 0
     while True:
         if try_lock(conn, name):
             if on_progress:
@@ -202,8 +220,14 @@ def acquire(
         if not announced and on_progress:
             holders = lock_holders(conn, name)
             who = holders[0].describe() if holders else "another session"
+            short = holders[0].short() if holders else short
             on_progress(f"waiting up to {wait:g}s for the migration lock held by {who}")
             announced = True
+        elif on_progress and int(now - started) > ticked:
+            # the wait, live: a UI redraws this line in place (the log keeps the one above)
+            ticked = int(now - started)
+            on_progress(ProgressTick(f"waiting {ticked} s of {wait:g} s for the migration "
+                                     f"lock held by {short}"))
         time.sleep(min(delay, max(deadline - now, 0.0)))
         delay = min(delay * 2, _POLL_MAX)
     raise locked_error(conn, name, wait)

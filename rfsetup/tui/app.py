@@ -99,6 +99,9 @@ class RfsetupApp(SupportActions):
                 tooltip="Write a support bundle for a ticket (no secrets in it)"),
         Binding("f8", "status_all", "Environments", id="status-all", show=False,
                 tooltip="Every .env.* beside the .env: revision and pending (status --all)"),
+        # the live panel holds more than 80x24 shows: focus it to scroll (again: back)
+        Binding("l", "focus_status", "Live panel", id="focus-status",
+                tooltip="Focus the live panel to scroll it (again: back to the step)"),
     ]
 
     def __init__(self, settings: Settings, *, rollback: bool = False, autoload: bool = True,
@@ -118,7 +121,6 @@ class RfsetupApp(SupportActions):
         self._steps_started = False
         self._settings_dirty = False
         self._secrets: set[str] = set()
-        self._quit_warned = False
         # the config file (keys, theme) and RFSETUP_KEYMAP, checked against every binding
         # before anything is shown: hints in the panes are rendered with these keys
         self.user_config: UserConfig = load_user_config(settings.config_file)
@@ -147,7 +149,7 @@ class RfsetupApp(SupportActions):
             with ContentSwitcher(id="switcher", initial=initial):
                 for entry in REGISTRY:
                     yield entry.screen.for_app(self)
-        yield KeysFooter(compact=True)  # Textual's Footer, recomposed only on a change
+        yield KeysFooter(compact=True)  # the FittedFooter, recomposed only on a change
 
     def on_mount(self) -> None:
         self._apply_user_theme()
@@ -236,6 +238,14 @@ class RfsetupApp(SupportActions):
             home.focus()
         else:
             self.query_one(StepList).focus()
+
+    def action_focus_status(self) -> None:
+        """``l``: into the live panel (arrows, PgUp/PgDn scroll it); again: back."""
+        panel = self.query_one(StatusPanel)
+        if self.focused is panel:
+            self.step_screen(self.current_step).activated()
+        else:
+            panel.focus()
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
         if isinstance(event.option_list, StepList) and event.option.id:
@@ -400,6 +410,9 @@ class RfsetupApp(SupportActions):
         commands.append(("Write a support bundle (no secrets in it)",
                          f"key {self.keymap.keys.get('support-bundle', 'f9')}  "
                          "(rfsetup support-bundle)", self.action_support_bundle))
+        commands.append(("Focus the live panel (to scroll it)",
+                         f"key {self.keymap.keys.get('focus-status', 'l')}  (id focus-status)",
+                         self.action_focus_status))
         return commands
 
     async def run_step_action(self, step_id: str, action: str) -> None:
@@ -426,13 +439,9 @@ class RfsetupApp(SupportActions):
             if not screen.confirm_leave(partial(self.call_later, self.action_quit),
                                         quitting=True):
                 return
+        # never under a running migration or restore: the QuitModal asks what to do with it
         migrations = self.step_screen("migrations")
-        if isinstance(migrations, MigrationsScreen) and migrations.running and \
-                not self._quit_warned:
-            self._quit_warned = True
-            self.notify(f"A migration is running: press {self.key_hint('quit')} again to quit "
-                        "anyway (it stops at the next revision boundary).", severity="warning")
-            migrations.action_cancel()
+        if isinstance(migrations, MigrationsScreen) and migrations.hold_quit():
             return
         self.exit(0)
 

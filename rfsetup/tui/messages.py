@@ -24,6 +24,8 @@ if TYPE_CHECKING:
     from textual.strip import Strip
 
     from rfsetup.core.alembic import LintFinding, MigrationResult, Preview, RevisionInfo
+    from rfsetup.core.alembic.impact import Impact
+    from rfsetup.core.backupfiles import BackupInfo
     from rfsetup.core.dbcreate import CreateOutcome
     from rfsetup.core.envfile import EnvFile
     from rfsetup.core.envmerge import DiskState
@@ -33,6 +35,8 @@ if TYPE_CHECKING:
     from rfsetup.core.ready import Ready
     from rfsetup.core.recovery import Recovery
     from rfsetup.core.rehearsereport import RehearsalReport
+    from rfsetup.core.restore import RestoreResult
+    from rfsetup.core.restoreplan import RestorePlan
     from rfsetup.core.seeding import SeedReport
     from rfsetup.core.settings import Settings
     from rfsetup.core.status import StatusReport
@@ -145,6 +149,8 @@ class PreviewReady(Message):
     #: the SQL already highlighted by the worker (widgets.sql_view.render_sql), if it did
     lines: list[Strip] | None = None
     error: RfsetupError | None = field(default=None, kw_only=True)
+    #: what the move drops, with row estimates (None: not read, e.g. a stamp)
+    impact: Impact | None = field(default=None, kw_only=True)
 
 
 @dataclass(eq=False, repr=False)
@@ -250,6 +256,65 @@ class DevSeedApplied(StatusChanged):
     refresh = True
 
 
+# -- The incident path: progress, backups in the TUI (quit: see screens.migrations) ----------
+@dataclass(eq=False, repr=False)
+class MigrationStepped(Message):
+    """Revision ``index`` of ``total`` started (run_in_child's ``on_step``)."""
+
+    index: int
+    total: int
+    revision: str
+
+
+@dataclass(eq=False, repr=False)
+class BackupsListed(Message):
+    """The backups folder was read (newest first)."""
+
+    backups: list[BackupInfo]
+    error: RfsetupError | None = None
+
+
+@dataclass(eq=False, repr=False)
+class BackupChecked(Message):
+    """One backup's file was checked against its sidecar: ``verified`` True (SHA-256 matches),
+    None (no sidecar or checksum: unverified), False (changed or unreadable)."""
+
+    path: Path
+    verified: bool | None
+    detail: str
+
+
+@dataclass(eq=False, repr=False)
+class RestorePlanned(Message):
+    """What restoring ``path`` would replace; ``error`` what the core refuses, and why."""
+
+    path: Path
+    plan: RestorePlan | None
+    error: RfsetupError | None = None
+
+
+@dataclass(eq=False, repr=False)
+class RestoreProgressed(Message):
+    """A line of a running restore; ``tick`` an elapsed-time update of the previous one."""
+
+    line: str
+    tick: bool = False
+
+    def can_replace(self, message: Message) -> bool:
+        return self.tick and isinstance(message, RestoreProgressed) and message.tick
+
+
+@dataclass(eq=False, repr=False)
+class BackupRestored(StatusChanged):
+    """A restore ended: ``result`` when it was done, ``error`` when it was refused or failed."""
+
+    path: Path
+    result: RestoreResult | None
+    error: RfsetupError | None = None
+
+    refresh = True
+
+
 @dataclass(eq=False, repr=False)
 class TargetsRead(Message):
     """``rfsetup status --all``'s text (every environment beside the .env) was read."""
@@ -315,3 +380,11 @@ class ReadyRead(Message):
     """Every step is done: what the setup has (core.ready.readiness), for the ready summary."""
 
     ready: Ready
+
+
+@dataclass(eq=False, repr=False)
+class BackupsPruned(Message):
+    """Old backups were removed (``removed``), or ``error`` says why not."""
+
+    removed: list[BackupInfo]
+    error: RfsetupError | None = None

@@ -19,6 +19,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import psycopg2
 import pytest
 
 from rfsetup.cli import main
@@ -27,8 +28,8 @@ from rfsetup.core import locking
 from rfsetup.core.embedded import free_port
 from tests.cli.conftest import Run
 from tests.conftest import ALEMBIC_INI
-from tests.helpers.alembic_project import SyntheticProject, make_project
-from tests.helpers.db import query, settings_for, tables, version
+from tests.helpers.alembic_project import GATE_KEY, SyntheticProject, make_project
+from tests.helpers.db import libpq, query, settings_for, tables, version
 
 RFSETUP = str(Path(sys.executable).parent / "rfsetup")
 REAL_HEADS = ("0004_production_indexes",)
@@ -42,6 +43,7 @@ def synthetic(tmp_path_factory: pytest.TempPathFactory) -> dict[str, SyntheticPr
         "failing": make_project(root / "failing", 3, fail_at=2),
         "slow": make_project(root / "slow", 3, sleep_at=2, sleep_seconds=0.5),
         "slower": make_project(root / "slower", 2, sleep_at=1, sleep_seconds=3),
+        "gated": make_project(root / "gated", 2, gate_at=1),
     }
 
 
@@ -327,17 +329,29 @@ def test_four_concurrent_upgrades_apply_each_revision_once(
 
 def test_runners_arriving_while_one_migrates_exit_1_naming_it(
         synthetic: dict[str, SyntheticProject], fresh_db: str, tmp_path: Path) -> None:
-    project = synthetic["slower"]
-    first = subprocess.Popen([RFSETUP, "-c", str(project.ini), "migrate", "up", "--no-backup"],
-                             cwd=tmp_path, env=_env(fresh_db), stdout=subprocess.PIPE,
-                             stderr=subprocess.PIPE, text=True)
-    assert first.stdout is not None
-    assert first.stdout.readline().strip() == "migration lock acquired"
-    others = [subprocess.Popen([RFSETUP, "-c", str(project.ini), "migrate", "up"], cwd=tmp_path,
-                               env=_env(fresh_db, **{locking.ENV_LOCK_WAIT: "0"}),
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-              for _ in range(3)]
-    outcomes = [(p.wait(timeout=120), *p.communicate()) for p in others]
+    project = synthetic["gated"]
+    # the first runner's revision waits for the gate this test holds: it holds the migration
+    # lock for as long as the others take to arrive (their start-up is slow on a busy machine)
+    gate = psycopg2.connect(libpq(fresh_db))
+    gate.autocommit = True
+    try:
+        with gate.cursor() as cur:
+            cur.execute("SELECT pg_advisory_lock(%s)", (GATE_KEY,))
+        first = subprocess.Popen(
+            [RFSETUP, "-c", str(project.ini), "migrate", "up", "--no-backup"], cwd=tmp_path,
+            env=_env(fresh_db, **{locking.ENV_LOCK_TIMEOUT: "300s"}), stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE, text=True)
+        assert first.stdout is not None
+        assert first.stdout.readline().strip() == "migration lock acquired"
+        others = [subprocess.Popen([RFSETUP, "-c", str(project.ini), "migrate", "up"],
+                                   cwd=tmp_path,
+                                   env=_env(fresh_db, **{locking.ENV_LOCK_WAIT: "0"}),
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                  for _ in range(3)]
+        outcomes = [(p.wait(timeout=120), *p.communicate()) for p in others]
+        assert first.poll() is None  # still at the gate, holding the migration lock
+    finally:
+        gate.close()  # the gate opens: the first runner goes on
     rest, _ = first.communicate(timeout=120)
     assert first.returncode == 0 and "upgraded database" in rest
     for code, out, err in outcomes:

@@ -98,8 +98,14 @@ class Revision:
     table: str | None
     fail: bool = False
     sleep: float = 0.0
+    #: waits in the database until the advisory lock GATE_KEY is free (see make_project)
+    gate: bool = False
     #: also records the session's settings in table ``session_seen`` (see make_project)
     record: bool = False
+
+
+#: the advisory lock a ``gate_at`` revision waits for (held by the test: the run waits)
+GATE_KEY = 424242
 
 
 @dataclass
@@ -179,6 +185,7 @@ def make_project(
     sleep_at: int | None = None,
     sleep_seconds: float = 0.0,
     record_at: int | None = None,
+    gate_at: int | None = None,
 ) -> SyntheticProject:
     """Write a project with ``revisions`` table-creating revisions into ``root``.
 
@@ -188,6 +195,8 @@ def make_project(
     then fails. ``sleep_at=i``: the i-th revision sleeps ``sleep_seconds`` in the database.
     ``record_at=i``: the i-th revision also stores its session's lock_timeout,
     statement_timeout, application_name and backend pid in table ``session_seen``.
+    ``gate_at=i``: the i-th revision waits until the advisory lock ``GATE_KEY`` is free, so a
+    test holding it decides when the run goes on (no race against a sleep).
     """
     root.mkdir(parents=True, exist_ok=True)
     (root / "alembic.ini").write_text(INI)
@@ -204,7 +213,7 @@ def make_project(
         return project.add(Revision(
             rev_id(counter), down, f"create {table}", table,
             fail=fail_at == index, sleep=sleep_seconds if sleep_at == index else 0.0,
-            record=record_at == index))
+            record=record_at == index, gate=gate_at == index))
 
     parent: tuple[str, ...] = ()
     index = 0
@@ -247,6 +256,8 @@ def _write_revision(versions: Path, rev: Revision) -> None:
             body.append(f"op.execute({_RECORD_SQL!r})")
         if rev.sleep:
             body.append(f"op.execute('SELECT pg_sleep({rev.sleep})')")
+        if rev.gate:
+            body.append(f"op.execute('SELECT pg_advisory_xact_lock({GATE_KEY})')")
         if rev.fail:
             body.append("op.execute('SELECT 1 / 0')  # fails: division by zero")
         down_body = [f"op.drop_table({rev.table!r})"]

@@ -248,7 +248,10 @@ async def stage(app: Any, pilot: Any, scene: str) -> None:
         move = screen.choice
         shown = preview(current, target, down=down)
         findings = lint(shown)
-        screen.post_message(m.PreviewReady(shown, move.label if move else ""))
+        from tests.tui.incident_showcase import fixed_impact
+
+        screen.post_message(m.PreviewReady(shown, move.label if move else "",
+                                           impact=fixed_impact(shown)))
         await pilot.pause()
         screen.post_message(m.LintFinished(shown, findings))
         if not down:

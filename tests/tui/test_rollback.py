@@ -51,7 +51,13 @@ async def test_rollback_in_two_keys_plus_the_name(fresh_db: str, redis_server,
         assert migrations.current_revisions(settings) == parent
         (backup,) = list_backups(settings)
         assert backup.revision == heads[0]  # the backup was taken before the downgrade
-        assert str(Path(backup.path).name) in str(app.query_one("#mig-result").render())
+        # at 80 columns the backup's path is shortened in the middle: its end stays
+        result = str(app.query_one("#mig-result").render())
+        assert "backup: .rfsetup/" in result and "…" in result
+        assert result.endswith(Path(backup.path).name[-24:])
+        assert len(result.splitlines()[-1]) <= app.query_one("#mig-result").size.width
+        log = "".join(strip.text.strip() for strip in app.query_one("#mig-log").lines)
+        assert Path(backup.path).name in log  # the log has it whole
 
 
 async def test_rollback_at_base_says_there_is_nothing_to_undo(fresh_db: str, project_dir: Path

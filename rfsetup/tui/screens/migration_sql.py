@@ -23,7 +23,11 @@ from rfsetup.tui.widgets.sql_view import finding_lines, render_sql
 
 if TYPE_CHECKING:
     from rfsetup.core.alembic import LintFinding, Preview
+    from rfsetup.core.alembic.impact import Impact
     from rfsetup.core.settings import Settings
+
+#: a statement longer than this is cut in the digest (the full SQL below has all of it)
+DIGEST_WIDTH = 160
 
 
 def marked_lines(preview: Preview, findings: Sequence[LintFinding]) -> set[int]:
@@ -61,8 +65,9 @@ def preview_note(preview: Preview, move: Move) -> str:
     return note
 
 
-def choice_text(choice: Move | None, key: str) -> Text:
-    """``Chosen: roll back one step   (d runs it, after you confirm)``; ``key`` as mapped."""
+def choice_text(choice: Move | None, key: str, impact: Impact | None = None) -> Text:
+    """``Chosen: roll back one step   (d runs it, after you confirm)``; ``key`` as mapped;
+    then what it drops, when that is known and something is."""
     text = Text()
     if choice is None:
         text.append("Chosen: nothing (the database is at the selection)", style="dim")
@@ -72,7 +77,31 @@ def choice_text(choice: Move | None, key: str) -> Text:
                 "bold green")
     after = ", after you confirm" if choice.needs_confirmation else ""
     text.append(f"   ({key} runs it{after})", style="dim")
+    # a rollback always says what it drops (nothing, too); an upgrade only when data goes
+    if impact is not None and (impact.loses_data or impact.unread or choice.kind == "down"):
+        text.append("\n")
+        text.append_text(impact_text(impact, named=False))
     return text
+
+
+def impact_text(impact: Impact, *, named: bool = True) -> Text:
+    """What the move drops, red when data goes (``3 tables with ~48,210 rows will be
+    dropped — the largest: indicators ~48,210, …``; ``named`` False: the headline only)."""
+    style = "bold red" if impact.loses_data else "bold"
+    words = impact.summary() if named else impact.headline()
+    return Text(("! " if impact.loses_data else "") + words, style=style)
+
+
+def digest_of(preview: Preview, move: Move) -> str | None:
+    """The statements that matter, first (core.alembic.statements); None for a stamp, which
+    writes only the version table."""
+    if move.kind == "stamp" or not preview.steps:
+        return None
+    from rfsetup.core.alembic.statements import changes_text, statements_of
+
+    lines = changes_text(statements_of(preview)).splitlines()
+    return "\n".join(line if len(line) <= DIGEST_WIDTH else line[:DIGEST_WIDTH - 1] + "…"
+                     for line in lines)
 
 
 def no_sql_text(move: Move, error: RfsetupError | None) -> str:
@@ -147,12 +176,17 @@ def render_move(settings: Settings, move: Move, dark: bool, *, cancelled: Callab
         return
     if cancelled():
         return
+    impact = None
+    if move.kind != "stamp":
+        impact = _impact(settings, preview)
     note = preview_note(preview, move)
+    digest = digest_of(preview, move)
     # a long text is highlighted once, with squawk's findings (a second of the UI process's
     # GIL per pass for 600 revisions); the pane shows it when the findings are there too
     once = move.kind != "stamp" and preview.sql.count("\n") > LONG_SQL_LINES
     if not once:
-        post(PreviewReady(preview, move.label, render_sql(preview.sql, note=note, dark=dark)))
+        post(PreviewReady(preview, move.label, render_sql(preview.sql, note=note, dark=dark,
+                                                          digest=digest), impact=impact))
     if move.kind == "stamp":  # Alembic's version-table bookkeeping only: nothing to lint
         return
     findings: list[LintFinding] = []
@@ -171,7 +205,17 @@ def render_move(settings: Settings, move: Move, dark: bool, *, cancelled: Callab
     if cancelled():
         return
     lines = render_sql(preview.sql, findings, note=note, lines=finding_lines(preview, findings),
-                       dark=dark)
+                       dark=dark, digest=digest)
     if once:
-        post(PreviewReady(preview, move.label, lines))
+        post(PreviewReady(preview, move.label, lines, impact=impact))
     post(LintFinished(preview, findings, error, lines))
+
+
+def _impact(settings: Settings, preview: Preview) -> Impact | None:
+    """What the move drops (advisory: a failure to read the estimates never hides the SQL)."""
+    from rfsetup.core.alembic.impact import rollback_impact
+
+    try:
+        return rollback_impact(settings, preview)
+    except Exception:  # the server went away meanwhile: the panel says why
+        return None

@@ -3,8 +3,11 @@
 The history marks the current revision and the heads, branch points and merges. Highlighting a
 revision chooses the move from the current revision to it (up or down) and shows its SQL
 (migrations.preview) with squawk's findings (lint). Upgrades run at once; every downgrade and
-stamp first opens a ConfirmModal with the SQL that asks for the database name. Up and down take
-a backup first (backup=True) and stream Alembic's output into the log pane.
+stamp first opens a ConfirmModal that says what it drops (tables and columns with their row
+estimates), shows the statements that matter then the full SQL, and asks for the database name.
+Up and down take a backup first (backup=True) and stream Alembic's output into the log pane;
+while one runs (``migration_live``) its live line shows the revision, the elapsed time and the
+lock wait. ``B`` opens the backups (list, check, restore, prune).
 
 ``rfsetup rollback`` opens here with "roll back one step" chosen: ``d``, the name, Enter.
 """
@@ -32,38 +35,28 @@ from rfsetup.core.alembic.planning import (
     one_step_down,
     stamp_move,
 )
-from rfsetup.core.errors import RfsetupError
 from rfsetup.tui.messages import (
+    BackupRestored,
     HistoryLoaded,
     LintFinished,
-    MigrationApplied,
-    MigrationFailed,
-    MigrationProgressed,
-    MigrationTicked,
     OperationFailed,
     PreviewReady,
     RecoveryDiagnosed,
 )
 from rfsetup.tui.modals import recovery, rehearse
-from rfsetup.tui.screens.base import StepScreen, display_path
-from rfsetup.tui.screens.migration_run import (
-    applied_text,
-    confirm_modal,
-    failed_text,
-    failure_for_modal,
-    run_move,
-    where_text,
-)
+from rfsetup.tui.screens.migration_live import RunningMoves
+from rfsetup.tui.screens.migration_run import confirm_modal
 from rfsetup.tui.screens.migration_sql import (
     LONG_PREVIEW,
     choice_text,
+    digest_of,
     lint_note,
     move_span,
     no_sql_text,
     preview_note,
     render_move,
 )
-from rfsetup.tui.state import StepState, migrations_state, next_step_text
+from rfsetup.tui.state import StepState, migrations_state
 from rfsetup.tui.warmup import ensure_imported
 from rfsetup.tui.widgets.history_table import HistoryTable
 from rfsetup.tui.widgets.log_pane import LogPane
@@ -71,6 +64,7 @@ from rfsetup.tui.widgets.sql_view import SqlView, finding_lines
 
 if TYPE_CHECKING:
     from rfsetup.core.alembic import LintFinding, Preview, RevisionInfo
+    from rfsetup.core.alembic.impact import Impact
     from rfsetup.core.status import StatusReport
     from rfsetup.tui.app import RfsetupApp
 
@@ -78,7 +72,7 @@ if TYPE_CHECKING:
 PREVIEW_DEBOUNCE = 0.15
 
 
-class MigrationsScreen(StepScreen):
+class MigrationsScreen(RunningMoves):
     """History above, the SQL of the chosen move in the middle, the log below."""
 
     STEP_ID = "migrations"
@@ -101,6 +95,10 @@ class MigrationsScreen(StepScreen):
                 tooltip="Reload the migration history"),
         Binding("x", "cancel", "Cancel", id="migrate-cancel",
                 tooltip="Cancel the running migration at the next revision boundary"),
+        Binding("i", "interrupt", "Interrupt", id="migrate-interrupt",
+                tooltip="Interrupt the running statement (its revision is rolled back)"),
+        Binding("B", "backups", "Backups", id="migrate-backups",
+                tooltip="Backups: list, check, restore (after the typed name), prune"),
     ]
 
     def __init__(self, *, rollback: bool = False) -> None:
@@ -116,10 +114,10 @@ class MigrationsScreen(StepScreen):
         self.preview: Preview | None = None
         self.preview_move: Move | None = None
         self.findings: list[LintFinding] = []
+        #: what the previewed move drops (row estimates), when it could be read
+        self.impact: Impact | None = None
         self.running = False
-        #: the running migration's worker: cancelling it sets the core's cancel event
-        self._migration_worker: Worker[None] | None = None
-        self._running_label = ""
+        self._init_running()
         self._confirm_pending: Move | None = None
         self._debounce: Timer | None = None
         #: the preview being rendered (its move and the revision it was chosen at)
@@ -150,28 +148,8 @@ class MigrationsScreen(StepScreen):
     def first_focus(self) -> Any:
         return self.history
 
-    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        # the footer shows "x Cancel" only while a migration runs
-        if action == "cancel":
-            return self.running
-        return True
-
-    def _set_running(self, running: bool) -> None:
-        self.running = running
-        self.refresh_bindings()
-
     def step_state(self, report: StatusReport | None) -> StepState:
         return migrations_state(report)
-
-    @property
-    def database_name(self) -> str:
-        if self.report is not None and self.report.database.name:
-            return str(self.report.database.name)
-        try:
-            ensure_imported()
-            return str(self.settings.url().database)
-        except RfsetupError:
-            return "?"
 
     # -- status and history -----------------------------------------------------------------
     def status_changed(self, report: StatusReport, previous: StatusReport | None) -> None:
@@ -220,7 +198,12 @@ class MigrationsScreen(StepScreen):
 
     def show_history(self, revisions: list[RevisionInfo], current: tuple[str, ...]) -> None:
         """Fill the history table; place the cursor on the first load."""
-        self.revisions, self.current = list(revisions), tuple(current)
+        revisions, current = list(revisions), tuple(current)
+        if self.history_loaded and revisions == self.revisions and current == self.current:
+            # a refill that changed nothing keeps the table, its cursor and the chosen move
+            # (re-choosing from the cursor would undo a move chosen by key meanwhile)
+            return
+        self.revisions, self.current = revisions, current
         self.parents = {r.revision: tuple(r.down_revisions) for r in self.revisions}
         self.heads = [r.revision for r in self.revisions if r.is_head]
         self.history_loaded = True
@@ -259,6 +242,9 @@ class MigrationsScreen(StepScreen):
     # -- the chosen move and its SQL ----------------------------------------------------------
     def choose(self, move: Move | None) -> None:
         """Make ``move`` the chosen one and render its SQL (None: nothing to do)."""
+        if self._debounce is not None:  # a highlight still pending must not undo this choice
+            self._debounce.stop()
+            self._debounce = None
         if move == self.choice and self.preview_move == move and self.preview is not None:
             return
         if move is not None and move == self.choice and self._preview_running == (
@@ -266,6 +252,7 @@ class MigrationsScreen(StepScreen):
                 self._preview_worker.is_running:
             return  # its SQL is being rendered already, from the same revision (u on it)
         self.choice = move
+        self.impact = None
         self._show_choice()
         sql = self.query_one("#mig-sql", SqlView)
         if move is None:
@@ -283,8 +270,10 @@ class MigrationsScreen(StepScreen):
                 move, sql.dark, in_child=self.running or (span is not None and span > LONG_PREVIEW))
 
     def _show_choice(self) -> None:
-        key = self.key("migrate-down-one" if self.choice == DOWN_ONE else "migrate-to-selected")
-        self.query_one("#mig-move", Static).update(choice_text(self.choice, key))
+        ids = {DOWN_ONE: "migrate-down-one", DOWN_BASE: "migrate-down-base"}
+        key = self.key(ids.get(self.choice, "migrate-to-selected"))  # type: ignore[arg-type]
+        impact = self.impact if self.preview_move == self.choice else None
+        self.query_one("#mig-move", Static).update(choice_text(self.choice, key, impact))
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="migrate-preview")
     def render_preview(self, move: Move, dark: bool, in_child: bool = False) -> None:
@@ -305,17 +294,19 @@ class MigrationsScreen(StepScreen):
             return
         if move is None or message.label != move.label:
             return  # a stale preview for a move no longer chosen
-        self.show_preview(message.preview, move, lines=message.lines)
+        self.show_preview(message.preview, move, lines=message.lines, impact=message.impact)
 
     def show_preview(self, preview: Preview, move: Move, findings: Sequence[LintFinding] = (),
-                     lines: list[Any] | None = None) -> None:
+                     lines: list[Any] | None = None, impact: Impact | None = None) -> None:
         self.preview, self.preview_move, self.findings = preview, move, list(findings)
+        self.impact = impact
+        self._show_choice()
         view = self.query_one("#mig-sql", SqlView)
         if lines is not None:
             view.show_lines(lines, preview.sql, findings)
         else:
             view.show(preview.sql, findings, note=preview_note(preview, move),
-                      lines=finding_lines(preview, findings))
+                      lines=finding_lines(preview, findings), digest=digest_of(preview, move))
         if self._confirm_pending == move:
             self._confirm_pending = None
             if preview.steps:
@@ -340,7 +331,8 @@ class MigrationsScreen(StepScreen):
         note = preview_note(self.preview, self.preview_move)
         note += lint_note(message.findings, message.error, self.settings)
         view.show(self.preview.sql, self.findings, note=note,
-                  lines=finding_lines(self.preview, self.findings))
+                  lines=finding_lines(self.preview, self.findings),
+                  digest=digest_of(self.preview, self.preview_move))
 
     # -- actions ----------------------------------------------------------------------------
     def _busy(self) -> bool:
@@ -396,13 +388,6 @@ class MigrationsScreen(StepScreen):
     def action_recover(self) -> None:
         recovery.open_for(self)
 
-    def action_cancel(self) -> None:
-        if self.running and self._migration_worker is not None:
-            # sets the worker's cancelled_event, which the core checks between revisions
-            self._migration_worker.cancel()
-            self.query_one("#mig-log", LogPane).write(
-                "cancel requested: stopping at the next revision boundary")
-
     def request(self, move: Move) -> None:
         """Run ``move``: upgrades at once, downgrades after the confirmation (SQL first)."""
         if move.kind == "down" and self.history_loaded and not self.current:
@@ -427,58 +412,35 @@ class MigrationsScreen(StepScreen):
                 self.notify("cancelled: nothing was changed")
 
         view = self.query_one("#mig-sql", SqlView)
+        impact = self.impact if self.preview_move == move else None
         modal = confirm_modal(move, self.preview, self.findings, self.current,
-                              self.database_name, view)
+                              self.database_name, view, impact)
         if self.settings.production:
             modal.title_text = f"PRODUCTION — {modal.title_text}"
         self.app.push_screen(modal, confirmed)
 
-    # -- running ----------------------------------------------------------------------------
-    def start_migration(self, move: Move) -> None:
-        self._set_running(True)
-        log = self.query_one("#mig-log", LogPane)
-        log.write(f"── {move.label} ({self.database_name})")
-        self._running_label = move.label
-        self.query_one("#mig-result", Static).update(Text(f"running: {move.label}…",
-                                                          style="bold italic"))
-        # compare-and-swap: run only from the revision that was on screen when it was chosen
-        shown = self.preview.from_revisions if self.preview is not None and \
-            self.preview_move == move else self.current
-        self._migration_worker = self.migrate(move, tuple(shown))
+    # -- backups ----------------------------------------------------------------------------
+    def action_backups(self) -> None:
+        """The backups: list with size, age, revision and check; restore; prune."""
+        from rfsetup.tui.modals.backups import BackupsModal
 
-    @work(thread=True, exclusive=True, exit_on_error=False, group="migrate-run")
-    def migrate(self, move: Move, shown: tuple[str, ...]) -> None:
-        run_move(self.settings, move, shown, cancel=get_current_worker().cancelled_event,
-                 post=self.post_message, secrets=self.rf_app.known_secrets)
+        def busy() -> str | None:
+            if self.running:
+                return (f"a migration is running ({self.key('migrate-cancel')} cancels it at "
+                        "the next revision): restore and prune wait for it")
+            return None
 
-    def on_migration_progressed(self, message: MigrationProgressed) -> None:
-        self.query_one("#mig-log", LogPane).add(message.line)
+        def closed(_: object) -> None:
+            self.backups_modal = None
 
-    def on_migration_ticked(self, message: MigrationTicked) -> None:
-        if self.running:
-            self.query_one("#mig-result", Static).update(
-                Text(f"running: {self._running_label}…  {message.line}", style="bold italic"))
+        self.backups_modal = BackupsModal(self.settings, self.database_name, busy=busy,
+                                          secrets=self.rf_app.known_secrets, load=self.live,
+                                          on_restored=self._restored)
+        self.app.push_screen(self.backups_modal, closed)
 
-    def on_migration_applied(self, message: MigrationApplied) -> None:
-        log = self.query_one("#mig-log", LogPane)
-        log.flush()
-        self._set_running(False)
-        result = message.result
-        text = applied_text(result, display_path)
-        if not result.cancelled and self.heads and set(result.to_revisions) == set(self.heads):
-            # newcomer: the next step, first (the result area shows 3 lines)
-            text = Text.assemble((next_step_text(self.STEP_ID, self.key), "bold"), "\n", text)
-        self.query_one("#mig-result", Static).update(text)
-        to = ", ".join(result.to_revisions) or "base"
-        log.write(f"{'cancelled' if result.cancelled else 'done'}: the database is at {to}")
-
-    def on_migration_failed(self, message: MigrationFailed) -> None:
-        log = self.query_one("#mig-log", LogPane)
-        log.flush()
-        self._set_running(False)
-        self.query_one("#mig-result", Static).update(failed_text(message))
-        log.write(f"FAILED: {message.error.message}")
-        if message.error.cause:
-            log.write(f"cause: {message.error.cause}")
-        log.write(f"the database is at: {where_text(message.current)}")
-        self.post_message(OperationFailed(message.operation, failure_for_modal(message)))
+    def _restored(self, message: BackupRestored) -> None:
+        if message.result is not None:
+            self.query_one("#mig-log", LogPane).write(
+                f"restored {message.path.name}: the database is at "
+                f"{message.result.revision or 'base'}")
+        self.restore_ended(message)

@@ -63,16 +63,29 @@ def findings_text(findings: Sequence[Any], lines: Sequence[int | None] | None = 
 
 def render_sql(sql: str, findings: Sequence[Any] = (), *, note: str | None = None,
                marked: set[int] | None = None, dark: bool = True,
-               lines: Sequence[int | None] | None = None) -> list[Strip]:
+               lines: Sequence[int | None] | None = None, digest: str | None = None,
+               head: Text | None = None) -> list[Strip]:
     """Highlight ``sql`` into display lines (no wrapping: the view scrolls sideways), marking
     the ``marked`` lines (1-based; default: the findings' ``lines``) and listing ``findings``
     below with the pane's line numbers (``lines``, from ``finding_lines``). Safe to call in a
-    worker. The background is left to the widget (the theme's, light or dark)."""
+    worker. The background is left to the widget (the theme's, light or dark).
+
+    ``digest`` (the statements that matter, core.alembic.statements.changes_text) is shown
+    first, highlighted without line numbers, then the note, then the full SQL (its gutter's
+    numbers are the SQL's own, so ``lines`` still point into it); ``head`` (e.g. what a
+    rollback drops) above everything."""
     if marked is None and lines is not None:
         marked = {n for n in lines if n is not None}
     parts: list[Any] = []
+    if head is not None and head.plain:
+        parts.append(head)
+    if digest and sql.strip():  # what matters first; the notes and the full SQL below it
+        parts.append(Syntax(digest, "sql", theme="monokai" if dark else "friendly",
+                            word_wrap=False, background_color="default"))
     if note:
         parts.append(Text(note, style="italic"))
+    if digest and sql.strip():
+        parts.append(Text("-- the full SQL, in the order it runs:", style="italic dim"))
     if sql.strip():
         parts.append(Syntax(sql.rstrip("\n"), "sql", theme="monokai" if dark else "friendly",
                             line_numbers=True, word_wrap=False, highlight_lines=set(marked or ()),
@@ -83,8 +96,8 @@ def render_sql(sql: str, findings: Sequence[Any] = (), *, note: str | None = Non
         parts.append(Text(f"\nsquawk: {len(findings)} finding(s) (line numbers as in the "
                           "gutter; ❱ marks them)", style="bold"))
         parts.append(findings_text(findings, lines))
-    texts = [note or "", sql, *(f"[!] {f.revision} line {f.line} {f.rule}: {f.message}"
-                                for f in findings)]
+    texts = [note or "", sql, digest or "", head.plain if head is not None else "",
+             *(f"[!] {f.revision} line {f.line} {f.rule}: {f.message}" for f in findings)]
     width = max((len(line) for t in texts for line in t.splitlines()), default=20) + 10
     console = Console(file=io.StringIO(), width=width, force_terminal=True,
                       color_system="truecolor", legacy_windows=False)
@@ -115,8 +128,11 @@ def on_background(strip: Strip, base: Style) -> Strip:
     return Strip(segments, strip.cell_length)
 
 
-def message_lines(message: str) -> list[Strip]:
+def message_lines(message: str, wrap: int = 0) -> list[Strip]:
+    """A message (not SQL) as lines, wrapped at word boundaries to ``wrap`` cells if given."""
     width = max((len(line) for line in message.splitlines()), default=0) + 2
+    if wrap > 0:
+        width = min(width, wrap)
     console = Console(file=io.StringIO(), width=max(20, width), force_terminal=True,
                       color_system="truecolor", legacy_windows=False)
     return [Strip(line) for line in console.render_lines(Text(message, style="dim"),
@@ -155,11 +171,12 @@ class SqlView(ScrollView, can_focus=True):
         return "\n".join(strip.text for strip in self.lines)
 
     def show(self, sql: str, findings: Sequence[Any] = (), *, note: str | None = None,
-             marked: set[int] | None = None, lines: Sequence[int | None] | None = None) -> None:
+             marked: set[int] | None = None, lines: Sequence[int | None] | None = None,
+             digest: str | None = None, head: Text | None = None) -> None:
         """Highlight and display ``sql`` here and now (for small texts); ``lines``: the
         findings' pane lines (``finding_lines``)."""
         self.show_lines(render_sql(sql, findings, note=note, marked=marked, dark=self.dark,
-                                   lines=lines), sql, findings)
+                                   lines=lines, digest=digest, head=head), sql, findings)
 
     def show_lines(self, lines: list[Strip], sql: str, findings: Sequence[Any] = ()) -> None:
         """Display lines rendered elsewhere (by a worker) with ``render_sql``."""
@@ -171,7 +188,8 @@ class SqlView(ScrollView, can_focus=True):
 
     def show_message(self, message: str) -> None:
         self.sql, self.findings, self.message = "", [], message
-        self.lines = message_lines(message)
+        # a message wraps to the pane (SQL does not: it scrolls sideways)
+        self.lines = message_lines(message, wrap=self.size.width - 1)
         self._set_size()
         self.scroll_to(0, 0, animate=False)
         self.refresh()

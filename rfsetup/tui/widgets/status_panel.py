@@ -164,8 +164,11 @@ def render_status(report: Any | None, width: int | None = None,
     return text
 
 
-class StatusPanel(VerticalScroll, can_focus=False):
-    """A scrollable Static that shows the latest StatusReport."""
+class StatusPanel(VerticalScroll, can_focus=True):
+    """A scrollable Static that shows the latest StatusReport.
+
+    Focusable (``l``, binding id ``focus-status``, or Tab): at 80x24 it holds more than it
+    shows, and the arrow keys, PgUp/PgDn, Home and End scroll it once focused."""
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
