@@ -171,3 +171,12 @@ def test_the_cycle_search_finds_a_cycle() -> None:
     graph.add_import(importer="rfsetup.core.provision", imported="rfsetup.core.sandbox")
     graph.add_import(importer="rfsetup.core.sandbox", imported="rfsetup.core.provision")
     assert ["rfsetup.core.provision", "rfsetup.core.sandbox"] in _cycles(graph)
+
+
+def test_ruff_check_is_clean() -> None:
+    """`ruff check .` as a developer runs it: the lint rules and the textual ban of pyproject."""
+    ruff = Path(sys.executable).with_name("ruff")
+    command = [str(ruff)] if ruff.exists() else [sys.executable, "-m", "ruff"]
+    proc = subprocess.run([*command, "check", "--no-cache", "."], cwd=REPO,
+                          capture_output=True, text=True, timeout=300, check=False)
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]

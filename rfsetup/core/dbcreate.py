@@ -260,10 +260,34 @@ def create_database(settings: Settings, admin: URL, name: str, owner: str,
     outcome = CreateOutcome(state, result, mask_url(env_form(settings, role)),
                             keeps_password=keeps_password, notes=notes)
     if write_env:
-        outcome.env_changes = point_env_at(settings, role,
-                                           redis_url=sandbox_redis_url(settings))
+        sandbox_redis = sandbox_redis_url(settings)
+        outcome.env_changes = point_env_at(settings, role, redis_url=sandbox_redis)
         outcome.env_file = settings.env_file
+        if sandbox_redis:
+            note = _redis_kept_note(settings, sandbox_redis, outcome.env_changes)
+            if note:
+                notes.append(note)
     return outcome
+
+
+def _redis_kept_note(settings: Settings, sandbox_redis: str,
+                     env_changes: list[tuple[str, str | None, str | None]]) -> str | None:
+    """Said when the .env keeps a REDIS_URL of its own (never replaced) other than the
+    sandbox's: without --sandbox, the app and ``rfsetup doctor`` use that one."""
+    from rfsetup.core.envfile import EnvFile
+
+    if any(key == "REDIS_URL" for key, _, _ in env_changes):
+        return None
+    try:
+        kept = EnvFile.load(settings.env_file).get("REDIS_URL")
+    except (OSError, RfsetupError):
+        return None
+    if not kept or kept == sandbox_redis:
+        return None
+    theirs = mask_url(sandbox_redis)
+    return (f"REDIS_URL kept as the .env has it ({mask_url(kept)}), not the sandbox's "
+            f"({theirs}): without --sandbox the app and rfsetup doctor use the .env's; to "
+            f"use the sandbox's: rfsetup env set REDIS_URL {theirs}")
 
 
 def inspect_as_admin(admin: URL, name: str, owner: str, ask: AskAdmin | None,

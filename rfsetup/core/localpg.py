@@ -168,6 +168,22 @@ def is_sandbox_target(host: str | None, port: int | None, sandbox_dir: Path) -> 
     return known is not None and port == known and is_local(host) and host is not None
 
 
+def is_sandbox_redis(redis_url: str | None, sandbox_dir: Path) -> bool:
+    """REDIS_URL names this project's sandbox Redis (its port, last started here, on this
+    machine)."""
+    from urllib.parse import urlsplit
+
+    if not redis_url:
+        return False
+    try:
+        parts = urlsplit(redis_url)
+        port = parts.port
+        known = int((sandbox_dir / "redis" / "rfsetup.port").read_text().strip())
+    except (OSError, ValueError):
+        return False
+    return port == known and parts.hostname is not None and is_local(parts.hostname)
+
+
 def default_sandbox_dir() -> Path:
     """Where ``rfsetup`` run here keeps its sandbox (``Settings.sandbox_dir`` for this
     working directory), for a diagnosis made without the settings at hand."""

@@ -305,7 +305,12 @@ def check_redis(settings: Settings, os_name: str | None = None) -> CheckResult:
     remedy = remedy_for("redis", os_name) if refused or not settings.redis_url else \
         f"check REDIS_URL (e.g. rfsetup env set REDIS_URL {DEFAULT_REDIS_URL})"
     if refused:
-        remedy = f"{remedy}\n(or use the embedded one: rfsetup --sandbox)"
+        from rfsetup.core.localpg import is_sandbox_redis
+
+        if is_sandbox_redis(settings.redis_url, settings.sandbox_dir):
+            remedy = "this is the project's sandbox, and it is stopped: rfsetup sandbox start"
+        else:
+            remedy = f"{remedy}\n(or use the embedded one: rfsetup --sandbox)"
     return CheckResult("redis", "fail", f"Redis at {where}: {status.error}", remedy)
 
 

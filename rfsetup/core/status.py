@@ -196,6 +196,12 @@ def redis_status(settings: Settings, timeout: float = 1.0) -> RedisStatus:
             client.close()
     except (redis.RedisError, ValueError, OSError) as exc:
         kind, message = _redis_error(exc, raw, timeout)
+        if kind == "server_down":
+            from rfsetup.core.localpg import is_sandbox_redis
+
+            if is_sandbox_redis(raw, settings.sandbox_dir):  # not redis-server: the sandbox
+                message = ("Redis is not running (connection refused): this is the project's "
+                           "sandbox, and it is stopped; start it: rfsetup sandbox start")
         return RedisStatus(False, masked, error=message, error_kind=kind)
     return RedisStatus(True, masked, version=str(info.get("redis_version")))
 

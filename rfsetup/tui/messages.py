@@ -137,6 +137,8 @@ class HistoryLoaded(Message):
 
     revisions: list[RevisionInfo]
     current: tuple[str, ...]
+    #: False: the database could not be read (``current`` is then not base, just unknown)
+    known: bool = field(default=True, kw_only=True)
 
 
 @dataclass(eq=False, repr=False)

@@ -160,6 +160,12 @@ def test_create_database_on_the_sandbox_writes_redis_url_too(pg, names: tuple[st
     values = EnvFile.load(env).values()
     assert values["REDIS_URL"] == "redis://127.0.0.1:6999/0"
     assert values["SECRET_KEY"] == "k" * 64
+    assert not done.notes  # written: nothing to say
     env.write_text("REDIS_URL=redis://elsewhere:6379/0\n")
-    create_database(sandboxed, make_url(pg.admin_url()), db, role, "pw-1", write_env=True)
+    kept = create_database(sandboxed, make_url(pg.admin_url()), db, role, "pw-1",
+                           write_env=True)
     assert EnvFile.load(env).get("REDIS_URL") == "redis://elsewhere:6379/0"
+    # kept, and said: without --sandbox the .env's Redis is the one used
+    assert any("REDIS_URL kept as the .env has it (redis://elsewhere:6379/0)" in note
+               and "rfsetup env set REDIS_URL redis://127.0.0.1:6999/0" in note
+               for note in kept.notes), kept.notes

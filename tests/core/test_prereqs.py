@@ -208,6 +208,29 @@ def test_redis_stopped_for_real(tmp_path: Path) -> None:
         assert command in (result.remedy or "")
 
 
+def test_the_sandbox_redis_stopped_is_told_to_start_the_sandbox(tmp_path: Path) -> None:
+    """REDIS_URL naming this project's sandbox Redis: the fix is `rfsetup sandbox start`, in
+    the check and in the status (the live panel), not an install of redis-server."""
+    from rfsetup.core.status import redis_status
+
+    settings = _settings(tmp_path, redis="redis://127.0.0.1:1/0")
+    server = EmbeddedRedis(settings.sandbox_dir / "redis")  # where the sandbox keeps it
+    server.start()
+    try:
+        settings = _settings(tmp_path, redis=server.url())
+        assert check_redis(settings).status == "ok"
+    finally:
+        server.stop()
+    result = check_redis(settings, "Linux")
+    assert result.status == "fail" and "rfsetup sandbox start" in (result.remedy or "")
+    assert "apt-get" not in (result.remedy or "") and "systemctl" not in (result.remedy or "")
+    status = redis_status(settings)
+    assert status.error_kind == "server_down" and "rfsetup sandbox start" in (status.error or "")
+    # another Redis on this machine that is not the sandbox's keeps the OS's remedy
+    other = check_redis(_settings(tmp_path, redis=f"redis://127.0.0.1:{free_port()}/0"), "Linux")
+    assert "sudo systemctl start redis" in (other.remedy or "")
+
+
 def test_redis_password_is_masked(tmp_path: Path) -> None:
     url = f"redis://:hunter2-secret@127.0.0.1:{free_port()}/0"
     result = check_redis(_settings(tmp_path, redis=url))

@@ -489,8 +489,11 @@ async def stage_newcomer(app: Any, pilot: Any, scene: str) -> None:
         screen.on_seed_applied(m.SeedApplied(SeedReport(inserted=["free", "pro", "enterprise"])))
         screen.show_plan(SeedReport(unchanged=["free", "pro", "enterprise"]), plans())
     elif scene == "ready":
+        from rfsetup.tui.widgets.step_list import StepList
+
         verify = app.step_screen("verify")
         verify.seeded = True
+        app.query_one(StepList).seen_unfinished = True  # the setup was finished just now
         verify.show_ready(ready_summary(app.settings.env_file.parent))
     await pilot.pause()
     await pilot.pause()

@@ -228,3 +228,29 @@ async def test_the_guided_sandbox_path_writes_redis_url(pg, redis_server, projec
     written = EnvFile.load(env_path).values()
     assert written["REDIS_URL"] == redis_server.url()
     assert "sandbox-role-pw" in written["DATABASE_URL"]
+
+
+async def test_a_database_found_ready_at_launch_gets_no_dialog_over_the_rollback(
+        fresh_db: str, redis_server, project_dir: Path) -> None:
+    """The ready dialog is for a setup finished in this session: on-call's `rfsetup rollback`
+    on a ready database opens on the rollback, with `d` working, and Verify has the summary."""
+    from rfsetup.core.seeding import seed
+    from rfsetup.tui.modals.confirm import ConfirmModal
+
+    _env(project_dir, fresh_db, redis_server.url())
+    settings = load_settings(None, ALEMBIC_INI, environ={}, cwd=project_dir)
+    migrations.upgrade(settings, backup=False)
+    seed(settings)
+    app = RfsetupApp(settings_for(project_dir, None), rollback=True, poll_interval=FAST_POLL)
+    async with app.run_test(size=SIZE) as pilot:
+        steps = app.query_one(StepList)
+        verify = app.step_screen("verify")
+        await wait_for(pilot, lambda: steps.all_done, timeout=60, what="every step done")
+        await wait_for(pilot, lambda: verify.ready is not None, what="the ready summary read")
+        assert "Ready" in _text(app, "#verify-summary")
+        assert not isinstance(app.screen, ReadyModal)
+        mig = app.step_screen("migrations")
+        await wait_for(pilot, lambda: mig.preview is not None, what="the rollback SQL")
+        await pilot.press("d")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmModal), what="the modal")
+        await pilot.press("escape")

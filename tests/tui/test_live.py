@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from rfsetup.core import alembic as migrations
+from rfsetup.core.alembic.planning import BASE
 from rfsetup.core.embedded import EmbeddedPostgres
 from rfsetup.tui.app import RfsetupApp
 from rfsetup.tui.widgets.status_panel import StatusPanel
@@ -49,9 +50,11 @@ async def test_panel_shows_the_diagnosis_and_recovers(tmp_path: Path, project_di
     server.start()
     try:
         settings = settings_for(project_dir, server.url("postgres"))
+        migrations.upgrade(settings, "0003_intel", backup=False)
         app = RfsetupApp(settings, poll_interval=FAST_POLL)
         async with app.run_test(size=(80, 24)) as pilot:
             panel = app.query_one(StatusPanel)
+            mig = app.step_screen("migrations")
 
             def text() -> str:
                 return str(panel.body.render())
@@ -71,8 +74,29 @@ async def test_panel_shows_the_diagnosis_and_recovers(tmp_path: Path, project_di
             assert "server not listening (connection refused)" in text()
             assert (error.hint or "")[:20] in text()
             assert panel.has_class("-unreachable")
+            # step 1's checks follow the outage by themselves (no r pressed)
+            prereqs = app.step_screen("prerequisites")
+
+            def postgresql() -> str | None:
+                found = [r.status for r in prereqs.results or () if r.name == "postgresql"]
+                return found[0] if found and not prereqs.running else None
+
+            await wait_for(pilot, lambda: postgresql() == "fail", what="the checks again")
+            # Migrations: the revision is unknown, not base; nothing is chosen
+            await pilot.press("4")
+            await wait_for(pilot, lambda: mig.history_loaded and not mig.current_known,
+                           what="the history without the database")
+            assert str(mig.history.get_row(BASE)[0]) == ""  # base is not marked current
+            assert "revision is unknown" in str(app.query_one("#mig-move").render())
+            assert mig.choice is None
+            await pilot.press("u")
+            assert not mig.running  # refused: no move is planned from an unknown revision
             server.start()
             await wait_for(pilot, lambda: app.report.database.reachable, what="the recovery")
+            await wait_for(pilot, lambda: mig.current_known and mig.current == ("0003_intel",),
+                           what="the revision again in the history")
+            assert mig.choice is not None
+            await wait_for(pilot, lambda: postgresql() == "ok", what="the checks after it")
             assert "PostgreSQL 16" in text() and "not listening" not in text()
             assert not panel.has_class("-unreachable")
     finally:

@@ -274,6 +274,8 @@ class DatabaseScreen(StepScreen):
         text = result_text(message.result, written, self.key("step-4"),
                            database_url=outcome.database_url if outcome else None,
                            env_keys=env_keys)
+        for note in outcome.notes if outcome is not None else ():
+            text.append(f"\n! {note}", style="yellow")
         if outcome is not None and outcome.env_changes is not None and \
                 self.settings.sources.get("DATABASE_URL") == "environment":
             text.append("\n! DATABASE_URL is also set in the environment, which wins over the "

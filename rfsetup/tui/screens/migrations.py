@@ -109,6 +109,8 @@ class MigrationsScreen(RunningMoves):
         self.heads: list[str] = []
         self.current: tuple[str, ...] = ()
         self.history_loaded = False
+        #: False while the database cannot be read: its revision is unknown, not base
+        self.current_known = True
         self.report: StatusReport | None = None
         self.choice: Move | None = DOWN_ONE if rollback else None
         self.preview: Preview | None = None
@@ -158,7 +160,10 @@ class MigrationsScreen(RunningMoves):
             previous.heads != report.heads or \
             previous.database.reachable != report.database.reachable
         if (changed or not self.history_loaded) and not self.running and self.live:
-            self.load_history(report.current if report.database.reachable else ())
+            if report.database.reachable:
+                self.load_history(report.current)
+            else:  # the scripts' history, the database's revision unknown (not base)
+                self.load_history((), known=False)
         recovery.watch(self, report)  # an unknown revision: git says where it is
 
     def on_recovery_diagnosed(self, message: RecoveryDiagnosed) -> None:
@@ -170,7 +175,7 @@ class MigrationsScreen(RunningMoves):
         self.load_history(current)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="migrate-history")
-    def load_history(self, current: tuple[str, ...] | None) -> None:
+    def load_history(self, current: tuple[str, ...] | None, known: bool = True) -> None:
         def read() -> list[RevisionInfo]:
             from rfsetup.core.status import warm_reading
 
@@ -191,23 +196,35 @@ class MigrationsScreen(RunningMoves):
             # then not "current")
             now = tuple(current) if current else tuple(r.revision for r in revisions
                                                        if r.is_current)
-            self.post_message(HistoryLoaded(revisions, now))
+            self.post_message(HistoryLoaded(revisions, now, known=known))
 
     def on_history_loaded(self, message: HistoryLoaded) -> None:
-        self.show_history(message.revisions, message.current)
+        self.show_history(message.revisions, message.current, known=message.known)
 
-    def show_history(self, revisions: list[RevisionInfo], current: tuple[str, ...]) -> None:
-        """Fill the history table; place the cursor on the first load."""
+    def show_history(self, revisions: list[RevisionInfo], current: tuple[str, ...], *,
+                     known: bool = True) -> None:
+        """Fill the history table; place the cursor on the first load. ``known`` False: the
+        database could not be read, so no revision is marked current and nothing is chosen
+        (an empty ``current`` would say "base", which is not what anyone knows then)."""
         revisions, current = list(revisions), tuple(current)
-        if self.history_loaded and revisions == self.revisions and current == self.current:
+        if self.history_loaded and revisions == self.revisions and current == self.current \
+                and known == self.current_known:
             # a refill that changed nothing keeps the table, its cursor and the chosen move
             # (re-choosing from the cursor would undo a move chosen by key meanwhile)
             return
-        self.revisions, self.current = revisions, current
+        self.revisions, self.current, self.current_known = revisions, current, known
         self.parents = {r.revision: tuple(r.down_revisions) for r in self.revisions}
         self.heads = [r.revision for r in self.revisions if r.is_head]
         self.history_loaded = True
-        self.history.fill(self.revisions, self.current)
+        self.history.fill(self.revisions, self.current, known=known)
+        if not known:
+            self.choice, self.preview, self.preview_move = None, None, None
+            self.query_one("#mig-move", Static).update(Text(
+                "Chosen: nothing: the database's revision is unknown (not connected; see the "
+                "live panel)", style="dim"))
+            self.query_one("#mig-sql", SqlView).show_message(
+                "the database is unreachable: no SQL to show (see the panel)")
+            return
         if not self._placed_cursor:
             self._placed_cursor = True
             self.history.place(self._initial_revision())
@@ -235,7 +252,7 @@ class MigrationsScreen(RunningMoves):
 
     def _choose_from_cursor(self) -> None:
         selected = self.selected_revision()
-        if selected is None:
+        if selected is None or not self.current_known:
             return
         self.choose(move_to(self.parents, self.heads, self.current, selected))
 
@@ -390,6 +407,10 @@ class MigrationsScreen(RunningMoves):
 
     def request(self, move: Move) -> None:
         """Run ``move``: upgrades at once, downgrades after the confirmation (SQL first)."""
+        if not self.current_known:
+            self.notify("not connected: the database's revision is unknown, so no move is "
+                        "planned (see the live panel)", severity="warning")
+            return
         if move.kind == "down" and self.history_loaded and not self.current:
             self._nothing_to_do("nothing to roll back: the database is at base")
             return

@@ -39,6 +39,12 @@ def remedy_text(result: Any, fix: str | None = None) -> Text:
     return text
 
 
+def _reachability(report: Any) -> tuple[bool, bool | None]:
+    """(PostgreSQL answers, Redis answers or None when not checked) of a StatusReport."""
+    redis = getattr(report, "redis", None)
+    return bool(report.database.reachable), (redis.reachable if redis is not None else None)
+
+
 class PrerequisitesScreen(StepScreen):
     """CheckTable above, the highlighted check's remedy below."""
 
@@ -88,6 +94,11 @@ class PrerequisitesScreen(StepScreen):
         if self.live and not self.running and self.checked_with is not None and \
                 self.settings is not self.checked_with:
             self.rerun("the settings changed")
+            return
+        # the panel saw PostgreSQL or Redis go away or come back: the checks said otherwise
+        if self.live and not self.running and previous is not None and \
+                self.results is not None and _reachability(previous) != _reachability(report):
+            self.rerun("a server went away or came back")
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="doctor")
     def run_doctor(self, settings: Any = None) -> None:

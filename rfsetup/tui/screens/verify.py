@@ -18,6 +18,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
+from textual.screen import ModalScreen
 from textual.widgets import DataTable, Label, Static
 
 from rfsetup.tui.messages import ReadyRead, TableDescribed, TablesListed
@@ -257,10 +258,15 @@ class VerifyScreen(StepScreen):
 
     def show_ready(self, ready: Any) -> None:
         """The ready summary here, and once as a modal (what was set up, how to stop the
-        sandbox)."""
+        sandbox) when the setup was finished in this session: a database found ready at launch
+        (an on-call `rfsetup rollback`, any later start) gets the summary here only, never a
+        dialog over the step the user came for."""
         self.ready = ready
         self.show_summary()
-        if ready.ready and not self._ready_shown:
+        steps = self.rf_app.query_one(StepList)
+        finished_here = steps.seen_unfinished and not getattr(self.rf_app, "rollback", False)
+        if ready.ready and not self._ready_shown and finished_here and \
+                not isinstance(self.app.screen, ModalScreen):
             self._ready_shown = True
             self.app.push_screen(ReadyModal(ready))
 

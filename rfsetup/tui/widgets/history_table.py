@@ -51,6 +51,7 @@ class HistoryTable(DataTable[Text | str]):
         super().__init__(id=id, cursor_type="row")
         self._revisions: list[RevisionInfo] = []
         self._current: tuple[str, ...] = ()
+        self._known = True
         self._layout: tuple[bool, int | None, int | None, int | None] | None = None
 
     def on_mount(self) -> None:
@@ -85,9 +86,11 @@ class HistoryTable(DataTable[Text | str]):
         msg_width = max(MIN_MESSAGE, width - mark_width - rev_width - 8)
         return short, mark_width, rev_width, msg_width
 
-    def fill(self, revisions: Sequence[RevisionInfo], current: tuple[str, ...]) -> bool:
-        """Show ``revisions``; True when the cursor stayed on the revision it was on."""
-        self._revisions, self._current = list(revisions), tuple(current)
+    def fill(self, revisions: Sequence[RevisionInfo], current: tuple[str, ...], *,
+             known: bool = True) -> bool:
+        """Show ``revisions``; True when the cursor stayed on the revision it was on.
+        ``known`` False: the database's revision is unknown (no ● anywhere, base included)."""
+        self._revisions, self._current, self._known = list(revisions), tuple(current), known
         keep = self.selected()
         layout = self.fitted(self.size.width)
         self._layout = layout
@@ -104,7 +107,7 @@ class HistoryTable(DataTable[Text | str]):
                               style="bold cyan" if rev.is_current else "yellow"),
                          Text(revision, style=style),
                          cut(message, msg_width) if msg_width else message, key=rev.revision)
-        base_mark = ("●" if short else "● current") if not current else ""
+        base_mark = ("●" if short else "● current") if not current and known else ""
         base_text = "empty database (nothing applied)"
         self.add_row(Text(base_mark, style="bold cyan"), Text(BASE),
                      cut(base_text, msg_width) if msg_width else base_text, key=BASE)
@@ -117,7 +120,7 @@ class HistoryTable(DataTable[Text | str]):
 
     def on_resize(self, event: events.Resize) -> None:
         if self._layout is not None and self.fitted(event.size.width) != self._layout:
-            self.fill(self._revisions, self._current)
+            self.fill(self._revisions, self._current, known=self._known)
 
     def place(self, revision: str) -> None:
         """Put the cursor on ``revision`` (no animation), when it is a row."""

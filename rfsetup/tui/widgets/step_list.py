@@ -19,12 +19,16 @@ _STYLES = {
 
 class StepList(OptionList):
     """Selecting an option (Enter or click) asks the app to show that step. ``all_done``
-    turns True when every step is done (the ready summary watches it)."""
+    turns True when every step is done (the ready summary watches it); ``seen_unfinished``
+    says whether one was not done earlier in this session."""
 
     all_done: var[bool] = var(False)
 
     def __init__(self, *, id: str | None = None) -> None:
         self.states: dict[str, StepState] = {s.id: StepState.UNKNOWN for s in STEPS}
+        #: a step was seen not done in this session (the setup was finished here, not found
+        #: finished at launch)
+        self.seen_unfinished = False
         super().__init__(*[Option(self._prompt(s.id), id=s.id) for s in STEPS], id=id)
 
     def _prompt(self, step_id: str) -> Text:
@@ -39,6 +43,8 @@ class StepList(OptionList):
         if self.states.get(step_id) is state:
             return
         self.states[step_id] = state
+        if state in (StepState.ATTENTION, StepState.NOT_YET):
+            self.seen_unfinished = True
         self.replace_option_prompt(step_id, self._prompt(step_id))
         self.all_done = all(s is StepState.DONE for s in self.states.values())
 
