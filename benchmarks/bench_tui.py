@@ -223,7 +223,9 @@ def keys_while_migrating(term: Terminal, ini: Path, url: str, head: str, presses
     term.key("migrate", "4", step_shown("4"))
     time.sleep(1.0)
     started = time.perf_counter()
-    term.key("migrate", "u", lambda screen: "running: upgrade to head" in screen)
+    # the live line: "running upgrade to head: …" (before the incident merge "running: …")
+    term.key("migrate", "u", lambda screen: re.search(r"running:? upgrade to head", screen)
+             is not None)
     answers = key_loop(term, "migrate", presses, until=lambda: version_of(url) == {head} or
                        time.perf_counter() - started > 600)
     seconds = time.perf_counter() - started

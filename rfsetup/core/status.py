@@ -236,11 +236,11 @@ def collect_status(settings: Settings) -> StatusReport:
 
     With a warm cache (no config or version file changed, env.py observed for this target) the
     status is read with psycopg2 and the cache alone, importing neither Alembic nor SQLAlchemy
-    (``_warm_status``); otherwise through the Alembic project. Both build the same report.
+    (``warm_status``); otherwise through the Alembic project. Both build the same report.
     A config that cannot be read (``-c`` naming a missing file) is reported as ``scripts_error``
     with its exit code 2, which the CLI returns.
     """
-    return _warm_status(settings) or _full_status(settings)
+    return warm_status(settings) or _full_status(settings)
 
 
 @dataclass(frozen=True)
@@ -279,12 +279,16 @@ def warm_reading(settings: Settings) -> WarmReading | None:
     return WarmReading(graph, db, current if db.reachable else None, tables)
 
 
-def _warm_status(settings: Settings) -> StatusReport | None:
-    """The status from the cache and two queries, or None when the cache cannot answer."""
+def warm_status(settings: Settings) -> StatusReport | None:
+    """The status from the cache and two queries, or None when the cache cannot answer (the
+    caller then takes ``collect_status``'s full path; the TUI imports Alembic only then)."""
     found = warm_reading(settings)
     if found is None:
         return None
     return _report(settings, found.graph, None, found.database, found.current, found.tables)
+
+
+_warm_status = warm_status  # the tests' name
 
 
 def _full_status(settings: Settings) -> StatusReport:

@@ -10,6 +10,7 @@ before the first frame.
 from __future__ import annotations
 
 import contextlib
+import gc
 from collections.abc import Callable, Iterator
 from functools import partial
 from pathlib import Path
@@ -42,8 +43,8 @@ from rfsetup.tui.screens.migrations import MigrationsScreen
 from rfsetup.tui.state import STEP_IDS
 from rfsetup.tui.steps import REGISTRY, screen_bindings, step_bindings
 from rfsetup.tui.support import SupportActions
-from rfsetup.tui.warmup import ensure_imported, ensure_migration_imported
-from rfsetup.tui.widgets.footer import FittedFooter
+from rfsetup.tui.warmup import ensure_imported, ensure_lean_imported, ensure_migration_imported
+from rfsetup.tui.widgets.keys_footer import KeysFooter
 from rfsetup.tui.widgets.status_panel import StatusPanel
 from rfsetup.tui.widgets.step_list import StepList
 
@@ -52,6 +53,8 @@ if TYPE_CHECKING:
 
 #: how often the live panel re-reads the status (seconds)
 POLL_INTERVAL = 2.0
+#: the steps start their own loads once the first status is drawn, or after this long
+STEPS_AFTER = 1.5
 KEYMAP_ENV = ENV_KEYMAP
 
 
@@ -115,6 +118,7 @@ class RfsetupApp(SupportActions):
         self._poll_timer: Any = None
         self.report: StatusReport | None = None
         self._status_worker: Worker[None] | None = None
+        self._steps_started = False
         self._settings_dirty = False
         self._secrets: set[str] = set()
         # the config file (keys, theme) and RFSETUP_KEYMAP, checked against every binding
@@ -145,17 +149,27 @@ class RfsetupApp(SupportActions):
             with ContentSwitcher(id="switcher", initial=initial):
                 for entry in REGISTRY:
                     yield entry.screen.for_app(self)
-        yield FittedFooter(compact=True)
+        yield KeysFooter(compact=True)  # the FittedFooter, recomposed only on a change
 
     def on_mount(self) -> None:
         self._apply_user_theme()
         self.show_step(self.query_one(ContentSwitcher).current or "prerequisites")
         self.mark_production()
         if self.autoload:
+            # the revision first: the status read has the interpreter to itself until it is
+            # on screen (the steps' own loads compete for the GIL); they start right after it,
+            # or after STEPS_AFTER seconds when the server is slow to answer
             self.refresh_status()
             self._poll_timer = self.set_interval(self.poll_interval, self._poll)
-            for screen in self.step_screens():
-                screen.start()
+            self.set_timer(STEPS_AFTER, self._start_steps)
+
+    def _start_steps(self) -> None:
+        # autoload=False (snapshots feed the app messages): the steps never load by themselves
+        if self._steps_started or not self.autoload:
+            return
+        self._steps_started = True
+        for screen in self.step_screens():
+            screen.start()
 
     # -- the config file: theme and what could not be applied ---------------------------------
     def _apply_user_theme(self) -> None:
@@ -259,16 +273,24 @@ class RfsetupApp(SupportActions):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="status")
     def _collect_status(self) -> None:
-        ensure_imported()
-        from rfsetup.core.status import collect_status
+        # the warm path first, with psycopg2 and the cache alone: Alembic and SQLAlchemy are
+        # imported only when the cache cannot answer (or the .env is read again)
+        ensure_lean_imported()
+        from rfsetup.core.status import warm_status
 
         worker = get_current_worker()
         settings = self.settings
         try:
             if self._settings_dirty:
                 self._settings_dirty = False
+                ensure_imported()
                 settings = reload_settings(settings)
-            report = collect_status(settings)
+            report = warm_status(settings)
+            if report is None:
+                ensure_imported()
+                from rfsetup.core.status import collect_status
+
+                report = collect_status(settings)
         except RfsetupError as exc:
             self.post_message(OperationFailed("read the status", exc, silent=True))
             return
@@ -284,6 +306,10 @@ class RfsetupApp(SupportActions):
     def _warm_migrations(self) -> None:
         # after the first frame and the first status: nothing the user waits for is delayed
         ensure_migration_imported()
+        # what is loaded by now (Textual, Alembic, SQLAlchemy, the widgets) lives as long as
+        # the app: frozen out of the garbage collector's full passes, which otherwise walked
+        # it every few seconds for ~100 ms of the UI's time (a key press waited for them)
+        gc.freeze()
 
     def on_status_refreshed(self, message: StatusRefreshed) -> None:
         if not self.is_running:
@@ -294,9 +320,12 @@ class RfsetupApp(SupportActions):
             self.settings = message.settings
             self.mark_production()
         previous, self.report = self.report, message.report
-        if previous is None:
-            self._warm_migrations()
         self.query_one(StatusPanel).show(message.report)
+        if previous is None:
+            # once the revision is drawn: the steps' loads and the warm-up's imports would
+            # compete for the GIL with the frame that shows it
+            self.call_after_refresh(self._start_steps)
+            self.call_after_refresh(self._warm_migrations)
         for screen in self.step_screens():
             screen.status_changed(message.report, previous)
         self.refresh_step_states()

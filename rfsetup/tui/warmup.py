@@ -51,9 +51,39 @@ MIGRATION = (
     "rfsetup.schema",
 )
 
+# What the live panel's warm status path needs (psycopg2, Redis and the cache; no Alembic, no
+# SQLAlchemy): the first status is read with these alone, so the revision is on screen before
+# the ~350 ms of the heavy imports (issue 11, "the revision first").
+LEAN = (
+    "psycopg2",
+    "psycopg2.extensions",
+    "psycopg2.errors",
+    "psycopg2.sql",
+    "redis",
+    "rfsetup.core.connect",
+    "rfsetup.core.pgurl",
+    "rfsetup.core.projectcache",
+    "rfsetup.core.revgraph",
+    "rfsetup.core.versiontable",
+    "rfsetup.core.status",
+)
+
 _lock = threading.Lock()
 _done = False
+_lean_done = False
 _migration_done = False
+
+
+def ensure_lean_imported() -> None:
+    """Block until the warm status path's modules are imported (a subset of HEAVY)."""
+    global _lean_done
+    if _lean_done or _done:
+        return
+    with _lock:
+        if not (_lean_done or _done):
+            for name in LEAN:
+                importlib.import_module(name)
+            _lean_done = True
 
 
 def ensure_imported() -> None:

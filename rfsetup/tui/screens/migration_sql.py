@@ -8,7 +8,7 @@ is and what squawk found, the same words whether rendered here or in the UI thre
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from rich.text import Text
@@ -111,19 +111,61 @@ def no_sql_text(move: Move, error: RfsetupError | None) -> str:
     return text
 
 
+#: a preview of more revisions than this renders Alembic's SQL in rfsetup's child runner
+#: (rfsetup.core.alembic.child): ~1 s of Python for 600 revisions that would otherwise hold
+#: the UI process's GIL (keys waited for it, most of all while a migration runs)
+LONG_PREVIEW = 50
+#: SQL longer than this (lines) is highlighted once, after squawk, not before and after it
+LONG_SQL_LINES = 2000
+
+
+def move_span(parents: Mapping[str, Sequence[str]], heads: Sequence[str],
+              current: Sequence[str], move: Move) -> int | None:
+    """How many revisions ``move`` runs, from the history on screen (None: not known here,
+    e.g. a relative target)."""
+    def ancestors(revisions: Iterable[str]) -> set[str]:
+        seen: set[str] = set()
+        todo = [r for r in revisions if r in parents]
+        while todo:
+            rev = todo.pop()
+            if rev not in seen:
+                seen.add(rev)
+                todo.extend(p for p in parents.get(rev, ()) if p not in seen)
+        return seen
+
+    if move.kind == "stamp":
+        return 0
+    targets = list(heads) if move.target in ("head", "heads") else [move.target]
+    if move.kind == "up":
+        if not all(t in parents for t in targets):
+            return None
+        return len(ancestors(targets) - ancestors(current))
+    if move.target == "base":
+        return len(ancestors(current))
+    return len(ancestors(current) - ancestors(targets)) if move.target in parents else None
+
+
 def render_move(settings: Settings, move: Move, dark: bool, *, cancelled: Callable[[], bool],
-                post: Callable[[Message], object], secrets: Callable[[], list[str]]) -> None:
-    """Preview ``move``, post it highlighted, then lint it and post the findings marked.
+                post: Callable[[Message], object], secrets: Callable[[], list[str]],
+                in_child: bool = False) -> None:
+    """Preview ``move``, post it highlighted, then lint it and post the findings marked;
+    ``in_child``: Alembic renders the SQL in the child runner (a long range).
 
     A failure to render is posted as a PreviewReady without a preview (shown in the pane: a
     modal per highlighted row would be noise); squawk failing never hides the SQL.
     """
-    ensure_migration_imported()
+    ensure_migration_imported()  # a no-op once the warm-up ran (the imports stay one at a time)
     from rfsetup.core import alembic as migrations
     from rfsetup.core.locking import session_timeouts
 
     try:
-        if move.kind == "stamp":
+        if in_child:
+            from rfsetup.core.alembic.child import run_in_child
+
+            preview = run_in_child("stamp_preview", settings, move.target) \
+                if move.kind == "stamp" else \
+                run_in_child("preview", settings, move.target, down=move.kind == "down")
+        elif move.kind == "stamp":
             preview = migrations.stamp_preview(settings, move.target)
         else:
             preview = migrations.preview(settings, move.target, down=move.kind == "down")
@@ -139,8 +181,12 @@ def render_move(settings: Settings, move: Move, dark: bool, *, cancelled: Callab
         impact = _impact(settings, preview)
     note = preview_note(preview, move)
     digest = digest_of(preview, move)
-    post(PreviewReady(preview, move.label, render_sql(preview.sql, note=note, dark=dark,
-                                                      digest=digest), impact=impact))
+    # a long text is highlighted once, with squawk's findings (a second of the UI process's
+    # GIL per pass for 600 revisions); the pane shows it when the findings are there too
+    once = move.kind != "stamp" and preview.sql.count("\n") > LONG_SQL_LINES
+    if not once:
+        post(PreviewReady(preview, move.label, render_sql(preview.sql, note=note, dark=dark,
+                                                          digest=digest), impact=impact))
     if move.kind == "stamp":  # Alembic's version-table bookkeeping only: nothing to lint
         return
     findings: list[LintFinding] = []
@@ -156,8 +202,12 @@ def render_move(settings: Settings, move: Move, dark: bool, *, cancelled: Callab
     if cancelled():
         return
     note += lint_note(findings, error, settings)
+    if cancelled():
+        return
     lines = render_sql(preview.sql, findings, note=note, lines=finding_lines(preview, findings),
                        dark=dark, digest=digest)
+    if once:
+        post(PreviewReady(preview, move.label, lines, impact=impact))
     post(LintFinished(preview, findings, error, lines))
 
 

@@ -23,7 +23,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.timer import Timer
 from textual.widgets import DataTable, Static
-from textual.worker import get_current_worker
+from textual.worker import Worker, get_current_worker
 
 from rfsetup.core.alembic.planning import (
     BASE,
@@ -47,9 +47,11 @@ from rfsetup.tui.modals import recovery, rehearse
 from rfsetup.tui.screens.migration_live import RunningMoves
 from rfsetup.tui.screens.migration_run import confirm_modal
 from rfsetup.tui.screens.migration_sql import (
+    LONG_PREVIEW,
     choice_text,
     digest_of,
     lint_note,
+    move_span,
     no_sql_text,
     preview_note,
     render_move,
@@ -120,6 +122,9 @@ class MigrationsScreen(RunningMoves):
         self._init_running()
         self._confirm_pending: Move | None = None
         self._debounce: Timer | None = None
+        #: the preview being rendered (its move and the revision it was chosen at)
+        self._preview_worker: Worker[None] | None = None
+        self._preview_running: tuple[Move, tuple[str, ...]] | None = None
         self._placed_cursor = False
 
     @classmethod
@@ -259,6 +264,10 @@ class MigrationsScreen(RunningMoves):
             self._debounce = None
         if move == self.choice and self.preview_move == move and self.preview is not None:
             return
+        if move is not None and move == self.choice and self._preview_running == (
+                move, self.current) and self._preview_worker is not None and \
+                self._preview_worker.is_running:
+            return  # its SQL is being rendered already, from the same revision (u on it)
         self.choice = move
         self.impact = None
         self._show_choice()
@@ -272,7 +281,10 @@ class MigrationsScreen(RunningMoves):
             return
         sql.show_message(f"rendering the SQL to {move.label}…")
         if self.live:
-            self.render_preview(move, sql.dark)
+            span = move_span(self.parents, self.heads, self.current, move)
+            self._preview_running = (move, self.current)
+            self._preview_worker = self.render_preview(
+                move, sql.dark, in_child=self.running or (span is not None and span > LONG_PREVIEW))
 
     def _show_choice(self) -> None:
         ids = {DOWN_ONE: "migrate-down-one", DOWN_BASE: "migrate-down-base"}
@@ -281,10 +293,11 @@ class MigrationsScreen(RunningMoves):
         self.query_one("#mig-move", Static).update(choice_text(self.choice, key, impact))
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="migrate-preview")
-    def render_preview(self, move: Move, dark: bool) -> None:
+    def render_preview(self, move: Move, dark: bool, in_child: bool = False) -> None:
         worker = get_current_worker()
         render_move(self.settings, move, dark, cancelled=lambda: worker.is_cancelled,
-                    post=self.post_message, secrets=self.rf_app.known_secrets)
+                    post=self.post_message, secrets=self.rf_app.known_secrets,
+                    in_child=in_child)
 
     def on_preview_ready(self, message: PreviewReady) -> None:
         move = self.choice

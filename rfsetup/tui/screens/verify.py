@@ -122,7 +122,10 @@ class VerifyScreen(StepScreen):
         # the set of tables changed (a migration ran, here or elsewhere): list them again on
         # screen; elsewhere (e.g. while a migration adds tables) once shown
         self.checked = False
-        if self.rf_app.current_step == self.STEP_ID or not self.tables:
+        # an empty list is filled at once (ready when shown), but not while a migration adds
+        # tables: hundreds of rows built on the UI thread mid-run, for a list not on screen
+        migrating = bool(getattr(self.rf_app.step_screen("migrations"), "running", False))
+        if self.rf_app.current_step == self.STEP_ID or (not self.tables and not migrating):
             self.load_tables()
         else:
             self._stale = True

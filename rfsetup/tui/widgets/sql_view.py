@@ -10,6 +10,7 @@ plan, a stamp) are rendered in place.
 from __future__ import annotations
 
 import io
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -101,7 +102,14 @@ def render_sql(sql: str, findings: Sequence[Any] = (), *, note: str | None = Non
     console = Console(file=io.StringIO(), width=width, force_terminal=True,
                       color_system="truecolor", legacy_windows=False)
     rendered = console.render_lines(Group(*parts), console.options.update(width=width), pad=False)
-    return [Strip(Segment.simplify(line)).simplify() for line in rendered]
+    strips = []
+    for index, line in enumerate(rendered):
+        strip = Strip(Segment.simplify(line)).simplify()
+        strip.cell_length  # noqa: B018  measured here (cached), not by the UI in _set_size
+        strips.append(strip)
+        if index % 500 == 499:
+            time.sleep(0)  # thousands of lines: let the UI thread have the GIL in between
+    return strips
 
 
 def on_background(strip: Strip, base: Style) -> Strip:
