@@ -267,6 +267,10 @@ class MigrationStepped(Message):
     total: int
     revision: str
 
+    def can_replace(self, message: Message) -> bool:
+        # hundreds a second on a long run: only the newest one still queued matters
+        return isinstance(message, MigrationStepped)
+
 
 @dataclass(eq=False, repr=False)
 class BackupsListed(Message):

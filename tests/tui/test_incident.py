@@ -49,7 +49,9 @@ async def test_ctrl_q_asks_keeps_running_then_cancels_at_the_boundary_and_says_w
         # the live line: the slow revision, which of how many
         await wait_for(pilot, lambda: mig.progress is not None and mig.progress.step is not None
                        and mig.progress.step[0] == 2, what="the slow revision")
-        assert f"revision 2 of 3 ({slow.ids[1]})" in result_text(app)
+        # drawn within LIVE_EVERY of the step (the line is redrawn at most that often)
+        await wait_for(pilot, lambda: f"revision 2 of 3 ({slow.ids[1]})" in result_text(app),
+                       what="the live line")
         await pilot.press("ctrl+q")
         assert isinstance(app.screen, QuitModal) and app.return_code is None
         status = str(app.screen.query_one("#quit-status").render())

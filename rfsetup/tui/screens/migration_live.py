@@ -12,6 +12,7 @@ stopped, and the outcome (the revision the database is at) is printed on the ter
 from __future__ import annotations
 
 import threading
+import time
 from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
@@ -56,6 +57,10 @@ if TYPE_CHECKING:
     from rfsetup.tui.modals.backups import BackupsModal
 
 
+#: the live line is redrawn at most this often (seconds) while revisions step by
+LIVE_EVERY = 0.1
+
+
 class RunningMoves(StepScreen):
     """MigrationsScreen's base: everything about the move that runs."""
 
@@ -71,6 +76,9 @@ class RunningMoves(StepScreen):
         self._interrupt = threading.Event()
         self.progress: RunProgress | None = None
         self._progress_timer: Timer | None = None
+        #: the live line's last redraw, and the one scheduled after it (see _show_progress_soon)
+        self._drawn_at = 0.0
+        self._redraw: Timer | None = None
         self._last_result: MigrationResult | None = None
         #: quit once the running move (or restore) has stopped, printing where it left things
         self.quit_when_done = False
@@ -119,8 +127,21 @@ class RunningMoves(StepScreen):
                  secrets=self.rf_app.known_secrets)
 
     def _show_progress(self) -> None:
+        self._drawn_at = time.monotonic()
+        if self._redraw is not None:
+            self._redraw.stop()
+            self._redraw = None
         if self.running and self.progress is not None:
             self._result_line().update(self.progress.text(quitting=self.quit_when_done))
+
+    def _show_progress_soon(self) -> None:
+        """Redraw the live line now, or at most LIVE_EVERY after the last redraw (a long run
+        steps hundreds of revisions a second: each redraw is a layout of the UI)."""
+        waited = time.monotonic() - self._drawn_at
+        if waited >= LIVE_EVERY:
+            self._show_progress()
+        elif self._redraw is None:
+            self._redraw = self.set_timer(LIVE_EVERY - waited, self._show_progress)
 
     def _result_line(self) -> Static:
         return self.query_one("#mig-result", Static)
@@ -140,7 +161,7 @@ class RunningMoves(StepScreen):
         if self.progress is not None:
             self.progress.step = (message.index, message.total, message.revision)
             self.progress.tick = None
-            self._show_progress()
+            self._show_progress_soon()
 
     # -- the end ----------------------------------------------------------------------------
     def _stopped(self) -> LogPane:
