@@ -255,8 +255,12 @@ class RfsetupApp(SupportActions):
         if not self.is_running:  # shutting down (see on_status_refreshed)
             return
         steps = self.query_one(StepList)
+        before = dict(steps.states)
         for screen in self.step_screens():
             steps.set_state(screen.STEP_ID, screen.step_state(self.report))
+        if steps.states != before:  # hints that name the next step not done follow
+            for screen in self.step_screens():
+                screen.steps_changed()
 
     # -- live status ------------------------------------------------------------------------
     def _poll(self) -> None:

@@ -60,9 +60,10 @@ async def test_seed_verify_and_the_ready_summary(fresh_db: str, redis_server, pr
         for done in ("environment", "database", "migrations"):
             await wait_for(pilot, lambda d=done: steps.states[d] is StepState.DONE,
                            what=f"{done} done")
-        await pilot.press("r")
+        # the hint follows the step list by itself (no re-run): it was written before
+        # steps 2-4 were known
         await wait_for(pilot, lambda: "Next: 5 Seed (press 5)" in _text(app, "#doctor-summary"),
-                       what="the hint after the checks ran again")
+                       what="the hint once the states are known")
         # -- Verify before the seed: the tables are there, but it is not done ----------------
         verify = app.step_screen("verify")
         await pilot.press("6")
@@ -259,6 +260,8 @@ async def test_a_database_found_ready_at_launch_gets_no_dialog_over_the_rollback
         await wait_for(pilot, lambda: verify.ready is not None, what="the ready summary read")
         assert "Ready" in _text(app, "#verify-summary")
         assert not isinstance(app.screen, ReadyModal)
+        await wait_for(pilot, lambda: "All six steps are done." in _text(app, "#doctor-summary"),
+                       what="step 1's hint, every step done")
         mig = app.step_screen("migrations")
         await wait_for(pilot, lambda: mig.preview is not None, what="the rollback SQL")
         await pilot.press("d")

@@ -93,6 +93,9 @@ class StepScreen(Vertical):
         return None
 
     # -- hooks the app calls --------------------------------------------------------------
+    def steps_changed(self) -> None:
+        """The step list's states changed (a "Next: …" hint shown here may now be stale)."""
+
     def activated(self) -> None:
         """The step was just shown: focus its main widget."""
         target = self.first_focus()

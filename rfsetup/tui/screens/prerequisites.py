@@ -126,6 +126,19 @@ class PrerequisitesScreen(StepScreen):
         table = self.query_one(CheckTable)
         for result in results:
             table.add_result(result)
+        self._show_summary()
+        self._show_remedy()
+        # the settings changed while the checks ran: their answer is about the old ones
+        if self.live and self.checked_with is not None and \
+                self.settings is not self.checked_with:
+            self.rerun("the settings changed")
+
+    def steps_changed(self) -> None:
+        if self.results is not None and not self.running:
+            self._show_summary()  # its "Next: …" names the next step not done, as now
+
+    def _show_summary(self) -> None:
+        results = self.results or []
         counts = {s: sum(1 for r in results if r.status == s) for s in ("ok", "warn", "fail")}
         summary = Text()
         summary.append(f"✓ {counts['ok']} ok  ", style="green")
@@ -138,11 +151,6 @@ class PrerequisitesScreen(StepScreen):
             summary.append(f"   {self.key('doctor-rerun')} re-runs", style="dim")
             summary.append("\n" + self.next_text(), style="bold")
         self.query_one("#doctor-summary", Static).update(summary)
-        self._show_remedy()
-        # the settings changed while the checks ran: their answer is about the old ones
-        if self.live and self.checked_with is not None and \
-                self.settings is not self.checked_with:
-            self.rerun("the settings changed")
 
     @on(DataTable.RowHighlighted, "#doctor-table")
     def _highlighted(self) -> None:
