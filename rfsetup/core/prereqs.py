@@ -41,6 +41,9 @@ class CheckResult:
     status: Status
     detail: str
     remedy: str | None = None
+    #: a failure's kind (the RfsetupError's, e.g. ``server_down``), for a UI to tell a server
+    #: that must be started from a setting that must be changed
+    kind: str | None = None
 
 
 # -- the checks ------------------------------------------------------------------------------
@@ -218,7 +221,8 @@ def check_postgresql(settings: Settings, os_name: str | None = None,
         # timeout's the network's, a password's or a missing database's its own
         remedy = exc.hint
         cause = f" ({exc.cause})" if exc.cause and exc.kind == "connect_failed" else ""
-        return CheckResult(name, "fail", f"{exc.message}{cause}; DATABASE_URL {where}", remedy)
+        return CheckResult(name, "fail", f"{exc.message}{cause}; DATABASE_URL {where}", remedy,
+                           kind=exc.kind)
     major = int(version_num) // 10000
     if version_out is not None:
         version_out.append(major)
@@ -311,7 +315,8 @@ def check_redis(settings: Settings, os_name: str | None = None) -> CheckResult:
             remedy = "this is the project's sandbox, and it is stopped: rfsetup sandbox start"
         else:
             remedy = f"{remedy}\n(or use the embedded one: rfsetup --sandbox)"
-    return CheckResult("redis", "fail", f"Redis at {where}: {status.error}", remedy)
+    return CheckResult("redis", "fail", f"Redis at {where}: {status.error}", remedy,
+                       kind=status.error_kind)
 
 
 def check_env(settings: Settings) -> CheckResult:

@@ -58,7 +58,7 @@ def test_doctor_json_all_ok(pg: PgTestServer, redis_server: EmbeddedRedis, proje
     assert "pooler" in [c["name"] for c in doc["checks"]]  # direct: ok
     assert [c["name"] for c in doc["checks"]][:3] == ["python", "packages", "sandbox extras"]
     for check in doc["checks"]:
-        assert set(check) == {"name", "status", "detail", "remedy"}
+        assert set(check) == {"name", "status", "detail", "remedy", "kind"}
     assert pg.server.superuser_password not in json.dumps(doc)
 
 

@@ -337,4 +337,4 @@ def test_run_checks_reports_each_as_it_arrives(pg: PgTestServer, redis_server: E
     by_name = {r.name: r for r in results}
     assert all(r.status == "ok" for r in results), [r for r in results if r.status != "ok"]
     assert by_name["pg_dump"].detail.startswith("16.")
-    assert set(asdict(results[0])) == {"name", "status", "detail", "remedy"}
+    assert set(asdict(results[0])) == {"name", "status", "detail", "remedy", "kind"}

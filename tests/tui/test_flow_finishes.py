@@ -267,3 +267,29 @@ async def test_a_database_found_ready_at_launch_gets_no_dialog_over_the_rollback
         await pilot.press("d")
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmModal), what="the modal")
         await pilot.press("escape")
+
+
+async def test_a_server_that_is_not_running_is_not_sent_to_a_step(
+        redis_server, project_dir: Path) -> None:
+    """A refused port is started outside rfsetup's steps (the remedy says how): Enter does
+    not jump to Database & role, whose form cannot start a server."""
+    from rfsetup.core.embedded import free_port
+
+    _env(project_dir, f"postgresql+psycopg2://raptorflow:pw@127.0.0.1:{free_port()}/raptorflow",
+         redis_server.url())
+    app = RfsetupApp(settings_for(project_dir, None), poll_interval=FAST_POLL)
+    async with app.run_test(size=SIZE) as pilot:
+        prereqs = app.step_screen("prerequisites")
+        await wait_for(pilot, lambda: prereqs.results is not None and not prereqs.running,
+                       what="the doctor")
+        names = [r.name for r in prereqs.results]
+        postgresql = prereqs.results[names.index("postgresql")]
+        assert postgresql.status == "fail" and postgresql.kind == "server_down"
+        table = app.query_one(CheckTable)
+        table.focus()
+        table.move_cursor(row=names.index("postgresql"))
+        await pilot.pause()
+        assert "fixed outside rfsetup" in _text(app, "#doctor-remedy")
+        await pilot.press("enter")
+        await pilot.pause()
+        assert app.current_step == "prerequisites"

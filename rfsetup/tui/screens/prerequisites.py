@@ -39,6 +39,11 @@ def remedy_text(result: Any, fix: str | None = None) -> Text:
     return text
 
 
+#: failures no step fixes: the server is not running (start it: the remedy says how, the
+#: sandbox's own command for the sandbox) or does not answer in time (the network)
+OUTSIDE_KINDS = frozenset({"server_down", "timeout"})
+
+
 def _reachability(report: Any) -> tuple[bool, bool | None]:
     """(PostgreSQL answers, Redis answers or None when not checked) of a StatusReport."""
     redis = getattr(report, "redis", None)
@@ -165,6 +170,8 @@ class PrerequisitesScreen(StepScreen):
         """The step that fixes a failing check (None: nothing in rfsetup does)."""
         if result is None or result.status == "ok":
             return None
+        if getattr(result, "kind", None) in OUTSIDE_KINDS:
+            return None  # a server to start or reach: no step's form changes that
         url_usable = True
         if result.name == "postgresql":
             from rfsetup.core.errors import RfsetupError
