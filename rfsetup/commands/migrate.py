@@ -264,17 +264,29 @@ def up(args: argparse.Namespace, ctx: Settings) -> int:
     database = _database(ctx)
     action = f"upgrading production database {database}"
     _can_confirm(args, database, action)
-    planned = migrations.plan(ctx, args.target)
+    planned = _planned(args, ctx, database)
+    if planned is None:
+        return 0
+    _confirm(args, database, action,
+             lambda: f"PRODUCTION ({ctx.production})\n{_plan_text(planned)}")
+    return _run_migration(migrations.upgrade, args, ctx, plan=planned)
+
+
+def _planned(args: argparse.Namespace, ctx: Settings, database: str, *, down: bool = False
+             ) -> migrations.Plan | None:
+    """The move to confirm, planned from the database as it is (``--from`` checked against
+    it); None, said, when there is nothing to do."""
+    from rfsetup.core import alembic as migrations
+
+    planned = migrations.plan(ctx, args.target, down=down)
     expected = _expect_from(args)
     if expected is not None and set(expected) != set(planned.from_revisions):
         raise migrations_moved(database, expected, planned.from_revisions)
     if not planned.steps:
         _say(f"nothing to do: database {database} is already at "
              f"{migrations.describe_revisions(planned.from_revisions)}")
-        return 0
-    _confirm(args, database, action,
-             lambda: f"PRODUCTION ({ctx.production})\n{_plan_text(planned)}")
-    return _run_migration(migrations.upgrade, args, ctx, plan=planned)
+        return None
+    return planned
 
 
 @migrate.command(
@@ -299,13 +311,8 @@ def down(args: argparse.Namespace, ctx: Settings) -> int:
     database = _database(ctx)
     _can_confirm(args, database, f"downgrading database {database}")
     # planned first, so what is confirmed (and what --yes agreed to) is exactly what runs
-    planned = migrations.plan(ctx, args.target, down=True)
-    expected = _expect_from(args)
-    if expected is not None and set(expected) != set(planned.from_revisions):
-        raise migrations_moved(database, expected, planned.from_revisions)
-    if not planned.steps:
-        _say(f"nothing to do: database {database} is already at "
-             f"{migrations.describe_revisions(planned.from_revisions)}")
+    planned = _planned(args, ctx, database, down=True)
+    if planned is None:
         return 0
     _confirm(args, database, f"downgrading database {database}",
              lambda: _plan_text(planned, ctx))
