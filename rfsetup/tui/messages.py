@@ -21,8 +21,6 @@ from textual.message import Message
 from rfsetup.core.errors import RfsetupError
 
 if TYPE_CHECKING:
-    from textual.strip import Strip
-
     from rfsetup.core.alembic import LintFinding, MigrationResult, Preview, RevisionInfo
     from rfsetup.core.alembic.impact import Impact
     from rfsetup.core.backupfiles import BackupInfo
@@ -40,6 +38,7 @@ if TYPE_CHECKING:
     from rfsetup.core.seeding import SeedReport
     from rfsetup.core.settings import Settings
     from rfsetup.core.status import StatusReport
+    from rfsetup.tui.widgets.lines import DisplayLines
 
 
 @dataclass(eq=False, repr=False)
@@ -149,7 +148,7 @@ class PreviewReady(Message):
     preview: Preview | None
     label: str
     #: the SQL already highlighted by the worker (widgets.sql_view.render_sql), if it did
-    lines: list[Strip] | None = None
+    lines: DisplayLines | None = None
     error: RfsetupError | None = field(default=None, kw_only=True)
     #: what the move drops, with row estimates (None: not read, e.g. a stamp)
     impact: Impact | None = field(default=None, kw_only=True)
@@ -163,7 +162,7 @@ class LintFinished(Message):
     findings: list[LintFinding]
     error: RfsetupError | None = None
     #: the SQL with the findings marked, highlighted by the worker, if it did
-    lines: list[Strip] | None = None
+    lines: DisplayLines | None = None
 
 
 @dataclass(eq=False, repr=False)

@@ -3,15 +3,16 @@
 Highlighting (rich's Syntax over pygments; TextArea(language="sql") would need tree-sitter) is
 done once, by ``render_sql``, into lines that the widget only crops when it draws: a preview of
 hundreds of revisions is thousands of lines, and re-highlighting it on every layout pass would
-stall the UI. The preview worker calls ``render_sql`` in its thread; small texts (the provision
-plan, a stamp) are rendered in place.
+stall the UI. The lines are kept as DisplayLines (widgets/lines.py), which the garbage
+collector does not walk. The preview worker calls ``render_sql`` in its thread; small texts
+(the provision plan, a stamp) are rendered in place.
 """
 
 from __future__ import annotations
 
 import io
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 from rich.console import Console, Group
@@ -22,6 +23,8 @@ from rich.text import Text
 from textual.geometry import Size
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
+
+from rfsetup.tui.widgets.lines import DisplayLines
 
 LEVEL_SYMBOLS = {"error": "✗", "warning": "!", "warn": "!", "info": "i", "hint": "i"}
 
@@ -64,7 +67,7 @@ def findings_text(findings: Sequence[Any], lines: Sequence[int | None] | None = 
 def render_sql(sql: str, findings: Sequence[Any] = (), *, note: str | None = None,
                marked: set[int] | None = None, dark: bool = True,
                lines: Sequence[int | None] | None = None, digest: str | None = None,
-               head: Text | None = None) -> list[Strip]:
+               head: Text | None = None) -> DisplayLines:
     """Highlight ``sql`` into display lines (no wrapping: the view scrolls sideways), marking
     the ``marked`` lines (1-based; default: the findings' ``lines``) and listing ``findings``
     below with the pane's line numbers (``lines``, from ``finding_lines``). Safe to call in a
@@ -101,15 +104,18 @@ def render_sql(sql: str, findings: Sequence[Any] = (), *, note: str | None = Non
     width = max((len(line) for t in texts for line in t.splitlines()), default=20) + 10
     console = Console(file=io.StringIO(), width=width, force_terminal=True,
                       color_system="truecolor", legacy_windows=False)
-    rendered = console.render_lines(Group(*parts), console.options.update(width=width), pad=False)
-    strips = []
-    for index, line in enumerate(rendered):
-        strip = Strip(Segment.simplify(line)).simplify()
-        strip.cell_length  # noqa: B018  measured here (cached), not by the UI in _set_size
-        strips.append(strip)
+    return DisplayLines(_paced(Segment.split_and_crop_lines(
+        console.render(Group(*parts), console.options.update(width=width)), width, pad=False,
+        include_new_lines=False)))
+
+
+def _paced(lines: Iterable[list[Segment]]) -> Iterator[list[Segment]]:
+    """``lines``, one at a time (each is dropped once stored: thousands of them never exist
+    at once), letting the UI thread have the GIL every 500."""
+    for index, line in enumerate(lines):
+        yield line
         if index % 500 == 499:
-            time.sleep(0)  # thousands of lines: let the UI thread have the GIL in between
-    return strips
+            time.sleep(0)
 
 
 def on_background(strip: Strip, base: Style) -> Strip:
@@ -128,15 +134,14 @@ def on_background(strip: Strip, base: Style) -> Strip:
     return Strip(segments, strip.cell_length)
 
 
-def message_lines(message: str, wrap: int = 0) -> list[Strip]:
+def message_lines(message: str, wrap: int = 0) -> DisplayLines:
     """A message (not SQL) as lines, wrapped at word boundaries to ``wrap`` cells if given."""
     width = max((len(line) for line in message.splitlines()), default=0) + 2
     if wrap > 0:
         width = min(width, wrap)
     console = Console(file=io.StringIO(), width=max(20, width), force_terminal=True,
                       color_system="truecolor", legacy_windows=False)
-    return [Strip(line) for line in console.render_lines(Text(message, style="dim"),
-                                                          pad=False)]
+    return DisplayLines(console.render_lines(Text(message, style="dim"), pad=False))
 
 
 class SqlView(ScrollView, can_focus=True):
@@ -154,7 +159,7 @@ class SqlView(ScrollView, can_focus=True):
         super().__init__(id=id)
         self.sql: str = ""
         self.findings: list[Any] = []
-        self.lines: list[Strip] = message_lines(placeholder) if placeholder else []
+        self.lines = message_lines(placeholder) if placeholder else DisplayLines()
         self.message: str = placeholder
         self._set_size()
 
@@ -168,7 +173,7 @@ class SqlView(ScrollView, can_focus=True):
     @property
     def text(self) -> str:
         """What is shown, as plain text (for tests and screen readers' copy)."""
-        return "\n".join(strip.text for strip in self.lines)
+        return self.lines.plain
 
     def show(self, sql: str, findings: Sequence[Any] = (), *, note: str | None = None,
              marked: set[int] | None = None, lines: Sequence[int | None] | None = None,
@@ -178,7 +183,7 @@ class SqlView(ScrollView, can_focus=True):
         self.show_lines(render_sql(sql, findings, note=note, marked=marked, dark=self.dark,
                                    lines=lines, digest=digest, head=head), sql, findings)
 
-    def show_lines(self, lines: list[Strip], sql: str, findings: Sequence[Any] = ()) -> None:
+    def show_lines(self, lines: DisplayLines, sql: str, findings: Sequence[Any] = ()) -> None:
         """Display lines rendered elsewhere (by a worker) with ``render_sql``."""
         self.sql, self.findings, self.message = sql, list(findings), ""
         self.lines = lines
@@ -195,8 +200,7 @@ class SqlView(ScrollView, can_focus=True):
         self.refresh()
 
     def _set_size(self) -> None:
-        width = max((strip.cell_length for strip in self.lines), default=0)
-        self.virtual_size = Size(width, len(self.lines))
+        self.virtual_size = Size(self.lines.width, len(self.lines))
 
     def render_line(self, y: int) -> Strip:
         scroll_x, scroll_y = self.scroll_offset
