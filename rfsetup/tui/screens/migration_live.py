@@ -22,6 +22,7 @@ from textual.widgets import Static
 from textual.worker import Worker, get_current_worker
 
 from rfsetup.core.errors import ExitCode, RfsetupError
+from rfsetup.tui.collector import hold_full_passes, release_full_passes
 from rfsetup.tui.messages import (
     BackupRestored,
     MigrationApplied,
@@ -91,6 +92,9 @@ class RunningMoves(StepScreen):
         return True
 
     def _set_running(self, running: bool) -> None:
+        if running != self.running:
+            # the log grows by thousands of lines: no full collection walks them meanwhile
+            (hold_full_passes if running else release_full_passes)()
         self.running = running
         self.refresh_bindings()
 
