@@ -149,7 +149,7 @@ class RfsetupApp(SupportActions):
             with ContentSwitcher(id="switcher", initial=initial):
                 for entry in REGISTRY:
                     yield entry.screen.for_app(self)
-        yield KeysFooter(compact=True)  # the FittedFooter, recomposed only on a change
+        yield KeysFooter()  # one widget, repainted when the keys change
 
     def on_mount(self) -> None:
         self._apply_user_theme()

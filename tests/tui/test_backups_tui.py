@@ -5,6 +5,7 @@ pruning — and the footer and the history at 80x24."""
 from __future__ import annotations
 
 import time
+from itertools import pairwise
 from pathlib import Path
 
 from rfsetup.core import alembic as migrations
@@ -91,9 +92,8 @@ async def test_list_refuse_restore_and_prune(fresh_db: str, redis_server, projec
 
 
 async def test_the_footer_fits_and_every_key_stays_in_the_palette(project_dir: Path) -> None:
-    from textual.widgets._footer import FooterKey
-
     from rfsetup.tui.screens.migrations import MigrationsScreen
+    from rfsetup.tui.widgets.keys_footer import KeysFooter
 
     settings = settings_for(project_dir, None)
     for width, hidden in ((80, True), (160, False)):
@@ -101,15 +101,45 @@ async def test_the_footer_fits_and_every_key_stays_in_the_palette(project_dir: P
         async with app.run_test(size=(width, 24)) as pilot:
             await pilot.press("4")
             await pilot.pause(0.2)
-            keys = list(app.query(FooterKey))
+            keys = app.query_one(KeysFooter).items()
             shown = {k.description for k in keys}
-            assert sum(k.outer_size.width for k in keys) <= width
+            # one cell of margin after each key, none overlapping, all inside the terminal
+            assert all(a.x + a.width < b.x for a, b in pairwise(keys))
+            assert keys[-1].palette and keys[-1].x + keys[-1].width < width
             assert "Quit" in shown and "Down 1" in shown and "Upgrade" in shown
             assert ("Stamp" not in shown) == hidden
             palette = " ".join(title for title, _help, _run in app.palette_commands())
             for binding in MigrationsScreen.BINDINGS:
                 assert binding.tooltip in palette  # dropped here, still in the palette
             assert "Focus the live panel" in palette
+
+
+async def test_a_footer_key_can_be_clicked_and_hovered(project_dir: Path) -> None:
+    """The footer is one widget: a click on a key runs it, hovering shows its tooltip, and
+    a step switch repaints it with the new step's keys."""
+    from rfsetup.tui.modals.help import HelpModal
+    from rfsetup.tui.widgets.keys_footer import KeysFooter
+
+    app = RfsetupApp(settings_for(project_dir, None), autoload=False)
+    async with app.run_test(size=(120, 24)) as pilot:
+        await pilot.pause(0.2)
+        footer = app.query_one(KeysFooter)
+        assert "Re-run" in {k.description for k in footer.items()}
+        await pilot.press("4")
+        await pilot.pause(0.2)
+        keys = {k.description: k for k in footer.items()}
+        assert "Upgrade" in keys and "Re-run" not in keys
+        line = footer.render_line(0).text
+        upgrade = keys["Upgrade"]
+        assert line[upgrade.x:upgrade.x + upgrade.width] == f"{upgrade.key_display} Upgrade"
+        await pilot.hover(KeysFooter, offset=(upgrade.x + 1, 0))
+        assert footer.tooltip == upgrade.tooltip
+        assert upgrade.tooltip
+        await pilot.hover(KeysFooter, offset=(upgrade.x + upgrade.width, 0))  # the margin
+        assert footer.tooltip is None
+        help_key = keys["Help"]
+        await pilot.click(KeysFooter, offset=(help_key.x, 0))
+        await wait_for(pilot, lambda: isinstance(app.screen, HelpModal), what="the help")
 
 
 async def test_the_history_keeps_a_readable_message_column(fresh_db: str, project_dir: Path

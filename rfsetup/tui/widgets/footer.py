@@ -1,21 +1,16 @@
-"""The footer, fitted to the terminal: at 80 columns the least needed keys make room.
+"""Which keys the footer (widgets/keys_footer.py) shows: at 80 columns the least needed make room.
 
 Textual's Footer shows every shown binding and cuts the last ones at the edge ("f5 Refre").
-This one drops whole keys instead, the least needed first (``PRIORITY``; unknown ids in the
+Ours drops whole keys instead, the least needed first (``PRIORITY``; unknown ids in the
 middle), keeping their order; every binding stays in the command palette (Ctrl+P) and in the
 README's key table, so nothing dropped here is out of reach.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Sequence
 
-from textual import events
-from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.widgets import Footer
-from textual.widgets._footer import FooterKey
 
 #: binding id -> how much the key is needed in the footer (higher stays longer)
 PRIORITY: dict[str, int] = {
@@ -47,50 +42,3 @@ def fit(items: Sequence[tuple[Binding, int]], width: int) -> list[Binding]:
         kept.remove(item)
         total -= item[1]
     return [binding for binding, _ in kept]
-
-
-class FittedFooter(Footer):
-    """Footer(compact=True) whose keys always fit on its one line."""
-
-    _fitted_for: tuple[int, tuple[str, ...]] | None = None
-
-    def _shown(self) -> list[tuple[Binding, bool, str]]:
-        by_action: defaultdict[str, list[tuple[Binding, bool, str]]] = defaultdict(list)
-        for _node, binding, enabled, tooltip in self.screen.active_bindings.values():
-            if binding.show:
-                by_action[binding.action].append((binding, enabled, tooltip))
-        return [group[0] for group in by_action.values()]
-
-    def _fitted(self, width: int) -> list[tuple[Binding, bool, str]]:
-        shown = self._shown()
-        items = [(b, item_width(b, self.app.get_key_display(b))) for b, _, _ in shown]
-        keep = {id(b) for b in fit(items, max(width - PALETTE_WIDTH, 0))}
-        return [entry for entry in shown if id(entry[0]) in keep]
-
-    def compose(self) -> ComposeResult:
-        if not self._bindings_ready:
-            return
-        width = self.size.width or self.app.size.width
-        fitted = self._fitted(width)
-        self._fitted_for = (width, tuple(b.action for b, _, _ in fitted))
-        for binding, enabled, tooltip in fitted:
-            yield FooterKey(binding.key, self.app.get_key_display(binding),
-                            binding.description, binding.action, disabled=not enabled,
-                            tooltip=tooltip).data_bind(compact=Footer.compact)
-        if self.show_command_palette and self.app.ENABLE_COMMAND_PALETTE:
-            try:
-                _node, binding, enabled, tooltip = self.screen.active_bindings[
-                    self.app.COMMAND_PALETTE_BINDING]
-            except KeyError:
-                return
-            yield FooterKey(binding.key, self.app.get_key_display(binding),
-                            binding.description, binding.action, classes="-command-palette",
-                            disabled=not enabled,
-                            tooltip=binding.tooltip or binding.description)
-
-    def on_resize(self, event: events.Resize) -> None:
-        if not self._bindings_ready or self._fitted_for is None:
-            return
-        actions = tuple(b.action for b, _, _ in self._fitted(event.size.width))
-        if actions != self._fitted_for[1]:
-            self.call_after_refresh(self.recompose)
