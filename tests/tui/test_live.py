@@ -3,11 +3,13 @@ the diagnosis when it stops, the revision again when it is back."""
 
 from __future__ import annotations
 
+import gc
 from pathlib import Path
 
 from rfsetup.core import alembic as migrations
 from rfsetup.core.alembic.planning import BASE
 from rfsetup.core.embedded import EmbeddedPostgres
+from rfsetup.tui import collector
 from rfsetup.tui.app import RfsetupApp
 from rfsetup.tui.widgets.status_panel import StatusPanel
 from tests.conftest import FAST
@@ -30,6 +32,8 @@ async def test_keys_answered_while_a_slow_migration_runs(fresh_db: str, project_
         await wait_for(pilot, lambda: any(project.ids[1] in str(line.text) for line in log.lines),
                        what="the slow revision to start")
         assert mig.running
+        # no full garbage collection walks the growing log while it runs (tui/collector.py)
+        assert gc.get_threshold()[2] == collector.HELD
         # while it sleeps in the database, every key is handled: the step has changed while
         # the slow revision is still uncommitted (read from the database, not from a clock, so
         # a loaded machine cannot make it flaky; a UI blocked by the migration would fail it)
@@ -43,6 +47,9 @@ async def test_keys_answered_while_a_slow_migration_runs(fresh_db: str, project_
         assert migrations.current_revisions(settings) == (project.ids[-1],)
         # the panel followed it right after the operation
         await wait_for(pilot, lambda: app.report.current == (project.ids[-1],), what="panel")
+        # and the collector's usual threshold is back once the result has been on screen
+        await wait_for(pilot, lambda: gc.get_threshold()[2] != collector.HELD, timeout=10,
+                       what="the full passes to resume")
 
 
 async def test_panel_shows_the_diagnosis_and_recovers(tmp_path: Path, project_dir: Path) -> None:

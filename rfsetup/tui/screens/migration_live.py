@@ -60,6 +60,8 @@ if TYPE_CHECKING:
 
 #: the live line is redrawn at most this often (seconds) while revisions step by
 LIVE_EVERY = 0.1
+#: full garbage collections resume this long after a run ends (seconds; see tui/collector.py)
+RELEASE_AFTER = 2.0
 
 
 class RunningMoves(StepScreen):
@@ -92,9 +94,12 @@ class RunningMoves(StepScreen):
         return True
 
     def _set_running(self, running: bool) -> None:
-        if running != self.running:
+        if running and not self.running:
             # the log grows by thousands of lines: no full collection walks them meanwhile
-            (hold_full_passes if running else release_full_passes)()
+            hold_full_passes()
+        elif self.running and not running:
+            # the pass that was put off comes once the result is on screen, not with it
+            self.set_timer(RELEASE_AFTER, release_full_passes)
         self.running = running
         self.refresh_bindings()
 

@@ -18,6 +18,7 @@ from rfsetup.core.alembic.planning import Move, count_text
 from rfsetup.core.errors import RfsetupError
 from rfsetup.core.errors import unexpected as unexpected_error
 from rfsetup.tui.messages import LintFinished, PreviewReady
+from rfsetup.tui.offload import in_process
 from rfsetup.tui.warmup import ensure_migration_imported
 from rfsetup.tui.widgets.sql_view import finding_lines, render_sql
 
@@ -204,8 +205,16 @@ def render_move(settings: Settings, move: Move, dark: bool, *, cancelled: Callab
     note += lint_note(findings, error, settings)
     if cancelled():
         return
-    lines = render_sql(preview.sql, findings, note=note, lines=finding_lines(preview, findings),
-                       dark=dark, digest=digest)
+    marks = finding_lines(preview, findings)
+    if once:  # thousands of lines: highlighted in a process of its own (tui/offload.py)
+        shown = in_process(render_sql, preview.sql, findings, cancelled=cancelled, note=note,
+                           lines=marks, dark=dark, digest=digest)
+        if shown is None:
+            return
+        lines = shown
+    else:
+        lines = render_sql(preview.sql, findings, note=note, lines=marks, dark=dark,
+                           digest=digest)
     if once:
         post(PreviewReady(preview, move.label, lines, impact=impact))
     post(LintFinished(preview, findings, error, lines))

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from array import array
 from collections.abc import Iterable, Iterator
+from typing import Any
 
 from rich.cells import cell_len
 from rich.segment import Segment
@@ -24,6 +25,23 @@ from textual.strip import Strip
 
 #: built Strips kept (a tall terminal's worth of lines, twice: scrolling back is free)
 CACHED = 256
+_ATTRIBUTES = ("bold", "dim", "italic", "underline", "blink", "blink2", "reverse", "conceal",
+               "strike", "underline2", "frame", "encircle", "overline")
+
+
+def _by_value(style: Style | None) -> tuple[Any, ...] | None:
+    if style is None:
+        return None
+    return (style.color, style.bgcolor, tuple(getattr(style, a) for a in _ATTRIBUTES),
+            style.link, style.meta or None)
+
+
+def _from_value(value: tuple[Any, ...] | None) -> Style | None:
+    if value is None:
+        return None
+    color, bgcolor, attributes, link, meta = value
+    return Style(color=color, bgcolor=bgcolor, link=link, meta=meta,
+                 **dict(zip(_ATTRIBUTES, attributes, strict=True)))
 
 
 class DisplayLines:
@@ -60,6 +78,18 @@ class DisplayLines:
             self._cells.append(cell_len(joined))
         self.width = max(self._cells, default=0)
         self._built: LRUCache[int, Strip] = LRUCache(CACHED)
+
+    def __getstate__(self) -> tuple[Any, ...]:
+        # what crosses a process boundary (tui/offload.py): the lines, not the built Strips,
+        # and the styles by value (a pickled Style keeps the hash it had in the process that
+        # made it, and string hashes differ between processes)
+        return self._texts, self._runs, self._cells, [_by_value(s) for s in self._palette], \
+            self.width
+
+    def __setstate__(self, state: tuple[Any, ...]) -> None:
+        self._texts, self._runs, self._cells, palette, self.width = state
+        self._palette = [_from_value(value) for value in palette]
+        self._built = LRUCache(CACHED)
 
     @classmethod
     def of(cls, strips: Iterable[Strip]) -> DisplayLines:
