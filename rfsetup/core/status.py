@@ -8,7 +8,7 @@ cached on disk so a long history is not re-executed on every poll).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from rfsetup.core.errors import ExitCode, RfsetupError
@@ -88,6 +88,8 @@ class StatusReport:
     scripts_error: RfsetupError | None = None
     #: False when the revision could not be read (env.py refused the target, or failed)
     revision_known: bool = True
+    #: False while Redis is still to be asked (the TUI's first report: the revision first)
+    redis_checked: bool = True
 
     @property
     def at_head(self) -> bool:
@@ -279,13 +281,31 @@ def warm_reading(settings: Settings) -> WarmReading | None:
     return WarmReading(graph, db, current if db.reachable else None, tables)
 
 
-def warm_status(settings: Settings) -> StatusReport | None:
+def warm_status(settings: Settings, *, redis: bool = True) -> StatusReport | None:
     """The status from the cache and two queries, or None when the cache cannot answer (the
-    caller then takes ``collect_status``'s full path; the TUI imports Alembic only then)."""
+    caller then takes ``collect_status``'s full path; the TUI imports Alembic only then).
+    ``redis`` False: Redis is not asked yet (``redis_checked`` False; ``with_redis`` asks it):
+    importing redis-py alone is ~90 ms, the revision needs none of it."""
     found = warm_reading(settings)
     if found is None:
         return None
-    return _report(settings, found.graph, None, found.database, found.current, found.tables)
+    return _report(settings, found.graph, None, found.database, found.current, found.tables,
+                   redis=redis)
+
+
+def with_redis(settings: Settings, report: StatusReport) -> StatusReport:
+    """``report`` with Redis asked, if it was not (see ``warm_status``)."""
+    if report.redis_checked:
+        return report
+    return replace(report, redis=_redis_of(settings), redis_checked=True)
+
+
+def _uses_redis(settings: Settings) -> bool:
+    return bool(settings.profile.uses_redis or settings.redis_url)
+
+
+def _redis_of(settings: Settings) -> RedisStatus | None:
+    return redis_status(settings) if _uses_redis(settings) else None
 
 
 _warm_status = warm_status  # the tests' name
@@ -308,7 +328,8 @@ def _full_status(settings: Settings) -> StatusReport:
 
 def _report(settings: Settings, graph: RevisionGraph | None,
             scripts_error: RfsetupError | None, db: DatabaseStatus,
-            current: tuple[str, ...] | None, tables: list[dict[str, Any]]) -> StatusReport:
+            current: tuple[str, ...] | None, tables: list[dict[str, Any]], *,
+            redis: bool = True) -> StatusReport:
     known = current if current is not None else ()
     pending = graph.pending(known) if graph is not None and db.reachable and \
         current is not None else None
@@ -320,14 +341,14 @@ def _report(settings: Settings, graph: RevisionGraph | None,
         # are pending cannot be known, and a count that ignores the unknown one would be wrong
         pending = None
         scripts_error = unknown_revision_error(unknown, db.name)
-    profile = settings.profile
     return StatusReport(
         database=db,
         current=known,
         heads=graph.heads if graph else (),
         pending=pending,
         tables=tuple(TableInfo(t["name"], int(t["rows"])) for t in tables),
-        redis=redis_status(settings) if profile.uses_redis or settings.redis_url else None,
+        redis=_redis_of(settings) if redis else None,
         scripts_error=scripts_error,
         revision_known=current is not None,
+        redis_checked=redis or not _uses_redis(settings),
     )

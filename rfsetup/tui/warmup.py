@@ -59,7 +59,6 @@ LEAN = (
     "psycopg2.extensions",
     "psycopg2.errors",
     "psycopg2.sql",
-    "redis",
     "rfsetup.core.connect",
     "rfsetup.core.pgurl",
     "rfsetup.core.projectcache",

@@ -107,6 +107,27 @@ def test_raptorflow_at_head_and_below(fresh_db: str, redis_server, project_dir: 
     assert warm.pending == 0 and warm.current == ("0004_production_indexes",)
 
 
+def test_the_revision_first_and_redis_after_is_the_same_report(
+        fresh_db: str, redis_server, project_dir: Path) -> None:
+    # the TUI's first read leaves Redis out (redis-py's import is ~90 ms) and asks it next
+    settings = replace(settings_for(ALEMBIC_INI, fresh_db, project_dir),
+                       redis_url=redis_server.url())
+    migrations.upgrade(settings, backup=False)
+    full, _ = _both(settings)
+    first = status.warm_status(settings, redis=False)
+    assert first is not None and not first.redis_checked and first.redis is None
+    assert first.current == full.current and first.pending == full.pending
+    then = status.with_redis(settings, first)
+    assert then.redis_checked and then.redis is not None and then.redis.reachable
+    _same(full, then)
+    assert status.with_redis(settings, then) is then  # asked once
+    # a project without Redis has nothing to ask: checked from the start
+    plain = settings_for(ALEMBIC_INI, fresh_db, project_dir)
+    if not (plain.profile.uses_redis or plain.redis_url):
+        report = status.warm_status(plain, redis=False)
+        assert report is not None and report.redis_checked
+
+
 @pytest.fixture(scope="module")
 def branched(tmp_path_factory: pytest.TempPathFactory) -> SyntheticProject:
     return make_project(tmp_path_factory.mktemp("warm") / "b", 30, branch_every=5, open_heads=2)

@@ -144,7 +144,10 @@ def render_status(report: Any | None, width: int | None = None,
             text.append("→ 4 Migrations: the branch that has it, the ways out\n",
                         style="italic")
     r = report.redis
-    if r is not None:
+    if not getattr(report, "redis_checked", True):  # the revision first; Redis is being asked
+        text.append("\nRedis\n", style="bold")
+        text.append("… checking\n", style="dim")
+    elif r is not None:
         text.append("\nRedis\n", style="bold")
         if r.reachable:
             text.append(f"✓ Redis {r.version}\n", style="green")
