@@ -170,6 +170,9 @@ def _run_tui(args: argparse.Namespace) -> int:
         from rfsetup.commands.common import context_from_args
 
         ctx = context_from_args(args)
+        from rfsetup.tui.early import EarlyStatus
+
+        early = EarlyStatus(ctx)  # the revision read while Textual loads
         from rfsetup.tui.app import run_app
     except RfsetupError as err:
         print_error(err)
@@ -177,7 +180,7 @@ def _run_tui(args: argparse.Namespace) -> int:
     except ImportError as exc:  # the TUI is optional only in a broken install
         print(f"error: the terminal app cannot start: {exc}", file=sys.stderr)
         return 1
-    return run_app(ctx, rollback=args.command == "rollback")
+    return run_app(ctx, rollback=args.command == "rollback", early=early)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -30,6 +30,7 @@ from rfsetup.core.settings import ENV_KEYMAP, Settings, reload_settings
 from rfsetup.core.settings import parse_keymap as parse_keymap  # the tests' and scripts' name
 from rfsetup.core.userconfig import UserConfig, load_user_config
 from rfsetup.tui import keys
+from rfsetup.tui.early import EarlyStatus
 from rfsetup.tui.messages import (
     DatabaseProvisioned,
     OperationFailed,
@@ -55,6 +56,8 @@ if TYPE_CHECKING:
 POLL_INTERVAL = 2.0
 #: the steps start their own loads once the first status is drawn, or after this long
 STEPS_AFTER = 1.5
+#: how long the first frame waits for the status read before the app was loaded (seconds)
+EARLY_WAIT = 0.15
 KEYMAP_ENV = ENV_KEYMAP
 
 
@@ -105,9 +108,12 @@ class RfsetupApp(SupportActions):
     ]
 
     def __init__(self, settings: Settings, *, rollback: bool = False, autoload: bool = True,
-                 poll_interval: float = POLL_INTERVAL) -> None:
+                 poll_interval: float = POLL_INTERVAL, early: EarlyStatus | None = None
+                 ) -> None:
         super().__init__()
         self.settings = settings
+        #: the first status, read while this module was being imported (tui/early.py)
+        self._early = early
         self.rollback = rollback
         self.autoload = autoload
         self.poll_interval = poll_interval
@@ -158,8 +164,13 @@ class RfsetupApp(SupportActions):
         if self.autoload:
             # the revision first: the status read has the interpreter to itself until it is
             # on screen (the steps' own loads compete for the GIL); they start right after it,
-            # or after STEPS_AFTER seconds when the server is slow to answer
-            self.refresh_status()
+            # or after STEPS_AFTER seconds when the server is slow to answer. Read while this
+            # module loaded (tui/early.py), it is in the first frame if it comes in time.
+            early = self._early.result(timeout=EARLY_WAIT) if self._early else None
+            if early is not None:
+                self._early = None  # taken: the worker asks Redis only
+                self.post_message(StatusRefreshed(early, settings=self.settings))
+            self.refresh_status(early)
             self._poll_timer = self.set_interval(self.poll_interval, self._poll)
             self.set_timer(STEPS_AFTER, self._start_steps)
 
@@ -272,11 +283,12 @@ class RfsetupApp(SupportActions):
     def action_refresh_status(self) -> None:
         self.refresh_status()
 
-    def refresh_status(self) -> None:
-        self._status_worker = self._collect_status()
+    def refresh_status(self, without_redis: StatusReport | None = None) -> None:
+        """Read the status again (``without_redis``: a report that only lacks Redis)."""
+        self._status_worker = self._collect_status(without_redis)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="status")
-    def _collect_status(self) -> None:
+    def _collect_status(self, without_redis: StatusReport | None = None) -> None:
         # the warm path first, with psycopg2 and the cache alone: Alembic and SQLAlchemy are
         # imported only when the cache cannot answer (or the .env is read again)
         ensure_lean_imported()
@@ -289,7 +301,23 @@ class RfsetupApp(SupportActions):
                 self._settings_dirty = False
                 ensure_imported()
                 settings = reload_settings(settings)
-            report = warm_status(settings)
+            # the first report without Redis (redis-py's import alone is ~90 ms): the
+            # revision is drawn first, Redis follows in this same worker; read before the
+            # app was loaded when it could be (tui/early.py)
+            early, self._early = self._early, None
+            report = without_redis
+            if report is not None and report.redis_checked:
+                return  # nothing to add: it is on screen
+            if report is None and early is not None and early.settings is settings:
+                report = early.result()
+            if report is None:
+                report = warm_status(settings, redis=self.report is not None)
+            if report is not None and not report.redis_checked:
+                if without_redis is None and not worker.is_cancelled:
+                    self.post_message(StatusRefreshed(report, settings=settings))
+                from rfsetup.core.status import with_redis
+
+                report = with_redis(settings, report)
             if report is None:
                 ensure_imported()
                 from rfsetup.core.status import collect_status
@@ -454,9 +482,11 @@ def _bindings_of(screen: type[StepScreen]) -> list[Binding]:
     return [b for b in screen.BINDINGS if isinstance(b, Binding) and b.description]
 
 
-def run_app(settings: Settings, rollback: bool = False) -> int:
+def run_app(settings: Settings, rollback: bool = False, early: EarlyStatus | None = None
+            ) -> int:
     """Run the app full screen; returns the process exit code. Keys are remapped by the
-    config file's [keys] and RFSETUP_KEYMAP="binding-id=key,..." (``Settings.keymap``)."""
-    app = RfsetupApp(settings, rollback=rollback)
+    config file's [keys] and RFSETUP_KEYMAP="binding-id=key,..." (``Settings.keymap``).
+    ``early``: the first status, already being read (tui/early.py)."""
+    app = RfsetupApp(settings, rollback=rollback, early=early)
     result = app.run()
     return int(result or 0) if app.return_code in (None, 0) else int(app.return_code or 1)

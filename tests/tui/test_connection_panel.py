@@ -105,3 +105,27 @@ async def test_a_wrong_admin_password_in_the_database_step(pg: PgTestServer,
         assert "~/.pgpass" in text
         assert "DATABASE_URL" not in text and "--owner postgres" not in text
         assert "not-the-admin-pw" not in text
+
+
+async def test_the_first_status_is_read_before_the_app_loads_and_redis_follows(
+        fresh_db: str, redis_server, project_dir: Path) -> None:
+    """The CLI starts the first (warm) status read before importing the app (tui/early.py):
+    the revision is in the panel from the first frames, and Redis is asked right after."""
+    from rfsetup.core import alembic as migrations
+    from rfsetup.core.status import collect_status
+    from rfsetup.tui.early import EarlyStatus
+
+    settings = settings_for(project_dir, fresh_db, redis_server.url())
+    migrations.upgrade(settings, backup=False)
+    collect_status(settings)  # the cache warm, as after any earlier run
+    early = EarlyStatus(settings)
+    first = early.result(timeout=30)
+    assert first is not None and not first.redis_checked
+    assert first.current == ("0004_production_indexes",)
+    app = RfsetupApp(settings, early=early)
+    async with app.run_test(size=(120, 40)) as pilot:
+        panel = app.query_one(StatusPanel)
+        await wait_for(pilot, lambda: "✓ Redis" in str(panel.body.render()), what="Redis")
+        shown = str(panel.body.render())
+        assert "● 0004_production_indexes" in shown and "checking" not in shown
+        assert app.report is not None and app.report.redis_checked
