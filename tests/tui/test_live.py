@@ -50,6 +50,8 @@ async def test_keys_answered_while_a_slow_migration_runs(fresh_db: str, project_
         # and the collector's usual threshold is back once the result has been on screen
         await wait_for(pilot, lambda: gc.get_threshold()[2] != collector.HELD, timeout=10,
                        what="the full passes to resume")
+        await pilot.press("u")  # nothing to do, but a run: held again, and the app quits
+    assert gc.get_threshold()[2] != collector.HELD, "a closed app gives back what it held"
 
 
 async def test_panel_shows_the_diagnosis_and_recovers(tmp_path: Path, project_dir: Path) -> None:

@@ -86,6 +86,8 @@ class RunningMoves(StepScreen):
         #: quit once the running move (or restore) has stopped, printing where it left things
         self.quit_when_done = False
         self.backups_modal: BackupsModal | None = None
+        #: full garbage collections held by runs of this screen (tui/collector.py)
+        self._holds = 0
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         # the footer shows "x Cancel" and "i Interrupt" only while a migration runs
@@ -97,11 +99,22 @@ class RunningMoves(StepScreen):
         if running and not self.running:
             # the log grows by thousands of lines: no full collection walks them meanwhile
             hold_full_passes()
+            self._holds += 1
         elif self.running and not running:
             # the pass that was put off comes once the result is on screen, not with it
-            self.set_timer(RELEASE_AFTER, release_full_passes)
+            self.set_timer(RELEASE_AFTER, self._release_one)
         self.running = running
         self.refresh_bindings()
+
+    def _release_one(self) -> None:
+        if self._holds:
+            self._holds -= 1
+            release_full_passes()
+
+    def on_unmount(self) -> None:
+        # the app is closing (its timers will not fire): what this screen held is given back
+        while self._holds:
+            self._release_one()
 
     @property
     def database_name(self) -> str:
