@@ -9,6 +9,7 @@ from rfsetup.core import alembic as migrations
 from rfsetup.core.backups import list_backups
 from rfsetup.tui.app import RfsetupApp
 from rfsetup.tui.modals.confirm import ConfirmModal
+from rfsetup.tui.modals.error import ErrorModal
 from rfsetup.tui.screens.migrations import DOWN_ONE
 from tests.tui.conftest import FAST_POLL, settings_for, type_into, wait_for
 
@@ -99,5 +100,10 @@ async def test_a_rollback_confirmed_after_a_colleague_moved_runs_nothing(
         result = str(app.query_one("#mig-result").render())
         assert "0004_production_indexes to 0003_intel since this was confirmed" in result
         assert "nothing was done" in result
+        # and the refusal is the modal's too: read, then closed (not left to the app's exit)
+        await wait_for(pilot, lambda: isinstance(app.screen, ErrorModal), what="the modal")
+        assert "nothing was done" in app.screen.error.message  # type: ignore[attr-defined]
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: not isinstance(app.screen, ErrorModal), what="closed")
     assert migrations.current_revisions(settings) == ("0003_intel",)  # one step, not two
     assert list_backups(settings) == []

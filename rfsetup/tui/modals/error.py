@@ -43,7 +43,9 @@ class ErrorModal(ModalScreen[None]):
                 yield Button("Close", id="error-close", variant="primary", compact=True)
 
     def on_mount(self) -> None:
-        self.query_one(Button).focus()
+        # pushed while the app closes, it is mounted without its children: nothing to focus
+        for button in self.query(Button):
+            button.focus()
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         self.dismiss(None)
