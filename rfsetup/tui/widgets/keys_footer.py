@@ -183,7 +183,7 @@ class KeysFooter(Widget, can_focus=False):
         index = self.item_at(event.x) if event.y == 0 else None
         if index != self._hover:
             self._hover = index
-            self.tooltip = self.items()[index].tooltip or None if index is not None else None
+            self.tooltip = (self.items()[index].tooltip or None) if index is not None else None
             self.refresh()
 
     def on_leave(self, event: events.Leave) -> None:
@@ -202,5 +202,3 @@ class KeysFooter(Widget, can_focus=False):
         else:
             self.app.bell()
 
-    def on_resize(self, event: events.Resize) -> None:
-        self.refresh()
