@@ -179,20 +179,23 @@ def heads_after(project: AlembicProject, kind: Kind, current: Sequence[str],
     """Where the version table ends up after ``steps`` (as Alembic's HeadMaintainer does)."""
     parents = project.graph().parents
     result = set(current)
+    if kind == "up":
+        # each applied revision replaces every head it descends from, so what is left is the
+        # current heads and applied revisions that are no applied revision's ancestor: one
+        # walk of the graph (a walk per step was quadratic: 0.5 s for 1,010 revisions)
+        applied = [step.revision.revision for step in steps]
+        below = ancestors(parents, [p for rev in applied for p in parents.get(rev, ())])
+        return tuple(sorted((result | set(applied)) - below))
     for step in steps:
         if kind == "stamp":
             result -= set(getattr(step, "from_revisions", ()) or ())
             result |= set(getattr(step, "to_revisions", ()) or ())
             continue
-        rev = step.revision.revision
-        if kind == "up":
-            result -= ancestors(parents, [rev]) - {rev}
-            result.add(rev)
-        else:
-            result.discard(rev)
-            for parent in parents.get(rev, ()):
-                if not any(parent in ancestors(parents, [h]) for h in result):
-                    result.add(parent)
+        rev = step.revision.revision  # down
+        result.discard(rev)
+        for parent in parents.get(rev, ()):
+            if not any(parent in ancestors(parents, [h]) for h in result):
+                result.add(parent)
     return tuple(sorted(result))
 
 
