@@ -124,15 +124,10 @@ def move_span(parents: Mapping[str, Sequence[str]], heads: Sequence[str],
               current: Sequence[str], move: Move) -> int | None:
     """How many revisions ``move`` runs, from the history on screen (None: not known here,
     e.g. a relative target)."""
+    from rfsetup.core.revgraph import ancestors as walk
+
     def ancestors(revisions: Iterable[str]) -> set[str]:
-        seen: set[str] = set()
-        todo = [r for r in revisions if r in parents]
-        while todo:
-            rev = todo.pop()
-            if rev not in seen:
-                seen.add(rev)
-                todo.extend(p for p in parents.get(rev, ()) if p not in seen)
-        return seen
+        return walk(parents, revisions)
 
     if move.kind == "stamp":
         return 0
