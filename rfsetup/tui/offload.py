@@ -4,12 +4,14 @@ Highlighting a long preview (thousands of SQL lines through pygments) took about
 CPU in a worker thread of the UI process, and every key and frame meanwhile waited for the GIL
 (issue 11: the UI loop's gaps while migrating). ``in_process`` runs it in a fresh interpreter
 (spawned: forking a threaded process is unsafe) and returns its pickled result; cancelling
-terminates it. If no process can be started, it runs here, in the calling thread.
+terminates it. If no process can be started, or it dies without an answer, the work is done
+here, in the calling thread: slower for the UI, never lost.
 """
 
 from __future__ import annotations
 
 import multiprocessing
+import pickle
 from collections.abc import Callable
 from multiprocessing.connection import Connection
 from typing import Any, TypeVar
@@ -52,15 +54,18 @@ def in_process(fn: Callable[..., T], *args: Any, cancelled: Callable[[], bool] =
             if cancelled():
                 return None
             if not process.is_alive() and not receiver.poll(0):
-                raise RuntimeError(f"the offload process exited with {process.exitcode}")
-        ok, value = receiver.recv()
-    except EOFError:
-        raise RuntimeError(f"the offload process exited with {process.exitcode}") from None
+                break  # it died (killed, out of memory) before answering
+        else:
+            ok, value = receiver.recv()
+            if not ok:
+                raise value
+            return value  # type: ignore[no-any-return]
+    except (EOFError, OSError, pickle.UnpicklingError):
+        pass  # no answer came back whole
     finally:
         receiver.close()
         if process.is_alive():
             process.terminate()
         process.join(5)
-    if not ok:
-        raise value
-    return value  # type: ignore[no-any-return]
+    # the process failed, not ``fn``: the work is still done, here (it is pure)
+    return fn(*args, **kwargs)

@@ -5,6 +5,7 @@ its own."""
 from __future__ import annotations
 
 import gc
+import multiprocessing
 import os
 import pickle
 import time
@@ -83,6 +84,16 @@ def _fails() -> None:
 def _sleeps() -> int:
     time.sleep(30)
     return os.getpid()
+
+
+def _dies() -> int:
+    if multiprocessing.current_process().name == "rfsetup-offload":
+        os._exit(9)  # killed before answering, as by the OOM killer
+    return 42
+
+
+def test_a_process_that_dies_without_an_answer_leaves_the_work_done_here() -> None:
+    assert in_process(_dies) == 42
 
 
 def test_an_error_over_there_is_raised_here_and_cancel_stops_the_process() -> None:
