@@ -3,69 +3,83 @@
 Highlighting a long preview (thousands of SQL lines through pygments) took about a second of
 CPU in a worker thread of the UI process, and every key and frame meanwhile waited for the GIL
 (issue 11: the UI loop's gaps while migrating). ``in_process`` runs it in a fresh interpreter
-(spawned: forking a threaded process is unsafe) and returns its pickled result; cancelling
-terminates it. If no process can be started, or it dies without an answer, the work is done
-here, in the calling thread: slower for the UI, never lost.
+and returns its pickled result; cancelling terminates it. A plain child over pipes, not
+multiprocessing: its spawn hands the child the fd of ``sys.stderr``, which Textual has
+replaced while the app runs (``bad value(s) in fds_to_keep``). If no process can be started,
+or it dies without an answer, the work is done here, in the calling thread: slower for the
+UI, never lost.
 """
 
 from __future__ import annotations
 
-import multiprocessing
+import contextlib
+import os
 import pickle
+import subprocess
+import sys
+import threading
 from collections.abc import Callable
-from multiprocessing.connection import Connection
+from pathlib import Path
 from typing import Any, TypeVar
 
 T = TypeVar("T")
 
 #: how often the caller checks ``cancelled`` while the process works (seconds)
 POLL = 0.05
+#: the child: reads (fn, args, kwargs) pickled on stdin, writes (ok, value) pickled on stdout
+_CHILD = "from rfsetup.tui.offload import _serve; _serve()"
 
 
-def _serve(conn: Connection, fn: Callable[..., Any], args: tuple[Any, ...],
-           kwargs: dict[str, Any]) -> None:
+def _serve() -> None:
+    job = pickle.load(sys.stdin.buffer)
+    fn, args, kwargs = job
+    out = sys.stdout.buffer
+    sys.stdout = sys.stderr  # a stray print must not corrupt the answer
     try:
         result: tuple[bool, Any] = (True, fn(*args, **kwargs))
     except BaseException as exc:  # handed to the caller, raised there
         result = (False, exc)
-    try:
-        conn.send(result)
-    finally:
-        conn.close()
+    pickle.dump(result, out, protocol=pickle.HIGHEST_PROTOCOL)
+    out.flush()
 
 
 def in_process(fn: Callable[..., T], *args: Any, cancelled: Callable[[], bool] = lambda: False,
                **kwargs: Any) -> T | None:
     """``fn(*args, **kwargs)`` computed in a child process (``fn`` and its arguments must
-    pickle); None when ``cancelled`` became true first. Exceptions are raised here."""
-    context = multiprocessing.get_context("spawn")
-    receiver, sender = context.Pipe(duplex=False)
+    pickle); None when ``cancelled`` became true first. Exceptions ``fn`` raises are raised
+    here."""
+    job = pickle.dumps((fn, args, kwargs), protocol=pickle.HIGHEST_PROTOCOL)
+    package_root = str(Path(__file__).resolve().parents[2])
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        [package_root, *filter(None, [os.environ.get("PYTHONPATH")])])}
     try:
-        process = context.Process(target=_serve, args=(sender, fn, args, kwargs), daemon=True,
-                                  name="rfsetup-offload")
-        process.start()
-    except OSError:  # no process to be had (limits): the work is still done, only here
-        receiver.close()
-        sender.close()
+        child = subprocess.Popen([sys.executable, "-c", _CHILD], stdin=subprocess.PIPE,
+                                 stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env)
+    except (OSError, ValueError):  # no process to be had (limits)
         return fn(*args, **kwargs)
-    sender.close()
+    answer: list[bytes] = []
+
+    def talk() -> None:
+        with contextlib.suppress(OSError, ValueError):  # killed by cancel meanwhile
+            answer.append(child.communicate(job)[0])
+
+    talker = threading.Thread(target=talk, name="rfsetup-offload", daemon=True)
+    talker.start()
     try:
-        while not receiver.poll(POLL):
+        while talker.is_alive():
+            talker.join(POLL)
             if cancelled():
                 return None
-            if not process.is_alive() and not receiver.poll(0):
-                break  # it died (killed, out of memory) before answering
-        else:
-            ok, value = receiver.recv()
-            if not ok:
-                raise value
-            return value  # type: ignore[no-any-return]
-    except (EOFError, OSError, pickle.UnpicklingError):
-        pass  # no answer came back whole
     finally:
-        receiver.close()
-        if process.is_alive():
-            process.terminate()
-        process.join(5)
-    # the process failed, not ``fn``: the work is still done, here (it is pure)
-    return fn(*args, **kwargs)
+        if child.poll() is None:
+            child.kill()
+        child.wait()
+    try:
+        ok, value = pickle.loads(answer[0]) if answer and child.returncode == 0 else (None, None)
+    except (pickle.UnpicklingError, EOFError, ValueError):
+        ok = None
+    if ok is None:  # the process failed, not ``fn``: the work is still done, here (it is pure)
+        return fn(*args, **kwargs)
+    if not ok:
+        raise value
+    return value  # type: ignore[no-any-return]

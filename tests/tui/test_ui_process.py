@@ -5,7 +5,6 @@ its own."""
 from __future__ import annotations
 
 import gc
-import multiprocessing
 import os
 import pickle
 import time
@@ -86,14 +85,14 @@ def _sleeps() -> int:
     return os.getpid()
 
 
-def _dies() -> int:
-    if multiprocessing.current_process().name == "rfsetup-offload":
+def _dies(parent: int) -> int:
+    if os.getpid() != parent:
         os._exit(9)  # killed before answering, as by the OOM killer
     return 42
 
 
 def test_a_process_that_dies_without_an_answer_leaves_the_work_done_here() -> None:
-    assert in_process(_dies) == 42
+    assert in_process(_dies, os.getpid()) == 42
 
 
 def test_an_error_over_there_is_raised_here_and_cancel_stops_the_process() -> None:
@@ -103,3 +102,23 @@ def test_an_error_over_there_is_raised_here_and_cancel_stops_the_process() -> No
     deadline = started + 1.0
     assert in_process(_sleeps, cancelled=lambda: time.monotonic() > deadline) is None
     assert time.monotonic() - started < 10  # terminated, not waited for
+
+
+class _CapturedStderr:
+    """What Textual puts in sys.stderr while an app runs: no file descriptor behind it."""
+
+    def write(self, text: str) -> int:
+        return len(text)
+
+    def flush(self) -> None:
+        pass
+
+    def fileno(self) -> int:
+        return -1
+
+
+def test_the_offload_runs_over_there_while_an_app_holds_stderr(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # multiprocessing's spawn failed here ("bad value(s) in fds_to_keep"), found in a tmux walk
+    monkeypatch.setattr("sys.stderr", _CapturedStderr())
+    assert in_process(os.getpid) != os.getpid()
