@@ -188,6 +188,12 @@ def url_secrets(url: Any) -> list[str]:
 def scrub(text: str, *sources: Any) -> str:
     """``text`` with every secret of ``sources`` (URLs, URL strings, or secret strings
     themselves) replaced by ``***``, and any URL or ``password=…`` in it masked."""
+    return scrub_with(text, secrets_of(*sources))
+
+
+def secrets_of(*sources: Any) -> tuple[str, ...]:
+    """What ``scrub`` removes for ``sources``, longest first: worked out once for a writer
+    that scrubs many lines with the same sources (``scrub_with``)."""
     secrets: set[str] = set()
     for source in sources:
         if source is None:
@@ -197,9 +203,16 @@ def scrub(text: str, *sources: Any) -> str:
                 secrets.add(source)
             continue
         secrets.update(url_secrets(source))
-    for secret in sorted(secrets, key=len, reverse=True):
-        text = text.replace(secret, MASK)
-    text = _URL_IN_TEXT.sub(lambda m: mask_url(m.group(0)), text)
+    return tuple(sorted(secrets, key=len, reverse=True))
+
+
+def scrub_with(text: str, secrets: Iterable[str]) -> str:
+    """``scrub`` with the secrets already worked out (``secrets_of``)."""
+    for secret in secrets:
+        if secret in text:
+            text = text.replace(secret, MASK)
+    if "://" in text:
+        text = _URL_IN_TEXT.sub(lambda m: mask_url(m.group(0)), text)
     return _CONNINFO_PASSWORD.sub(lambda m: m.group(1) + MASK, text)
 
 

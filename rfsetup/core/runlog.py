@@ -1,9 +1,14 @@
 """The run log: what every migrate, backup and restore run said, in ``.rfsetup/logs/``.
 
-One rotating file (``runs.log``, 1 MiB, five older ones kept: stdlib logging's
-RotatingFileHandler), 0600 in a 0700 folder, shared by the CLI and the terminal app's runner
-child. Each line is masked at the source (``rfsetup.core.redact.scrub`` with the run's URL
-secrets), before it reaches the file. The support bundle packs the last of these.
+One rotating file (``runs.log``, 1 MiB, five older ones kept as ``runs.log.1`` … ``.5``, the
+names stdlib logging's RotatingFileHandler uses), 0600 in a 0700 folder, shared by the CLI and
+the terminal app's runner child. Each line is masked at the source (``redact.scrub_with`` the
+run's URL secrets, worked out once), before it reaches the file, and is one ``write`` to a
+descriptor opened ``O_APPEND``: a line of a run killed a moment later is on disk, and two
+processes' lines do not interleave. (This was stdlib logging; its record, formatter and
+rollover checks cost more per line than a migration's own work per revision.) A path that is
+not a regular file (a FIFO, a directory) is never opened for writing nor waited on. The
+support bundle packs the last of these.
 
 A run is logged by decorating its core function with ``@logged("migrate")``: its start (what,
 on which database, masked), every progress line it reports (the elapsed-time ticks left out),
@@ -16,9 +21,8 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import logging
-import logging.handlers
 import os
+import stat
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -33,7 +37,7 @@ if TYPE_CHECKING:
 LOG_NAME = "runs.log"
 MAX_BYTES = 1024 * 1024
 BACKUP_COUNT = 5
-_LOGGER = "rfsetup.runs"
+_O_NONBLOCK = getattr(os, "O_NONBLOCK", 0)
 _local = threading.local()
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -51,22 +55,61 @@ def log_files(settings: Settings) -> list[Path]:
     return [p for p in [*found, folder / LOG_NAME] if p.is_file()]
 
 
-class _PrivateRotatingHandler(logging.handlers.RotatingFileHandler):
-    """RotatingFileHandler whose every file (the first and each one after a rollover) is
-    created 0600: the log names databases, hosts and revisions."""
+class _LogFile:
+    """``runs.log`` for appending: created 0600, one ``os.write`` per line, rolled over to
+    ``runs.log.1`` (and the older ones up) when a line would take it past MAX_BYTES."""
 
-    def _open(self):  # type: ignore[no-untyped-def]
-        fd = os.open(self.baseFilename, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-        return os.fdopen(fd, "a", encoding=self.encoding or "utf-8", errors=self.errors)
+    def __init__(self, folder: Path) -> None:
+        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self.path = folder / LOG_NAME
+        self.fd, self.size = self._open()
 
+    def _open(self) -> tuple[int, int]:
+        # non-blocking: a FIFO put where the log goes is refused (ENXIO without a reader),
+        # never waited on; then anything that is not a regular file is refused too
+        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | _O_NONBLOCK, 0o600)
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            os.close(fd)
+            raise OSError(f"{self.path} is not a regular file")
+        return fd, st.st_size
 
-def _handler(folder: Path) -> logging.Handler:
-    """The run log's handler for one run (closed at its end: no descriptor outlives it)."""
-    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-    handler = _PrivateRotatingHandler(folder / LOG_NAME, maxBytes=MAX_BYTES,
-                                      backupCount=BACKUP_COUNT, encoding="utf-8")
-    handler.setFormatter(logging.Formatter("%(message)s"))
-    return handler
+    def write(self, line: str) -> None:
+        data = (line + "\n").encode("utf-8", "backslashreplace")
+        if self.size + len(data) > MAX_BYTES and self.size > 0:
+            self._roll_over(len(data))
+        view = memoryview(data)
+        while view:
+            view = view[os.write(self.fd, view):]
+        self.size += len(data)
+
+    def _roll_over(self, needed: int) -> None:
+        """Roll the file over as RotatingFileHandler would, after a look at the disk: the size
+        counted here is this process's own estimate, and another process sharing the log may
+        have rolled it over already (then the new file is opened, nothing renamed)."""
+        try:
+            mine = os.fstat(self.fd)
+            on_disk: os.stat_result | None = os.stat(self.path)
+        except FileNotFoundError:
+            mine, on_disk = os.fstat(self.fd), None
+        same = on_disk is not None and (on_disk.st_ino, on_disk.st_dev) == \
+            (mine.st_ino, mine.st_dev)
+        if same and (mine.st_size == 0 or mine.st_size + needed <= MAX_BYTES):
+            self.size = mine.st_size
+            return
+        if same:
+            for n in range(BACKUP_COUNT - 1, 0, -1):
+                older = self.path.with_name(f"{LOG_NAME}.{n}")
+                if older.exists():
+                    os.replace(older, self.path.with_name(f"{LOG_NAME}.{n + 1}"))
+            os.replace(self.path, self.path.with_name(f"{LOG_NAME}.1"))
+        os.close(self.fd)
+        self.fd, self.size = self._open()
+
+    def close(self) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
 
 
 class RunLog:
@@ -76,18 +119,13 @@ class RunLog:
                  ) -> None:
         self.what = what
         self.on_progress = on_progress
-        self._secrets: list[Any] = [settings.database_url, settings.redis_url]
-        self._record: logging.Logger | None = None
-        self._handler: logging.Handler | None = None
+        self._secrets = redact.secrets_of(settings.database_url, settings.redis_url)
+        self._file: _LogFile | None = None
         #: what the run returned (said at its end)
         self.result: Any = None
         self._tag = f"pid {os.getpid()}"
         try:
-            self._handler = _handler(logs_dir(settings))
-            logger = logging.Logger(_LOGGER)  # not in logging's registry: env.py's
-            logger.addHandler(self._handler)  # fileConfig cannot disable or redirect it
-            logger.propagate = False
-            self._record = logger
+            self._file = _LogFile(logs_dir(settings))
         except OSError as exc:
             self._say(f"warning: the run log was not written ({logs_dir(settings)}: "
                       f"{exc.strerror or exc})")
@@ -98,21 +136,21 @@ class RunLog:
 
     def write(self, line: str) -> None:
         """One line, masked, stamped with UTC time and the process."""
-        if self._record is None:
+        if self._file is None:
             return
-        masked = redact.printable(redact.scrub(str(line), *self._secrets))
+        masked = redact.printable(redact.scrub_with(str(line), self._secrets))
         stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         try:
-            self._record.info("%s %s [%s] %s", stamp, self._tag, self.what, masked)
+            self._file.write(f"{stamp} {self._tag} [{self.what}] {masked}")
         except Exception:  # a full disk: the run goes on, without its log
-            self._record = None
+            self.close()
 
     def close(self) -> None:
         """The run ended: its file is closed."""
-        self._record = None
-        if self._handler is not None:
-            self._handler.close()
-            self._handler = None
+        if self._file is not None:
+            with contextlib.suppress(OSError):
+                self._file.close()
+            self._file = None
 
     def progress(self, line: str) -> None:
         """The run's own progress callback: logged (ticks aside), then passed on."""
