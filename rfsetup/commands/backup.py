@@ -40,7 +40,7 @@ class _Progress:
     """Lines to stdout; ticks (``ProgressTick``) redrawn in place on a terminal's stderr."""
 
     def __init__(self) -> None:
-        from rfsetup.core.backups import ProgressTick
+        from rfsetup.core.progress import ProgressTick
 
         self.tick = ProgressTick
         self.live = sys.stderr.isatty()

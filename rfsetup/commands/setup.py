@@ -128,7 +128,7 @@ class _Printer:
         self.phase, self.announced = name, False
 
     def progress(self, line: str) -> None:
-        from rfsetup.core.backups import ProgressTick
+        from rfsetup.core.progress import ProgressTick
 
         if isinstance(line, ProgressTick):  # elapsed-time ticks: not a line of the log
             return

@@ -27,15 +27,19 @@ DEFAULT_CONNECT_TIMEOUT = 5
 @dataclass(frozen=True)
 class _Rule:
     kind: str
-    pattern: re.Pattern[str]
+    #: compiled on the first failure that needs it (``search``), not when rfsetup starts
+    pattern: str
     message: str
     hint: str
     exit_code: ExitCode = ExitCode.CONNECT
 
+    def search(self, text: str) -> re.Match[str] | None:
+        return re.search(self.pattern, text, re.IGNORECASE | re.DOTALL)
+
 
 def _rule(kind: str, pattern: str, message: str, hint: str,
           exit_code: ExitCode = ExitCode.CONNECT) -> _Rule:
-    return _Rule(kind, re.compile(pattern, re.IGNORECASE | re.DOTALL), message, hint, exit_code)
+    return _Rule(kind, pattern, message, hint, exit_code)
 
 
 # Order matters: the first match wins, specific causes before generic ones.
@@ -162,7 +166,7 @@ def diagnose(exc: BaseException, url: URL) -> RfsetupError:
            "db": url.database or "(default)",
            "sslmode": sslmode if isinstance(sslmode, str) else sslmode[-1]}
     for rule in _RULES:
-        if rule.pattern.search(raw):
+        if rule.search(raw):
             return RfsetupError(
                 rule.message.format(**fmt),
                 hint=_machine_remedy(rule.kind, url) or rule.hint.format(**fmt),

@@ -29,6 +29,8 @@ from typing import Any
 from rfsetup import __version__
 
 FORMAT = 2
+#: the observations kept (the targets used most recently)
+KEEP_OBSERVATIONS = 16
 
 
 def cache_file(cache_dir: Path, ini_path: Path) -> Path:
@@ -117,7 +119,7 @@ def write(path: Path, doc: dict[str, Any]) -> None:
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".project-")
         try:
             with os.fdopen(fd, "w") as fh:
-                json.dump(doc, fh)
+                fh.write(json.dumps(doc))  # json.dump encodes in pure Python, chunk by chunk
             os.replace(tmp, path)
         except BaseException:
             with contextlib.suppress(OSError):
@@ -133,8 +135,12 @@ def update(path: Path, **parts: Any) -> None:
     for key, value in parts.items():
         if key == "observations":
             merged = dict(doc.get("observations") or {})
+            for target in value:  # re-inserted: the newest last
+                merged.pop(target, None)
             merged.update(value)
-            doc[key] = merged
+            # one per target database ever used: a CI that makes a fresh database per run
+            # would grow the document (read on every run) without end
+            doc[key] = dict(list(merged.items())[-KEEP_OBSERVATIONS:])
         else:
             doc[key] = value
     write(path, doc)

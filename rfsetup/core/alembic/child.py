@@ -143,7 +143,7 @@ def _event(raw: bytes, on_progress: Progress | None, on_step: Step | None
     if kind == "log" and on_progress is not None:
         line = str(event.get("line", ""))
         if event.get("tick"):
-            from rfsetup.core.backups import ProgressTick
+            from rfsetup.core.progress import ProgressTick
 
             line = ProgressTick(line)
         on_progress(line)
@@ -192,7 +192,7 @@ def main() -> int:
     _emit({"event": "ready"}, lock, out)
 
     def progress(line: str) -> None:
-        from rfsetup.core.backups import ProgressTick
+        from rfsetup.core.progress import ProgressTick
 
         _emit({"event": "log", "line": str(line), "tick": isinstance(line, ProgressTick)},
               lock, out)

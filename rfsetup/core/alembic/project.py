@@ -170,9 +170,13 @@ class AlembicProject:
     def fingerprint(self) -> dict[str, Any]:
         """What a cache of anything derived from this project is keyed by."""
         locations, recursive = self.version_locations()
+        versions = folder_fingerprint(locations, recursive)
+        mine = self.__dict__.get("_script")
+        if mine is not None and mine[0] != versions:  # files changed since: load them again
+            del self.__dict__["_script"]
         return {"config": file_fingerprint(self.config_files()),
                 "locations": [str(p) for p in locations], "recursive": recursive,
-                "versions": folder_fingerprint(locations, recursive)}
+                "versions": versions}
 
     # -- scripts -------------------------------------------------------------------------
     @property
@@ -181,8 +185,15 @@ class AlembicProject:
 
         Loading imports every revision file (a second for a thousand revisions), so the TUI's
         repeated calls hit a cache keyed by the config and invalidated by any change on disk
-        (checked on every access: a directory listing, no import).
+        (checked on each project's first access: a stat of every revision file, no import).
+        A project is loaded per operation, and the operation sees one set of scripts: the
+        check is not repeated on every access (a run accesses it several times, and on a
+        thousand revisions each check is a thousand stats); ``fingerprint`` checks again, so
+        whatever is keyed by a fingerprint is built from the scripts it describes.
         """
+        mine = self.__dict__.get("_script")
+        if mine is not None:
+            return mine[1]  # type: ignore[no-any-return]
         script = self.unloaded_script()
         locations, recursive = self.version_locations()
         key = (str(self.ini_path), str(script.dir), *map(str, locations))
@@ -202,6 +213,7 @@ class AlembicProject:
                     kind="scripts_broken") from None
             with _SCRIPTS_LOCK:
                 _SCRIPTS[key] = (fingerprint, script)
+        self.__dict__["_script"] = (fingerprint, script)
         return script
 
     def heads(self) -> tuple[str, ...]:

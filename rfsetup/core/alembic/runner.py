@@ -69,7 +69,7 @@ class _Log:
     lines: list[str] = field(default_factory=list)
 
     def __call__(self, line: str) -> None:
-        from rfsetup.core.backups import ProgressTick
+        from rfsetup.core.progress import ProgressTick
 
         if not isinstance(line, ProgressTick):  # elapsed-time ticks update a line, not log
             self.lines.append(line)
