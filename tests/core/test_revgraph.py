@@ -64,3 +64,21 @@ def test_unwritable_cache_only_costs_speed(tmp_path: Path) -> None:
     blocker.write_text("a file where the cache directory should be")
     graph = revgraph.load_graph(cfg, blocker)
     assert graph.heads == (project.ids[-1],)
+
+
+def test_the_cache_keeps_the_latest_observations_only(tmp_path: Path) -> None:
+    """One observation per target database: a CI making a fresh database per run must not
+    grow the document every run reads; the targets used last are the ones kept."""
+    from rfsetup.core import projectcache as cache
+
+    path = tmp_path / "project-x.json"
+    cache.update(path, graph={"heads": ["a"]})
+    for n in range(cache.KEEP_OBSERVATIONS + 5):
+        cache.update(path, observations={f"target-{n}": {"observation": n}})
+    cache.update(path, observations={"target-2": {"observation": "again"}})
+    doc = cache.read(path)
+    kept = list(doc["observations"])
+    assert len(kept) == cache.KEEP_OBSERVATIONS
+    assert kept[-1] == "target-2" and doc["observations"]["target-2"] == {"observation": "again"}
+    assert "target-5" not in kept and f"target-{cache.KEEP_OBSERVATIONS + 4}" in kept
+    assert doc["graph"] == {"heads": ["a"]}  # the rest of the document untouched
