@@ -60,8 +60,16 @@ def _page(parent: argparse._SubParsersAction[_Parser], name: str, help_text: str
                              epilog=_example(example), formatter_class=_Formatter)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The whole CLI contract (see README), from the commands' registrations."""
+def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The whole CLI contract (see README), from the commands' registrations.
+
+    ``argv``: the words about to be parsed. Then only the commands named among them get
+    their page in full (its actions and options); every other one gets the page that lists
+    it, with its one-line help: all that this ``argv`` can reach of it (``--help`` and a
+    wrong command name read the same). Thirty argparse pages cost a run about as much as
+    importing its core modules. None: every page in full (the tests, the README's table).
+    """
+    words = None if argv is None else set(argv)
     p = _Parser(
         prog="rfsetup",
         description="Take RaptorFlow's database from nothing to migrated and seeded, and back. "
@@ -79,9 +87,16 @@ def build_parser() -> argparse.ArgumentParser:
                    help="target the embedded sandbox PostgreSQL and Redis (starts them)")
     sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     groups: dict[str, argparse._SubParsersAction[_Parser]] = {}
+    listed: set[str] = set()
     for name in COMMAND_MODULES:
         for command in commands_of(import_module(f"rfsetup.commands.{name}")):
-            _add_command(sub, groups, command)
+            top = command.group.name if command.group is not None else command.name
+            if words is None or top in words:
+                _add_command(sub, groups, command)
+            elif top not in listed:  # its line in `rfsetup --help`, nothing under it
+                what = command.group or command
+                _page(sub, top, what.help, what.description, what.example)
+            listed.add(top)
     rollback = _page(
         sub, "rollback", "open the TUI on Migrations, one step down chosen",
         "The terminal app on its Migrations step with \"roll back one step\" chosen and its "
@@ -111,8 +126,9 @@ def _add_command(sub: argparse._SubParsersAction[_Parser],
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``rfsetup`` console script; returns the exit code."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    words = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(words)
+    args = parser.parse_args(words)
     command: Command | None = getattr(args, "_command", None)
     if command is None:  # bare `rfsetup`, or `rfsetup rollback`
         return _run_tui(args)

@@ -41,6 +41,39 @@ def test_every_subcommand_page_has_a_description_and_an_example() -> None:
         assert page.prog in text.split("example", 1)[1], f"{page.prog}: the example is another's"
 
 
+def test_the_parser_built_for_an_argv_reads_it_as_the_full_one_does(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """main builds only the pages its argv names in full; every page the full parser has
+    reads the same through it: the same command, the same options, the same help page."""
+    full = cli.build_parser()
+    for page in _pages(full):
+        words = page.prog.split()[1:]
+        if page._subparsers is not None:  # a group: its own page, or its actions below
+            continue
+        argv = ["-c", "x.ini", *words]
+        lean = cli.build_parser(argv)
+        try:
+            expected = vars(full.parse_args(argv))
+        except SystemExit as refused:  # a required argument missing: refused alike
+            with pytest.raises(SystemExit) as info:
+                lean.parse_args(argv)
+            assert info.value.code == refused.code, page.prog
+            capsys.readouterr()
+        else:
+            assert vars(lean.parse_args(argv)) == expected, page.prog
+        for parser in (full, lean):
+            with pytest.raises(SystemExit):
+                parser.parse_args([*words, "--help"])
+        full_help, lean_help = capsys.readouterr().out.split("usage: ")[1:]
+        assert full_help == lean_help, page.prog
+    # the other commands are listed, with their one-line help, but built no further
+    lean = cli.build_parser(["migrate", "up"])
+    assert lean.format_help() == full.format_help()
+    pages = {p.prog for p in _pages(lean)}
+    assert "rfsetup migrate up" in pages and "rfsetup backup" in pages
+    assert "rfsetup backup restore" not in pages
+
+
 def test_rollback_help_says_what_it_opens(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as info:
         cli.main(["rollback", "--help"])
