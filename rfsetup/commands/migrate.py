@@ -206,8 +206,8 @@ def preview(args: argparse.Namespace, ctx: Settings) -> int:
 
 def _print_lint(p: migrations.Preview, ctx: Settings) -> None:
     from rfsetup.core import alembic as migrations
-    from rfsetup.core.alembic.lint import timeout_note
     from rfsetup.core.alembic.planning import count_text
+    from rfsetup.core.alembic.squawk import timeout_note
     from rfsetup.core.locking import session_timeouts
 
     findings = migrations.lint(p, timeouts=session_timeouts(ctx))

@@ -162,7 +162,7 @@ def versions_report(settings: Settings, server: Mapping[str, Any],
     from importlib.metadata import PackageNotFoundError, version
 
     from rfsetup import __version__
-    from rfsetup.core.alembic.lint import find_squawk
+    from rfsetup.core.alembic.squawk import find_squawk
     from rfsetup.core.pgtools import candidate_bin_dirs, exe, tool_version
 
     packages: dict[str, str | None] = {}

@@ -54,8 +54,8 @@ from rfsetup.core.settings import Settings
 if TYPE_CHECKING:
     from sqlalchemy.engine import URL
 
-    from rfsetup.core.alembic.lint import LintFinding
     from rfsetup.core.alembic.observe import Observation
+    from rfsetup.core.alembic.squawk import LintFinding
 
 Progress = Callable[[str], None]
 __all__ = ["RehearsalReport", "rehearse"]
@@ -134,8 +134,8 @@ def _lint(project: AlembicProject, target: str, current: tuple[str, ...],
           seen: Observation, timeouts: dict[str, str]) -> tuple[list[LintFinding], str | None]:
     """squawk's findings on the upgrade's SQL (the rules the session's timeouts answer left
     out); a missing squawk is a note, not a failure."""
-    from rfsetup.core.alembic.lint import lint, timeout_note
-    from rfsetup.core.alembic.preview import render
+    from rfsetup.core.alembic.sqlpreview import render
+    from rfsetup.core.alembic.squawk import lint, timeout_note
 
     _, steps = planning.make_plan(project, "up", target, current)
     try:

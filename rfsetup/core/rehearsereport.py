@@ -15,7 +15,7 @@ from rfsetup.core.rehearsewatch import EFFECT
 from rfsetup.core.versiontable import describe_revisions
 
 if TYPE_CHECKING:
-    from rfsetup.core.alembic.lint import LintFinding
+    from rfsetup.core.alembic.squawk import LintFinding
     from rfsetup.core.errors import RfsetupError
     from rfsetup.core.rehearsewatch import LockTaken, RowsTouched
 

@@ -17,7 +17,7 @@ import pytest
 
 from rfsetup.core import alembic as migrations
 from rfsetup.core import locking
-from rfsetup.core.alembic.lint import TIMEOUT_RULES
+from rfsetup.core.alembic.squawk import TIMEOUT_RULES
 from rfsetup.core.errors import ExitCode, RfsetupError
 from rfsetup.core.settings import load_settings
 from tests.helpers.alembic_project import SESSION_TABLE, SyntheticProject, make_project

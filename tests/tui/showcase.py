@@ -143,7 +143,7 @@ def history(current: tuple[str, ...]) -> list[Any]:
 def preview(current: tuple[str, ...], target: str, *, down: bool) -> Any:
     """RaptorFlow's real SQL for a move, rendered offline (no database)."""
     from rfsetup.core.alembic import load, planning
-    from rfsetup.core.alembic.preview import render
+    from rfsetup.core.alembic.sqlpreview import render
 
     probe = Settings(env_file=Path(".env"), alembic_ini=ALEMBIC_INI)
     project = load(probe)

@@ -12,7 +12,7 @@ import pytest
 from textual.app import App, ComposeResult
 
 from rfsetup.core.alembic import lint
-from rfsetup.core.alembic.lint import timeout_note
+from rfsetup.core.alembic.squawk import timeout_note
 from rfsetup.core.locking import session_timeouts
 from rfsetup.tui.widgets.log_pane import LogPane
 from rfsetup.tui.widgets.sql_view import SqlView, finding_lines, render_sql

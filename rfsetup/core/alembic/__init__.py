@@ -5,8 +5,9 @@ the project's env.py really does — which connection it migrates on, which vers
 uses, whether each revision is its own transaction — is learned by running it under
 instrumentation (``observe``), never read off alembic.ini. Moves are planned before anyone
 confirms them (``planning``) and run compare-and-swap under the migration lock (``runner``);
-previews are Alembic's offline SQL from the current revision (``preview``), linted by squawk
-(``lint``).
+previews are Alembic's offline SQL from the current revision (``sqlpreview``), linted by
+squawk (``squawk``); the history's rows are ``revisions``. Those three are loaded when first
+used (the names here that come from them too): an upgrade needs none of them.
 
 The functions here take a Settings object, like Alembic's own ``command`` module takes a Config.
 Alembic and SQLAlchemy are imported inside functions: ``rfsetup --help`` does not pay for them.
@@ -18,14 +19,11 @@ import contextlib
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from rfsetup.core.alembic import planning
-from rfsetup.core.alembic.history import RevisionInfo, history_of
-from rfsetup.core.alembic.lint import LintFinding, lint
 from rfsetup.core.alembic.observe import Observation, cached_observation, identify, observed
 from rfsetup.core.alembic.planning import Move, Plan, check_target, describe_move
-from rfsetup.core.alembic.preview import Preview, PreviewStep
 from rfsetup.core.alembic.project import AlembicProject
 from rfsetup.core.alembic.runner import MigrationResult, run
 from rfsetup.core.errors import RfsetupError
@@ -40,6 +38,10 @@ from rfsetup.core.versiontable import (
 if TYPE_CHECKING:
     from psycopg2.extensions import connection as PgConnection
 
+    from rfsetup.core.alembic.revisions import RevisionInfo, history_of
+    from rfsetup.core.alembic.sqlpreview import Preview, PreviewStep
+    from rfsetup.core.alembic.squawk import LintFinding
+
 __all__ = [
     "AlembicProject", "LintFinding", "MigrationResult", "Move", "Observation", "Plan", "Preview",
     "PreviewStep", "RevisionInfo", "check_target", "current_revisions", "describe_move",
@@ -49,6 +51,29 @@ __all__ = [
 ]
 
 Progress = Callable[[str], None]
+
+#: loaded when first used: an upgrade needs neither the preview, the linter nor the history
+#: (their modules and dataclasses are a tenth of what rfsetup adds to ``alembic upgrade``)
+_LAZY = {"RevisionInfo": "revisions", "history_of": "revisions", "Preview": "sqlpreview",
+         "PreviewStep": "sqlpreview", "LintFinding": "squawk"}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from importlib import import_module
+
+    value = getattr(import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def lint(preview: Preview, **kwargs: Any) -> list[LintFinding]:
+    """squawk's findings on a preview's SQL (``rfsetup.core.alembic.squawk.lint``)."""
+    from rfsetup.core.alembic.squawk import lint as run_squawk
+
+    return run_squawk(preview, **kwargs)
 
 
 def load(settings: Settings) -> AlembicProject:
@@ -108,6 +133,8 @@ def version_table(settings: Settings) -> VersionTable:
 def history(settings: Settings, current: tuple[str, ...] | None = None) -> list[RevisionInfo]:
     """Every revision, newest first, marked; ``current=None`` reads the database's (raises the
     diagnosed error when it cannot)."""
+    from rfsetup.core.alembic.revisions import history_of
+
     project = load(settings)
     if current is None:
         current = current_revisions(settings, project)
@@ -130,7 +157,7 @@ def plan(settings: Settings, target: str | None = None, *, down: bool = False,
 def preview(settings: Settings, target: str | None = None, *, down: bool = False) -> Preview:
     """Exactly the SQL an upgrade (or ``down``grade) to ``target`` would run from the database's
     current revision. Reads the current revision; changes nothing."""
-    from rfsetup.core.alembic.preview import render
+    from rfsetup.core.alembic.sqlpreview import render
 
     kind: planning.Kind = "down" if down else "up"
     target = _default_target(kind, target)
@@ -144,7 +171,7 @@ def preview(settings: Settings, target: str | None = None, *, down: bool = False
 
 def stamp_preview(settings: Settings, revision: str) -> Preview:
     """The SQL a stamp writes to the version table, from Alembic's own offline stamp."""
-    from rfsetup.core.alembic.preview import render_stamp
+    from rfsetup.core.alembic.sqlpreview import render_stamp
 
     project = load(settings)
     check_target(project, revision, "stamp")

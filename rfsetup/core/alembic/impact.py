@@ -30,7 +30,7 @@ from rfsetup.core.alembic.statements import (
 if TYPE_CHECKING:
     from psycopg2.extensions import connection as PgConnection
 
-    from rfsetup.core.alembic.preview import Preview
+    from rfsetup.core.alembic.sqlpreview import Preview
     from rfsetup.core.settings import Settings
 
 _DROP = re.compile(

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from rfsetup.core import locking, runlog
-from rfsetup.core.alembic import failures, planning
+from rfsetup.core.alembic import planning
 from rfsetup.core.alembic.observe import (
     Observation,
     Refused,
@@ -245,6 +245,8 @@ def _read_before(session: Session, vt: Any, database: str) -> tuple[str, ...]:
     """The version table before any change; a database error here is one clear line."""
     import psycopg2
 
+    from rfsetup.core.alembic import failures
+
     try:
         return read_revision(session.conn, vt)
     except psycopg2.Error as exc:
@@ -323,6 +325,8 @@ def _again_target(kind: planning.Kind, target: str, to: tuple[str, ...]) -> str:
 
 def _failure(exc: BaseException, project: AlembicProject, session: Session, runner: _Steps,
              vt: Any, info: BackupInfo | None) -> RfsetupError:
+    from rfsetup.core.alembic import failures  # only a failure needs it
+
     now, lost = _read_again(session, vt)
     committed = None
     moved = False

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from rfsetup.core.alembic.planning import count_text
 
 if TYPE_CHECKING:
-    from rfsetup.core.alembic.preview import Preview
+    from rfsetup.core.alembic.sqlpreview import Preview
 
 #: one identifier as PostgreSQL reads it: quoted (``""`` inside) or plain
 IDENT = r'(?:"(?:[^"]|"")+"|[A-Za-z_][A-Za-z0-9_$]*)'

@@ -39,7 +39,7 @@ def marked_lines(preview: Preview, findings: Sequence[LintFinding]) -> set[int]:
 def lint_note(findings: Sequence[LintFinding], error: RfsetupError | None,
               settings: Settings) -> str:
     """The pane's closing note, true for the timeouts ``settings`` give the run."""
-    from rfsetup.core.alembic.lint import timeout_note
+    from rfsetup.core.alembic.squawk import timeout_note
     from rfsetup.core.locking import session_timeouts
 
     if error is not None:

@@ -182,7 +182,7 @@ class MigrationsScreen(RunningMoves):
             if current is not None:
                 warm = warm_reading(self.settings)  # the cached graph: no Alembic import
                 if warm is not None:
-                    from rfsetup.core.alembic.history import history_of
+                    from rfsetup.core.alembic.revisions import history_of
 
                     return history_of(warm.graph, current)
             ensure_imported()

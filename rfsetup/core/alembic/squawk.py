@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from rfsetup.core.alembic.failures import first_line
-from rfsetup.core.alembic.preview import Preview, PreviewStep
+from rfsetup.core.alembic.sqlpreview import Preview, PreviewStep
 from rfsetup.core.errors import RfsetupError
 
 #: squawk rules that rfsetup's session settings answer (with both timeouts on, the defaults)
