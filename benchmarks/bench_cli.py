@@ -30,6 +30,12 @@ same ratio of CPU time (user + system of the process itself, from its rusage: st
 wall time when other work shares the machine, blind to the server's share) and the peak RSS.
 Each command is forked by a small spawner process (benchmarks/_spawn.py), so that its peak
 RSS is its own and not the benchmark's memory at fork time.
+``--instructions`` adds, for each upgrade, the user-space instructions of one run of each tool
+under valgrind's cachegrind (when valgrind is installed): a count that does not move with the
+machine's load (two runs of the same command differ by well under 1%), where the wall and CPU
+times of the same command on a shared 2-core machine vary by up to 2x. It is information beside
+the judged wall-time figure, not a replacement for it: it leaves out the kernel's and the
+server's share. It costs a few minutes (a run under valgrind is ~30x slower).
 The table goes to stdout (``--json``: a JSON document there instead, the table to stderr),
 progress to stderr. Exit 0 when all ran (``--check``: 1 when a goal is not met).
 ``--quick`` is a smoke run: 2 rounds on a 110-revision history.
@@ -40,6 +46,7 @@ from __future__ import annotations
 import argparse
 import os
 import random
+import re
 import shutil
 import statistics
 import sys
@@ -129,6 +136,39 @@ def run_rounds(spawn: Spawner, cases: Sequence[Case], migrated: dict[str, str],
         log(f"round {n + 1}/{rounds} done ({time.perf_counter() - started:.0f} s)")
 
 
+def count_instructions(spawn: Spawner, cases: Sequence[Case], server: EmbeddedPostgres,
+                       redis_url: str, log: Callable[[str], None]) -> list[Figure]:
+    """One run of each tool per warm upgrade case under cachegrind: the instruction ratio."""
+    valgrind = shutil.which("valgrind")
+    if valgrind is None:
+        log("--instructions: valgrind is not installed; no instruction counts")
+        return []
+    figures = []
+    for case in cases:
+        if not case.fresh_db or case.cache != WARM:
+            continue
+        counts = []
+        for argv in (case.ours, case.theirs):
+            url = create_db(server, "ir")
+            spawn.run([valgrind, "--tool=cachegrind", "--cache-sim=no",
+                       "--cachegrind-out-file=/dev/null", *argv], _env(url, redis_url), case.cwd)
+            drop_db(server, url)
+            found = re.search(r"I\s+refs:\s+([\d,]+)", spawn.err.read_text(errors="replace"))
+            if found is None:
+                raise SystemExit("cachegrind printed no instruction count")
+            counts.append(int(found.group(1).replace(",", "")))
+        log(f"{case.where}: instructions counted")
+        figures.append(Figure(
+            case.what.replace(" vs ", ", instructions vs "), case.where, "ratio",
+            counts[0] / counts[1], case.goal, cache=case.cache,
+            stat=f"{counts[0] / 1e9:.2f} / {counts[1] / 1e9:.2f} G",
+            notes=f"{counts[0] / counts[1]:.3f}x: user-space instructions of one run each "
+                  "(cachegrind)",
+            samples={"rfsetup_instructions": [counts[0]], "alembic_instructions": [counts[1]]},
+            judged=False))
+    return figures
+
+
 def figures_of(cases: Sequence[Case]) -> list[Figure]:
     figures: list[Figure] = []
     for c in cases:
@@ -169,6 +209,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="smoke run: 2 rounds, a 110-revision history")
     parser.add_argument("--json", action="store_true", help="a JSON document on stdout")
     parser.add_argument("--check", action="store_true", help="exit 1 when a goal is not met")
+    parser.add_argument("--instructions", action="store_true",
+                        help="also count each upgrade's instructions under valgrind (info)")
     args = parser.parse_args(argv)
     if args.quick:
         args.rounds, args.history = min(args.rounds, 2), min(args.history, 110)
@@ -206,8 +248,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                             spawn.run(case.theirs, env, case.cwd)
                 log(f"{where}: migrated, caches warm")
             run_rounds(spawn, cases, migrated, server, redis.url(), args.rounds, log)
+            counted = count_instructions(spawn, cases, server, redis.url(), log) \
+                if args.instructions else []
 
-    figures = figures_of(cases)
+    figures = figures_of(cases) + counted
     footer = [f"median of {args.rounds} paired rounds, random order; value = median of per-round "
               "ratios rfsetup/alembic of wall time, whole processes; CPU (user + system of the "
               "process, not the server's) and peak RSS from each child's rusage",
