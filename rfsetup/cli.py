@@ -66,8 +66,9 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     ``argv``: the words about to be parsed. Then only the commands named among them get
     their page in full (its actions and options); every other one gets the page that lists
     it, with its one-line help: all that this ``argv`` can reach of it (``--help`` and a
-    wrong command name read the same). Thirty argparse pages cost a run about as much as
-    importing its core modules. None: every page in full (the tests, the README's table).
+    wrong command name read the same). The thirty pages in full are about 1% of the
+    instructions of an upgrade of RaptorFlow; a third of that is saved. None: every page in
+    full (the tests, the README's table).
     """
     words = None if argv is None else set(argv)
     p = _Parser(
