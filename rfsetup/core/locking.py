@@ -21,9 +21,10 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
+
+import msgspec
 
 from rfsetup.core.errors import ExitCode, RfsetupError
 from rfsetup.core.settings import (  # re-exported: where these are named, they are locking's
@@ -111,8 +112,7 @@ def libpq_options(settings: Mapping[str, str], existing: str | None = None) -> s
     return f"{existing} {flags}" if existing else flags
 
 
-@dataclass(frozen=True)
-class LockHolder:
+class LockHolder(msgspec.Struct, frozen=True):
     """A session holding the migration lock, as pg_locks and pg_stat_activity describe it."""
 
     pid: int

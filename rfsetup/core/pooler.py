@@ -33,8 +33,9 @@ never decide anything; they only name the pooler and sharpen the fix.
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+
+import msgspec
 
 from rfsetup.core.errors import RfsetupError, bad_input
 from rfsetup.core.redact import mask_url
@@ -48,8 +49,7 @@ PROBE_APPLICATION_NAME = "rfsetup pooler probe"
 _MARKER = "rfsetup.session_check"
 
 
-@dataclass(frozen=True)
-class PoolerFacts:
+class PoolerFacts(msgspec.Struct, frozen=True):
     """What was observed about the path from this client to the server."""
 
     #: something other than the server answered the connection (its backend key is not the

@@ -22,9 +22,10 @@ import json
 import os
 import tempfile
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import msgspec
 
 from rfsetup import __version__
 
@@ -73,8 +74,7 @@ def folder_fingerprint(locations: Sequence[Path | str], recursive: bool) -> Fing
     return [list(e) for e in sorted(entries)]
 
 
-@dataclass(frozen=True)
-class Warm:
+class Warm(msgspec.Struct, frozen=True):
     """What a valid cache document says, checked without Alembic."""
 
     graph: dict[str, Any]

@@ -10,9 +10,10 @@ valid while no config or version file changed; any change rebuilds it from Alemb
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+import msgspec
 
 if TYPE_CHECKING:
     from rfsetup.core.alembic.project import AlembicProject
@@ -30,13 +31,12 @@ def ancestors(parents: Mapping[str, Sequence[str]], revisions: Iterable[str]) ->
     return seen
 
 
-@dataclass(frozen=True)
-class RevisionGraph:
+class RevisionGraph(msgspec.Struct, frozen=True):
     """Parents of every revision and the heads, as Alembic's revision map has them."""
 
     parents: dict[str, tuple[str, ...]]
     heads: tuple[str, ...]
-    messages: dict[str, str] = field(default_factory=dict)
+    messages: dict[str, str] = msgspec.field(default_factory=dict)
 
     def ancestors(self, revisions: Iterable[str]) -> set[str]:
         """The given revisions and all their ancestors (unknown ids are ignored)."""

@@ -9,8 +9,9 @@ observing env.py (``rfsetup.core.alembic.observe``) and passed to every reader h
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+
+import msgspec
 
 if TYPE_CHECKING:
     from psycopg2.extensions import connection as PgConnection
@@ -18,8 +19,7 @@ if TYPE_CHECKING:
 DEFAULT_VERSION_TABLE = "alembic_version"
 
 
-@dataclass(frozen=True)
-class VersionTable:
+class VersionTable(msgspec.Struct, frozen=True):
     """A version table: its name and, when env.py names one, its schema."""
 
     name: str = DEFAULT_VERSION_TABLE

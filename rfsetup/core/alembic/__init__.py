@@ -18,8 +18,9 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+
+import msgspec
 
 from rfsetup.core.alembic import planning
 from rfsetup.core.alembic.observe import Observation, cached_observation, identify, observed
@@ -86,8 +87,7 @@ def heads(settings: Settings) -> list[str]:
     return list(load(settings).graph().heads)
 
 
-@dataclass
-class Reading:
+class Reading(msgspec.Struct):
     """A read-only look at the target: the project, a connection, env.py's observation and
     the revisions its version table holds."""
 

@@ -23,8 +23,9 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
+
+import msgspec
 
 from rfsetup.core.errors import ExitCode, RfsetupError, bad_input
 from rfsetup.core.versiontable import VersionTable
@@ -44,8 +45,7 @@ IDENTITY_SQL = ("SELECT current_database(), current_user, current_setting('port'
                 "pg_postmaster_start_time()::text, host(inet_server_addr())")
 
 
-@dataclass(frozen=True)
-class Target:
+class Target(msgspec.Struct, frozen=True):
     """Where a connection really is, as the server says: database, role, server."""
 
     database: str
@@ -91,8 +91,7 @@ def _target(row: Any) -> Target:
     return Target(str(db), str(user), str(port), str(started), address and str(address))
 
 
-@dataclass(frozen=True)
-class Observation:
+class Observation(msgspec.Struct, frozen=True):
     """What env.py configured on its last ``context.configure`` before running migrations."""
 
     version_table: VersionTable
@@ -141,8 +140,7 @@ def mismatch_error(found: Target, expected: Target, env_py: str) -> RfsetupError
         kind="env_target_mismatch")
 
 
-@dataclass
-class Watch:
+class Watch(msgspec.Struct):
     """The instrumentation's state for one env.py run."""
 
     env_py: str
@@ -150,7 +148,7 @@ class Watch:
     expected: Target | None = None
     #: the psycopg2 connection rfsetup handed env.py
     ours: Any = None
-    observations: list[Observation] = field(default_factory=list)
+    observations: list[Observation] = msgspec.field(default_factory=list)
     refused: RfsetupError | None = None
 
     def is_ours(self, connection: Any) -> bool:

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
+
+import msgspec
 
 from rfsetup.core.errors import RfsetupError, bad_input
 from rfsetup.core.revgraph import ancestors
@@ -42,14 +43,12 @@ def describe_move(kind: Kind, database: str, frm: Iterable[str], to: Iterable[st
             f"{describe_revisions(to)} ({tail})")
 
 
-@dataclass(frozen=True)
-class PlannedStep:
+class PlannedStep(msgspec.Struct, frozen=True):
     revision: str
     message: str
 
 
-@dataclass(frozen=True)
-class Plan:
+class Plan(msgspec.Struct, frozen=True):
     """A move resolved against the database's revisions at planning time."""
 
     kind: Kind
@@ -225,8 +224,7 @@ def make_plan(project: AlembicProject, kind: Kind, target: str, current: tuple[s
 BASE = "<base>"
 
 
-@dataclass(frozen=True)
-class Move:
+class Move(msgspec.Struct, frozen=True):
     """What a key would do: ``kind`` up / down / stamp to ``target`` (an Alembic target)."""
 
     kind: Kind

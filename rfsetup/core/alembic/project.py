@@ -18,9 +18,10 @@ import contextlib
 import io
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+import msgspec
 
 from rfsetup.core.errors import RfsetupError, bad_input
 from rfsetup.core.projectcache import file_fingerprint, folder_fingerprint
@@ -87,8 +88,7 @@ def url_for_env_py(target: URL, ini_url: str | None, raw: str | None) -> str:
     return url.render_as_string(hide_password=False)
 
 
-@dataclass
-class AlembicProject:
+class AlembicProject(msgspec.Struct, dict=True):
     """A project's Config and scripts, pointed at the target of ``settings``."""
 
     settings: Settings

@@ -16,8 +16,9 @@ import contextlib
 import io
 import threading
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
+
+import msgspec
 
 from rfsetup.core import locking, runlog
 from rfsetup.core.alembic import planning
@@ -43,8 +44,7 @@ if TYPE_CHECKING:
 Progress = Callable[[str], None]
 
 
-@dataclass(frozen=True)
-class MigrationResult:
+class MigrationResult(msgspec.Struct, frozen=True):
     """What an upgrade, downgrade or stamp did."""
 
     direction: str
@@ -63,10 +63,9 @@ class MigrationResult:
                 "cancelled": self.cancelled}
 
 
-@dataclass
-class _Log:
+class _Log(msgspec.Struct):
     on_progress: Progress | None
-    lines: list[str] = field(default_factory=list)
+    lines: list[str] = msgspec.field(default_factory=list)
 
     def __call__(self, line: str) -> None:
         from rfsetup.core.progress import ProgressTick
@@ -96,8 +95,7 @@ def moved_error(database: str, planned: tuple[str, ...], now: tuple[str, ...], *
                         "rfsetup status, then plan the move again", kind="moved")
 
 
-@dataclass
-class _Steps:
+class _Steps(msgspec.Struct):
     """The work function handed to env.py: checks what Alembic sees, then yields the steps.
 
     Alembic commits a revision's transaction (when env.py gives each its own) before asking for
@@ -115,12 +113,12 @@ class _Steps:
     cancel: threading.Event | None = None
     purge: bool = False
     on_step: Callable[[int, int, str], None] | None = None
-    completed: list[str] = field(default_factory=list)
+    completed: list[str] = msgspec.field(default_factory=list)
     running: Any = None
     cancelled: bool = False
     per_migration: bool = True
     #: revisions that entered an autocommit block (what ran there is never rolled back)
-    autocommitted: list[str] = field(default_factory=list)
+    autocommitted: list[str] = msgspec.field(default_factory=list)
     #: the target a failure's hint names to continue (``_again_target``)
     again_target: str = ""
 
@@ -245,11 +243,11 @@ def _read_before(session: Session, vt: Any, database: str) -> tuple[str, ...]:
     """The version table before any change; a database error here is one clear line."""
     import psycopg2
 
-    from rfsetup.core.alembic import failures
-
     try:
         return read_revision(session.conn, vt)
     except psycopg2.Error as exc:
+        from rfsetup.core.alembic import failures  # only a failure needs it
+
         raise RfsetupError(f"cannot read the revision of database {database} ({vt}); "
                            "nothing was changed", cause=failures.db_error_text(exc),
                            kind="version_unreadable") from None

@@ -23,8 +23,9 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+
+import msgspec
 
 from rfsetup.core import locking, pooler
 from rfsetup.core.alembic.observe import Target, identify
@@ -60,8 +61,7 @@ def set_statements(values: dict[str, str]) -> list[str]:
             for name, value in values.items()]
 
 
-@dataclass
-class Session:
+class Session(msgspec.Struct):
     """rfsetup's connection for one run, with the lock (when asked) and the target's identity."""
 
     url: URL
