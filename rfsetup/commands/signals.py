@@ -3,7 +3,7 @@ restore): one mechanism.
 
 The first signal asks the work to stop at its next safe point by setting ``cancel``: the next
 revision boundary, or the running pg tool stopped. A second one raises KeyboardInterrupt in the
-main thread: psycopg2's ``wait_select`` callback (installed here) turns that into a cancel
+main thread: the psycopg2 wait callback installed here (``core.pgwait``) turns that into a cancel
 request for the statement running on the server, which rolls back; a running pg tool is killed.
 Either way the command reports where the database is and exits 130.
 
@@ -65,10 +65,11 @@ def stop_signals_cancel(cancel: threading.Event, *, stopping: str, again: str,
     previous_wait = None
     if cancel_statements:
         import psycopg2.extensions
-        import psycopg2.extras
+
+        from rfsetup.core.pgwait import wait_cancellable
 
         previous_wait = psycopg2.extensions.get_wait_callback()
-        psycopg2.extensions.set_wait_callback(psycopg2.extras.wait_select)
+        psycopg2.extensions.set_wait_callback(wait_cancellable)
     try:
         yield
     finally:

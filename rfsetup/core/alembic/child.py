@@ -215,10 +215,11 @@ def main() -> int:
     try:
         if request.operation in ("upgrade", "downgrade", "rehearse"):
             import psycopg2.extensions
-            import psycopg2.extras
+
+            from rfsetup.core.pgwait import wait_cancellable
 
             # a second SIGINT then cancels a running statement on the server
-            psycopg2.extensions.set_wait_callback(psycopg2.extras.wait_select)
+            psycopg2.extensions.set_wait_callback(wait_cancellable)
         value = function(*request.args, **kwargs)
     except RfsetupError as exc:
         _emit({"event": "error", "error": exc.to_dict()}, lock, out)

@@ -1,0 +1,64 @@
+"""The wait callback the long commands install: statements run through it, and a
+KeyboardInterrupt while one waits on the server cancels that statement there."""
+
+from __future__ import annotations
+
+import signal
+import threading
+import time
+from collections.abc import Iterator
+
+import psycopg2
+import psycopg2.errors
+import psycopg2.extensions
+import pytest
+from sqlalchemy.engine import make_url
+
+from rfsetup.core.pgwait import wait_cancellable
+
+
+@pytest.fixture
+def waiting(fresh_db: str) -> Iterator[psycopg2.extensions.connection]:
+    url = make_url(fresh_db)
+    previous = psycopg2.extensions.get_wait_callback()
+    psycopg2.extensions.set_wait_callback(wait_cancellable)
+    conn = psycopg2.connect(host=url.host, port=url.port, user=url.username,
+                            password=url.password, dbname=url.database)
+    try:
+        yield conn
+    finally:
+        conn.close()
+        psycopg2.extensions.set_wait_callback(previous)
+
+
+def test_statements_run_through_it(waiting: psycopg2.extensions.connection) -> None:
+    with waiting.cursor() as cur:
+        cur.execute("CREATE TABLE t (n int)")
+        cur.execute("INSERT INTO t SELECT generate_series(1, 1000)")
+        cur.execute("SELECT sum(n) FROM t")
+        assert cur.fetchone() == (500500,)
+    waiting.commit()
+
+
+def test_an_interrupt_while_waiting_cancels_the_statement_on_the_server(
+        waiting: psycopg2.extensions.connection) -> None:
+    with waiting.cursor() as cur:
+        cur.execute("SELECT pg_backend_pid()")
+        (pid,) = cur.fetchone()
+    waiting.commit()
+    main = threading.main_thread().ident
+    assert main is not None
+    # a SIGINT to the main thread, which waits in select(): what a second Ctrl-C raises there
+    timer = threading.Timer(0.3, signal.pthread_kill, (main, signal.SIGINT))
+    started = time.monotonic()
+    timer.start()
+    try:
+        with pytest.raises(psycopg2.errors.QueryCanceled), waiting.cursor() as cur:
+            cur.execute("SELECT pg_sleep(30)")
+    finally:
+        timer.cancel()
+    assert time.monotonic() - started < 10  # cancelled, not slept out
+    waiting.rollback()
+    with waiting.cursor() as cur:  # the same session goes on: only the statement was stopped
+        cur.execute("SELECT pg_backend_pid()")
+        assert cur.fetchone() == (pid,)
