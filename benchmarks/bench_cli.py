@@ -30,12 +30,12 @@ same ratio of CPU time (user + system of the process itself, from its rusage: st
 wall time when other work shares the machine, blind to the server's share) and the peak RSS.
 Each command is forked by a small spawner process (benchmarks/_spawn.py), so that its peak
 RSS is its own and not the benchmark's memory at fork time.
-``--instructions`` adds, for each upgrade, the user-space instructions of one run of each tool
-under valgrind's cachegrind (when valgrind is installed): a count that does not move with the
-machine's load (two runs of the same command differ by well under 1%), where the wall and CPU
+``--instructions`` adds, for each upgrade, the user-space instructions of each tool under
+valgrind's cachegrind (when valgrind is installed), one run in each of three heap layouts
+(``LAYOUTS``): a count that does not move with the machine's load, where the wall and CPU
 times of the same command on a shared 2-core machine vary by up to 2x. It is information beside
 the judged wall-time figure, not a replacement for it: it leaves out the kernel's and the
-server's share. It costs a few minutes (a run under valgrind is ~30x slower).
+server's share. It costs several minutes (a run under valgrind is ~30x slower).
 The table goes to stdout (``--json``: a JSON document there instead, the table to stderr),
 progress to stderr. Exit 0 when all ran (``--check``: 1 when a goal is not met).
 ``--quick`` is a smoke run: 2 rounds on a 110-revision history.
@@ -136,36 +136,58 @@ def run_rounds(spawn: Spawner, cases: Sequence[Case], migrated: dict[str, str],
         log(f"round {n + 1}/{rounds} done ({time.perf_counter() - started:.0f} s)")
 
 
+#: heap layouts each tool is counted under: this many small objects are allocated first, by a
+#: sitecustomize, so that later objects (interned names, types) land elsewhere. CPython 3.11's
+#: method cache is indexed by a name's address, so one layout's collisions can move a count by
+#: 1-2% either way (measured), where repeating one layout moves it well under 1%.
+LAYOUTS = (0, 401, 1601)
+_PAD_SITE = """import os
+_PAD = [bytes(8 + (i % 13) * 8) for i in range(int(os.environ.get("RFSETUP_BENCH_PAD", "0")))]
+"""
+
+
 def count_instructions(spawn: Spawner, cases: Sequence[Case], server: EmbeddedPostgres,
                        redis_url: str, log: Callable[[str], None]) -> list[Figure]:
-    """One run of each tool per warm upgrade case under cachegrind: the instruction ratio."""
+    """Each tool's warm upgrades under cachegrind, one run per heap layout (``LAYOUTS``): the
+    ratio of the totals."""
     valgrind = shutil.which("valgrind")
     if valgrind is None:
         log("--instructions: valgrind is not installed; no instruction counts")
         return []
+    site = Path(tempfile.mkdtemp(prefix="rfsetup-bench-site-"))
+    (site / "sitecustomize.py").write_text(_PAD_SITE)
     figures = []
-    for case in cases:
-        if not case.fresh_db or case.cache != WARM:
-            continue
-        counts = []
-        for argv in (case.ours, case.theirs):
-            url = create_db(server, "ir")
-            spawn.run([valgrind, "--tool=cachegrind", "--cache-sim=no",
-                       "--cachegrind-out-file=/dev/null", *argv], _env(url, redis_url), case.cwd)
-            drop_db(server, url)
-            found = re.search(r"I\s+refs:\s+([\d,]+)", spawn.err.read_text(errors="replace"))
-            if found is None:
-                raise SystemExit("cachegrind printed no instruction count")
-            counts.append(int(found.group(1).replace(",", "")))
-        log(f"{case.where}: instructions counted")
-        figures.append(Figure(
-            case.what.replace(" vs ", ", instructions vs "), case.where, "ratio",
-            counts[0] / counts[1], case.goal, cache=case.cache,
-            stat=f"{counts[0] / 1e9:.2f} / {counts[1] / 1e9:.2f} G",
-            notes=f"{counts[0] / counts[1]:.3f}x: user-space instructions of one run each "
-                  "(cachegrind)",
-            samples={"rfsetup_instructions": [counts[0]], "alembic_instructions": [counts[1]]},
-            judged=False))
+    try:
+        for case in cases:
+            if not case.fresh_db or case.cache != WARM:
+                continue
+            counts: list[list[int]] = [[], []]
+            for pad in LAYOUTS:
+                for which, argv in enumerate((case.ours, case.theirs)):
+                    url = create_db(server, "ir")
+                    env = {**_env(url, redis_url), "PYTHONPATH": str(site),
+                           "RFSETUP_BENCH_PAD": str(pad)}
+                    spawn.run([valgrind, "--tool=cachegrind", "--cache-sim=no",
+                               "--cachegrind-out-file=/dev/null", *argv], env, case.cwd)
+                    drop_db(server, url)
+                    found = re.search(r"I\s+refs:\s+([\d,]+)",
+                                      spawn.err.read_text(errors="replace"))
+                    if found is None:
+                        raise SystemExit("cachegrind printed no instruction count")
+                    counts[which].append(int(found.group(1).replace(",", "")))
+            log(f"{case.where}: instructions counted")
+            ours, theirs = sum(counts[0]), sum(counts[1])
+            each = [a / b for a, b in zip(*counts, strict=True)]
+            figures.append(Figure(
+                case.what.replace(" vs ", ", instructions vs "), case.where, "ratio",
+                ours / theirs, case.goal, cache=case.cache,
+                stat=f"{ours / len(LAYOUTS) / 1e9:.2f} / {theirs / len(LAYOUTS) / 1e9:.2f} G",
+                notes=f"{ours / theirs:.3f}x: user-space instructions (cachegrind), {len(LAYOUTS)} "
+                      f"heap layouts, per layout {min(each):.3f}x-{max(each):.3f}x",
+                samples={"rfsetup_instructions": counts[0], "alembic_instructions": counts[1]},
+                judged=False))
+    finally:
+        shutil.rmtree(site, ignore_errors=True)
     return figures
 
 
