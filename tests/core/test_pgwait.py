@@ -41,22 +41,44 @@ def test_statements_run_through_it(waiting: psycopg2.extensions.connection) -> N
 
 
 def test_an_interrupt_while_waiting_cancels_the_statement_on_the_server(
-        waiting: psycopg2.extensions.connection) -> None:
+        waiting: psycopg2.extensions.connection, fresh_db: str) -> None:
     with waiting.cursor() as cur:
         cur.execute("SELECT pg_backend_pid()")
         (pid,) = cur.fetchone()
     waiting.commit()
     main = threading.main_thread().ident
     assert main is not None
-    # a SIGINT to the main thread, which waits in select(): what a second Ctrl-C raises there
-    timer = threading.Timer(0.3, signal.pthread_kill, (main, signal.SIGINT))
+    url = make_url(fresh_db)
+
+    def interrupt_once_it_waits() -> None:
+        # only while the statement runs on the server is the main thread inside the callback
+        # (a KeyboardInterrupt anywhere else would stop pytest itself)
+        watcher = psycopg2.connect(host=url.host, port=url.port, user=url.username,
+                                   password=url.password, dbname=url.database)
+        watcher.autocommit = True
+        try:
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline:
+                with watcher.cursor() as cur:
+                    cur.execute("SELECT state = 'active' AND query LIKE 'SELECT pg_sleep%%' "
+                                "FROM pg_stat_activity WHERE pid = %s", (pid,))
+                    row = cur.fetchone()
+                if row and row[0]:
+                    # a SIGINT to the main thread, waiting in select(): a second Ctrl-C
+                    signal.pthread_kill(main, signal.SIGINT)
+                    return
+                time.sleep(0.05)
+        finally:
+            watcher.close()
+
+    thread = threading.Thread(target=interrupt_once_it_waits)
     started = time.monotonic()
-    timer.start()
+    thread.start()
     try:
         with pytest.raises(psycopg2.errors.QueryCanceled), waiting.cursor() as cur:
             cur.execute("SELECT pg_sleep(30)")
     finally:
-        timer.cancel()
+        thread.join()
     assert time.monotonic() - started < 10  # cancelled, not slept out
     waiting.rollback()
     with waiting.cursor() as cur:  # the same session goes on: only the statement was stopped

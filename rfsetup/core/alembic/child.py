@@ -12,7 +12,7 @@ JSON lines on stdout:
   of the previous line, e.g. while pg_dump runs);
 * ``{"event": "step", "index": i, "total": n, "revision": r}`` — revision i of n started;
 * ``{"event": "result", "data": ...}`` or ``{"event": "error", "error": {...}}`` — the end
-  (the result pickled and base64-encoded: it is rfsetup's own dataclass).
+  (the result pickled and base64-encoded: it is one of rfsetup's own classes).
 
 Cancel is a signal: SIGINT (or SIGTERM) stops at the next revision boundary (as Ctrl-C in the
 CLI); a second one, or SIGUSR1, cancels the running statement. The child dies with its parent
