@@ -15,15 +15,15 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from rfsetup.core.pgwait import wait_cancellable
+from tests.conftest import PgTestServer
 
 
 @pytest.fixture
-def waiting(fresh_db: str) -> Iterator[psycopg2.extensions.connection]:
-    url = make_url(fresh_db)
+def waiting(pg: PgTestServer, fresh_db: str) -> Iterator[psycopg2.extensions.connection]:
     previous = psycopg2.extensions.get_wait_callback()
     psycopg2.extensions.set_wait_callback(wait_cancellable)
-    conn = psycopg2.connect(host=url.host, port=url.port, user=url.username,
-                            password=url.password, dbname=url.database)
+    conn = pg.admin_connect(make_url(fresh_db).database)
+    conn.autocommit = False
     try:
         yield conn
     finally:
@@ -41,21 +41,18 @@ def test_statements_run_through_it(waiting: psycopg2.extensions.connection) -> N
 
 
 def test_an_interrupt_while_waiting_cancels_the_statement_on_the_server(
-        waiting: psycopg2.extensions.connection, fresh_db: str) -> None:
+        waiting: psycopg2.extensions.connection, pg: PgTestServer) -> None:
     with waiting.cursor() as cur:
         cur.execute("SELECT pg_backend_pid()")
         (pid,) = cur.fetchone()
     waiting.commit()
     main = threading.main_thread().ident
     assert main is not None
-    url = make_url(fresh_db)
 
     def interrupt_once_it_waits() -> None:
         # only while the statement runs on the server is the main thread inside the callback
         # (a KeyboardInterrupt anywhere else would stop pytest itself)
-        watcher = psycopg2.connect(host=url.host, port=url.port, user=url.username,
-                                   password=url.password, dbname=url.database)
-        watcher.autocommit = True
+        watcher = pg.admin_connect()
         try:
             deadline = time.monotonic() + 10
             while time.monotonic() < deadline:
