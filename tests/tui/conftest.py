@@ -19,13 +19,32 @@ FAST_POLL = 0.3
 
 
 async def wait_for(pilot, predicate: Callable[[], object], timeout: float = 30.0,
-                   what: str = "condition") -> None:
-    """Let the app run until ``predicate()`` is true (workers post their messages)."""
+                   what: str = "condition", shown: Callable[[], object] | None = None) -> None:
+    """Let the app run until ``predicate()`` is true (workers post their messages).
+
+    A timeout names the screens open then and, given ``shown``, what it returns (the text the
+    predicate looked at), so a failure in CI says what the app was showing instead.
+    """
     deadline = time.monotonic() + timeout
     while not predicate():
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+            screens = " > ".join(type(s).__name__ for s in pilot.app.screen_stack)
+            seen = f"; it showed: {shown()!r}" if shown is not None else ""
+            raise AssertionError(f"timed out after {timeout}s waiting for {what} "
+                                 f"(screens: {screens}){seen}")
         await pilot.pause(0.05)
+
+
+def confirm_ready(app) -> bool:
+    """The name confirmation is on top, mounted, its field focused: keys typed before that
+    (the dialog still mounting) reach no field and the name would come out short."""
+    from rfsetup.tui.modals.confirm import ConfirmModal
+
+    screen = app.screen
+    if not isinstance(screen, ConfirmModal) or not screen.is_mounted:
+        return False
+    fields = screen.query("#confirm-input")
+    return bool(fields) and screen.focused is fields.first()
 
 
 async def open_migrations(pilot, app) -> Any:

@@ -15,7 +15,14 @@ from rfsetup.tui.modals.backups import BackupsModal
 from rfsetup.tui.modals.confirm import ConfirmModal
 from rfsetup.tui.modals.prune import PruneModal
 from tests.helpers.db import query, version
-from tests.tui.conftest import FAST_POLL, open_migrations, settings_for, type_into, wait_for
+from tests.tui.conftest import (
+    FAST_POLL,
+    confirm_ready,
+    open_migrations,
+    settings_for,
+    type_into,
+    wait_for,
+)
 
 HEAD = ("0004_production_indexes",)
 
@@ -60,14 +67,14 @@ async def test_list_refuse_restore_and_prune(fresh_db: str, redis_server, projec
 
         # the head backup: what is replaced, the name, then the restore runs here
         await pilot.press("down", "enter")
-        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmModal), what="the plan")
+        await wait_for(pilot, lambda: confirm_ready(app), what="the plan")
         body = str(app.screen.query_one("#confirm-body Static").render())
         assert f"this will replace everything in database {database}" in body
         assert "revision 0004_production_indexes" in body and "verified" in body
         await type_into(pilot, database)
         await pilot.press("enter")
         await wait_for(pilot, lambda: "✓ restored" in status(modal), timeout=60,
-                       what="the restore")
+                       what="the restore", shown=lambda: status(modal))
         assert "is at 0004_production_indexes" in status(modal)
         assert query(fresh_db, "SELECT count(*) FROM users") == [(5,)]
         await wait_for(pilot, lambda: len(modal.backups) == 3, what="the safety backup")

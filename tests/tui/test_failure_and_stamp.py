@@ -7,10 +7,16 @@ from pathlib import Path
 
 from rfsetup.core import alembic as migrations
 from rfsetup.tui.app import RfsetupApp
-from rfsetup.tui.modals.confirm import ConfirmModal
 from rfsetup.tui.modals.error import ErrorModal
 from tests.helpers.alembic_project import make_project
-from tests.tui.conftest import FAST_POLL, open_migrations, settings_for, type_into, wait_for
+from tests.tui.conftest import (
+    FAST_POLL,
+    confirm_ready,
+    open_migrations,
+    settings_for,
+    type_into,
+    wait_for,
+)
 
 
 async def test_failing_revision_names_where_the_database_is(fresh_db: str, project_dir: Path,
@@ -44,7 +50,7 @@ async def test_stamp_asks_for_the_name_then_stamps(fresh_db: str, project_dir: P
         await pilot.press("home")  # the newest revision
         assert mig.selected_revision() == project.ids[-1]
         await pilot.press("s")
-        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmModal), what="the confirm")
+        await wait_for(pilot, lambda: confirm_ready(app), what="the confirm")
         assert project.ids[-1] in app.screen.sql
         await type_into(pilot, database)
         await pilot.press("enter")

@@ -20,12 +20,18 @@ from rfsetup.core.seeding import seed
 from rfsetup.core.settings import load_settings
 from rfsetup.tui.app import RfsetupApp
 from rfsetup.tui.modals.changes import ChangesModal
-from rfsetup.tui.modals.confirm import ConfirmModal
 from rfsetup.tui.modals.error import ErrorModal
 from rfsetup.tui.state import StepState
 from rfsetup.tui.widgets.step_list import StepList
 from tests.conftest import ALEMBIC_INI
-from tests.tui.conftest import FAST_POLL, open_migrations, settings_for, type_into, wait_for
+from tests.tui.conftest import (
+    FAST_POLL,
+    confirm_ready,
+    open_migrations,
+    settings_for,
+    type_into,
+    wait_for,
+)
 
 ROLE_PASSWORD = "p@ss w'rd\"$ü"  # needs quoting and URL-escaping everywhere
 
@@ -134,7 +140,7 @@ async def test_first_time_setup_then_roll_back_one(pg, redis_server, project_dir
 
         # -- back to 4: d, the database name, Enter ------------------------------------------
         await pilot.press("4", "d")
-        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmModal), what="the confirm")
+        await wait_for(pilot, lambda: confirm_ready(app), what="the confirm")
         assert "DROP" in app.screen.sql
         await type_into(pilot, role_name)
         await pilot.press("enter")

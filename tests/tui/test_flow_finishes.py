@@ -22,7 +22,7 @@ from rfsetup.tui.widgets.check_table import CheckTable
 from rfsetup.tui.widgets.step_list import StepList
 from tests.conftest import ALEMBIC_INI
 from tests.core.test_prereqs import GOOD_ENV
-from tests.tui.conftest import FAST_POLL, settings_for, type_into, wait_for
+from tests.tui.conftest import FAST_POLL, confirm_ready, settings_for, type_into, wait_for
 
 SIZE = (120, 40)
 
@@ -246,7 +246,6 @@ async def test_a_database_found_ready_at_launch_gets_no_dialog_over_the_rollback
     """The ready dialog is for a setup finished in this session: on-call's `rfsetup rollback`
     on a ready database opens on the rollback, with `d` working, and Verify has the summary."""
     from rfsetup.core.seeding import seed
-    from rfsetup.tui.modals.confirm import ConfirmModal
 
     _env(project_dir, fresh_db, redis_server.url())
     settings = load_settings(None, ALEMBIC_INI, environ={}, cwd=project_dir)
@@ -265,7 +264,7 @@ async def test_a_database_found_ready_at_launch_gets_no_dialog_over_the_rollback
         mig = app.step_screen("migrations")
         await wait_for(pilot, lambda: mig.preview is not None, what="the rollback SQL")
         await pilot.press("d")
-        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmModal), what="the modal")
+        await wait_for(pilot, lambda: confirm_ready(app), what="the modal")
         await pilot.press("escape")
 
 

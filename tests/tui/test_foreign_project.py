@@ -6,9 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from rfsetup.tui.app import RfsetupApp
-from rfsetup.tui.modals.confirm import ConfirmModal
 from tests.helpers.foreign import make_foreign, version_in
-from tests.tui.conftest import FAST_POLL, settings_for, wait_for
+from tests.tui.conftest import FAST_POLL, confirm_ready, settings_for, wait_for
 
 
 async def test_rollback_by_keys_on_a_project_with_its_own_version_table(
@@ -37,7 +36,7 @@ async def test_rollback_by_keys_on_a_project_with_its_own_version_table(
             assert "has no offline SQL" in mig.preview.sql
             assert "def downgrade():" in mig.preview.sql
             await pilot.press("d")
-            await wait_for(pilot, lambda: isinstance(app.screen, ConfirmModal),
+            await wait_for(pilot, lambda: confirm_ready(app),
                            what="the confirmation")
             await pilot.press(*database, "enter")
             await wait_for(pilot, lambda: not mig.running and app.report is not None

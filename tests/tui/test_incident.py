@@ -18,7 +18,14 @@ from rfsetup.tui.modals.confirm import PLACEHOLDER, ConfirmModal
 from rfsetup.tui.modals.quit import QuitModal
 from tests.helpers.alembic_project import SyntheticProject, make_project
 from tests.helpers.db import libpq, query, version
-from tests.tui.conftest import FAST_POLL, open_migrations, settings_for, type_into, wait_for
+from tests.tui.conftest import (
+    FAST_POLL,
+    confirm_ready,
+    open_migrations,
+    settings_for,
+    type_into,
+    wait_for,
+)
 
 COLLEAGUE = "rfsetup migrate (alice@ops-1 pid 4242)"
 
@@ -137,7 +144,7 @@ async def test_rollback_to_base_says_the_data_lost_and_forgives_a_wrong_name(
     async with app.run_test(size=(80, 24)) as pilot:
         mig = await open_migrations(pilot, app)
         await pilot.press("b")
-        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmModal), what="the modal")
+        await wait_for(pilot, lambda: confirm_ready(app), what="the modal")
         modal = app.screen
         impact = str(modal.query_one("#confirm-impact").render())
         assert impact.startswith("! rollback to base: 15 tables with ~1,234 rows will be "

@@ -18,7 +18,7 @@ from rfsetup.core.settings import parse_keymap
 from rfsetup.tui.app import RfsetupApp
 from rfsetup.tui.modals.confirm import ConfirmModal
 from rfsetup.tui.screens.migrations import DOWN_ONE
-from tests.tui.conftest import open_migrations, settings_for, wait_for
+from tests.tui.conftest import confirm_ready, open_migrations, settings_for, wait_for
 
 
 def _config(tmp_path: Path, text: str) -> Path:
@@ -50,7 +50,7 @@ async def test_config_file_keys_and_theme_apply_and_hints_follow(
         await pilot.pause()
         assert "(Ctrl+D runs it" in _move_line(app), _move_line(app)
         await pilot.press("ctrl+d")
-        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmModal),
+        await wait_for(pilot, lambda: confirm_ready(app),
                        what="the confirmation of one step down")
         assert "DROP" in app.screen.sql
         await pilot.press("escape")
@@ -78,7 +78,7 @@ async def test_a_clash_and_an_unknown_id_are_refused_and_said(
         await pilot.pause()
         assert "(d runs it" in _move_line(app)
         await pilot.press("d")  # down-one kept its key...
-        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmModal),
+        await wait_for(pilot, lambda: confirm_ready(app),
                        what="the confirmation")
         await pilot.press("escape")
         await wait_for(pilot, lambda: not isinstance(app.screen, ConfirmModal), what="closed")

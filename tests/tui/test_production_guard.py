@@ -14,7 +14,7 @@ from rfsetup.tui.app import POLL_INTERVAL, RfsetupApp
 from rfsetup.tui.modals.confirm import ConfirmModal
 from rfsetup.tui.widgets.status_panel import StatusPanel
 from tests.conftest import ALEMBIC_INI
-from tests.tui.conftest import open_migrations, wait_for
+from tests.tui.conftest import confirm_ready, open_migrations, wait_for
 
 
 def _settings(project: Path, name: str, url: str) -> Settings:
@@ -45,7 +45,7 @@ async def test_production_is_marked_and_upgrades_need_the_name(fresh_db: str,
 
         mig = await open_migrations(pilot, app)
         await pilot.press("u")
-        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmModal), what="the modal")
+        await wait_for(pilot, lambda: confirm_ready(app), what="the modal")
         assert app.screen.title_text.startswith("PRODUCTION — ")
         await pilot.press("escape")
         await pilot.pause(0.2)
@@ -59,7 +59,7 @@ async def test_production_is_marked_and_upgrades_need_the_name(fresh_db: str,
         assert migrations.current_revisions(settings) == ()
 
         await pilot.press("u")
-        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmModal), what="the modal")
+        await wait_for(pilot, lambda: confirm_ready(app), what="the modal")
         await pilot.press(*database, "enter")
         await wait_for(pilot, lambda: not mig.running and app.report is not None
                        and app.report.pending == 0, timeout=60, what="the upgrade")

@@ -9,7 +9,6 @@ from rfsetup.core import alembic as migrations
 from rfsetup.core.alembic.planning import BASE
 from rfsetup.core.rehearsecopy import PREFIX
 from rfsetup.tui.app import RfsetupApp
-from rfsetup.tui.modals.confirm import ConfirmModal
 from rfsetup.tui.modals.recovery import RecoveryModal
 from rfsetup.tui.modals.rehearse import RehearseModal
 from rfsetup.tui.widgets.log_pane import LogPane
@@ -17,7 +16,14 @@ from tests.conftest import PgTestServer
 from tests.core.test_recovery import Repo
 from tests.core.test_rehearse import databases, snapshot
 from tests.helpers.alembic_project import make_project, rev_id
-from tests.tui.conftest import FAST_POLL, open_migrations, settings_for, type_into, wait_for
+from tests.tui.conftest import (
+    FAST_POLL,
+    confirm_ready,
+    open_migrations,
+    settings_for,
+    type_into,
+    wait_for,
+)
 
 
 def _log_text(log: LogPane) -> str:
@@ -109,7 +115,7 @@ async def test_recover_after_a_branch_switch(fresh_db: str, project_dir: Path,
         body = _text(app, "#recover-body")
         assert "git switch feature/billing" in body and repo.r2 in body
         await pilot.press("s")
-        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmModal), what="the confirm")
+        await wait_for(pilot, lambda: confirm_ready(app), what="the confirm")
         await type_into(pilot, database)
         await pilot.press("enter")
         await wait_for(pilot, lambda: app.report is not None and app.report.current

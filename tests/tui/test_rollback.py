@@ -11,7 +11,7 @@ from rfsetup.tui.app import RfsetupApp
 from rfsetup.tui.modals.confirm import ConfirmModal
 from rfsetup.tui.modals.error import ErrorModal
 from rfsetup.tui.screens.migrations import DOWN_ONE
-from tests.tui.conftest import FAST_POLL, settings_for, type_into, wait_for
+from tests.tui.conftest import FAST_POLL, confirm_ready, settings_for, type_into, wait_for
 
 
 async def test_rollback_in_two_keys_plus_the_name(fresh_db: str, redis_server,
@@ -92,7 +92,7 @@ async def test_a_rollback_confirmed_after_a_colleague_moved_runs_nothing(
         await wait_for(pilot, lambda: mig.preview is not None, what="the rollback SQL")
         assert mig.preview.from_revisions == ("0004_production_indexes",)
         await pilot.press("d")
-        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmModal), what="the modal")
+        await wait_for(pilot, lambda: confirm_ready(app), what="the modal")
         migrations.downgrade(settings, backup=False)  # the colleague, from another terminal
         await pilot.press(*database, "enter")
         await wait_for(pilot, lambda: not mig.running and "moved" in str(
