@@ -31,11 +31,6 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from rfsetup.core import redact
 
-try:
-    import fcntl
-except ImportError:  # Windows: no flock; one writer at a time is then the user's affair
-    fcntl = None  # type: ignore[assignment]
-
 if TYPE_CHECKING:
     from rfsetup.core.settings import Settings
 
@@ -133,6 +128,10 @@ class _LogFile:
 def _rollover_lock(folder: Path) -> Iterator[None]:
     """An exclusive flock on ``runs.log.lock`` while inside; without one (no flock, or the
     lock's path is not a regular file we may open) the rollover goes on unlocked."""
+    try:  # here, not at the top: a rollover is once a MiB, every run imports this module
+        import fcntl
+    except ImportError:  # Windows: no flock; one writer at a time is then the user's affair
+        fcntl = None  # type: ignore[assignment]
     fd = -1
     if fcntl is not None:
         try:
