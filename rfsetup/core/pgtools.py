@@ -50,7 +50,6 @@ _BIN_PATTERNS = (
 # "pg_dump (PostgreSQL) 16.2", "psql (PostgreSQL) 15.4 (Debian 15.4-2)", "… 17beta1"
 _VERSION_RE = re.compile(r"\(PostgreSQL\)\s+(\d+(?:\.\d+)?[0-9A-Za-z.]*)")
 _POLL = 0.1
-_PR_SET_PDEATHSIG = 1
 
 
 # -- versions --------------------------------------------------------------------------------
@@ -243,35 +242,47 @@ class ToolRun:
     elapsed: float
 
 
-def _tie_to_parent(sig: int = signal.SIGKILL) -> Callable[[], None] | None:
-    """A preexec function asking Linux to send ``sig`` (SIGKILL) to the child when rfsetup
-    dies.
-
-    Resolved before the fork, so the child only makes one libc call. The signal follows the
-    forking *thread*; run_tool waits in that thread, so it outlives the child. Elsewhere (macOS,
-    BSD) there is no equivalent: the child is killed when the waiting code is left instead.
-    """
-    if not sys.platform.startswith("linux"):
-        return None
+# Run by a fresh interpreter between rfsetup and the program, never in the forked child: Python
+# code between fork and exec (a preexec_fn) can block forever on a lock another thread held at
+# the fork, and Popen then waits for it forever (cpython#120998); the TUI starts its tools and
+# its runner child from worker threads while others run.
+_TIED_EXEC = """import os, sys
+try:
     import ctypes
-
-    try:
-        prctl = ctypes.CDLL(None, use_errno=True).prctl
-    except (OSError, AttributeError):
-        return None
-    prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong,
-                      ctypes.c_ulong]
-    parent = os.getpid()
-
-    def preexec() -> None:
-        prctl(_PR_SET_PDEATHSIG, int(sig), 0, 0, 0)
-        if os.getppid() != parent:  # rfsetup died before the request was made
-            os._exit(1)
-
-    return preexec
+    ctypes.CDLL(None).prctl(1, int(sys.argv[1]), 0, 0, 0)  # PR_SET_PDEATHSIG
+except Exception:
+    pass
+if os.getppid() != int(sys.argv[2]):
+    os._exit(1)
+try:
+    os.execv(sys.argv[3], sys.argv[3:])
+except OSError as exc:
+    sys.stderr.write(f"{sys.argv[3]}: {exc.strerror}\\n")
+    os._exit(127)
+"""
 
 
-tie_to_parent = _tie_to_parent
+def tied(argv: Sequence[str], sig: int = signal.SIGKILL) -> list[str]:
+    """``argv`` to start so that Linux sends ``sig`` (SIGKILL) to the program when rfsetup
+    dies (PR_SET_PDEATHSIG, kept across exec).
+
+    A small ``python -I -S`` sets it and execs the program (about 10 ms), so no Python code
+    runs between fork and exec here. The signal follows the starting *thread*; run_tool waits
+    in that thread, so it outlives the program. A program that is not there raises
+    FileNotFoundError / PermissionError as Popen would. Elsewhere (macOS, BSD) there is no
+    equivalent: ``argv`` is returned as is, and the program is killed when the waiting code is
+    left instead.
+    """
+    argv = [str(a) for a in argv]
+    if not sys.platform.startswith("linux"):
+        return argv
+    program = argv[0] if os.sep in argv[0] else shutil.which(argv[0])
+    if program is None or not os.path.isfile(program):
+        raise FileNotFoundError(2, "No such file or directory", argv[0])
+    if not os.access(program, os.X_OK):
+        raise PermissionError(13, "Permission denied", program)
+    return [sys.executable, "-I", "-S", "-c", _TIED_EXEC, str(int(sig)), str(os.getpid()),
+            program, *argv[1:]]
 
 
 def kill(proc: subprocess.Popen[str]) -> None:
@@ -304,10 +315,10 @@ def run_tool(
     """
     start = time.monotonic()
     proc = subprocess.Popen(
-        list(argv), stdin=subprocess.DEVNULL,
+        tied(argv), stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE if capture_stdout else subprocess.DEVNULL,
         stderr=subprocess.PIPE, env=env, encoding="utf-8", errors="replace",
-        start_new_session=os.name == "posix", preexec_fn=_tie_to_parent())
+        start_new_session=os.name == "posix")
     cancelled_at: float | None = None
     next_tick = start + 1.0
     try:

@@ -31,7 +31,7 @@ from psycopg2 import sql
 
 from rfsetup.core.connect import connect
 from rfsetup.core.errors import ExitCode, RfsetupError
-from rfsetup.core.pgtools import choose_tools, conninfo, kill, tail, tie_to_parent, tool_env
+from rfsetup.core.pgtools import choose_tools, conninfo, kill, tail, tied, tool_env
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -260,12 +260,11 @@ def _pipe(first: list[str], second: list[str], env: dict[str, str],
     """Run ``first | second``; ("", "") when both succeed, ("cancelled", …) on cancel, else
     which one failed and both stderrs."""
     with tempfile.TemporaryFile() as err1, tempfile.TemporaryFile() as err2:
-        common = {"env": env, "start_new_session": os.name == "posix",
-                  "preexec_fn": tie_to_parent(signal.SIGKILL)}
-        producer = subprocess.Popen(first, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+        common = {"env": env, "start_new_session": os.name == "posix"}
+        producer = subprocess.Popen(tied(first), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                     stderr=err1, **common)  # type: ignore[call-overload]
         try:
-            consumer = subprocess.Popen(second, stdin=producer.stdout,
+            consumer = subprocess.Popen(tied(second), stdin=producer.stdout,
                                         stdout=subprocess.DEVNULL, stderr=err2,
                                         **common)  # type: ignore[call-overload]
         except BaseException:

@@ -127,6 +127,38 @@ def test_an_exception_in_the_waiting_code_kills_the_tool() -> None:
     assert seen and not alive(seen[0])
 
 
+_ARMED: list[int] = []  # a pipe's write end while armed
+
+
+def _after_fork_in_child() -> None:
+    if _ARMED:
+        os.write(_ARMED[0], b"x")  # Python code ran between fork and exec
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux's")
+def test_no_python_code_runs_between_fork_and_exec() -> None:
+    """A preexec_fn (Python in the forked child) can hang forever on a lock another thread
+    held at the fork, and Popen with it (cpython#120998): the TUI starts tools and its runner
+    from worker threads. After-fork hooks run wherever Python code runs in such a child."""
+    read, write = os.pipe()
+    _ARMED.append(write)
+    try:
+        run = pgtools.run_tool([sys.executable, "-c", "pass"], env=dict(os.environ))
+        assert run.returncode == 0
+        proc = subprocess.Popen(pgtools.tied(["true"]), start_new_session=True)
+        assert proc.wait(10) == 0
+    finally:
+        _ARMED.clear()
+        os.close(write)
+    try:
+        assert os.read(read, 10) == b"", "an after-fork hook ran in a child before its exec"
+    finally:
+        os.close(read)
+
+
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux's")
 def test_a_tool_dies_with_rfsetup_even_when_rfsetup_is_sigkilled(tmp_path: Path) -> None:
     marker = tmp_path / "child.pid"

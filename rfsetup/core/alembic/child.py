@@ -64,12 +64,11 @@ def run_in_child(operation: str, *args: Any, on_progress: Progress | None = None
     RfsetupError the child raised."""
     if operation not in OPERATIONS:
         raise ValueError(f"not a child operation: {operation}")
-    from rfsetup.core.pgtools import tie_to_parent
+    from rfsetup.core.pgtools import tied
 
     proc = subprocess.Popen(
-        [sys.executable, "-m", "rfsetup.core.alembic.child"], stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=_child_env(),
-        preexec_fn=tie_to_parent(signal.SIGTERM) if os.name == "posix" else None)
+        tied([sys.executable, "-m", "rfsetup.core.alembic.child"], signal.SIGTERM),
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=_child_env())
     assert proc.stdin is not None and proc.stdout is not None
     try:
         proc.stdin.write(pickle.dumps(Request(operation, args, kwargs)))
