@@ -35,8 +35,10 @@ if TYPE_CHECKING:
     from rfsetup.core.settings import Settings
 
 LOG_NAME = "runs.log"
-#: held (flock) by the one writer rolling the log over; never packed, never read
+#: beside the log (``files.locked``'s name for it): held by the one writer rolling it over
 LOCK_NAME = "runs.log.lock"
+#: how long a rollover waits for another writer's (a few renames take microseconds)
+_ROLLOVER_WAIT = 2.0
 MAX_BYTES = 1024 * 1024
 BACKUP_COUNT = 5
 _O_NONBLOCK = getattr(os, "O_NONBLOCK", 0)
@@ -90,12 +92,20 @@ class _LogFile:
         counted here is this process's own estimate, and another process sharing the log may
         have rolled it over already (then the new file is opened, nothing renamed).
 
-        The look and the renames are done under an flock: two writers that both found the
-        file full would otherwise both rename it (a file pushed out of the five kept), or
-        one would find it gone mid-rename and its run's log would end there (measured: two
-        400-line writers lost lines in 1 run of 10, in 7 of 10 at ~40 rollovers a run).
+        The look and the renames are done under the lock every rfsetup file write takes
+        (``files.locked``: ``runs.log.lock``): two writers that both found the file full would
+        otherwise both rename it (a file pushed out of the five kept), or one would find it
+        gone mid-rename and its run's log would end there (measured: two 400-line writers lost
+        lines in 1 run of 10, in 7 of 10 at ~40 rollovers a run). A lock that cannot be had
+        (a folder in its place, a writer stuck past the wait) leaves the rollover unlocked, as
+        before: the log never fails a run.
         """
-        with _rollover_lock(self.path.parent):
+        from rfsetup.core import files  # here: a rollover is once a MiB, every run logs
+        from rfsetup.core.errors import RfsetupError
+
+        with contextlib.ExitStack() as stack:
+            with contextlib.suppress(RfsetupError, OSError):
+                stack.enter_context(files.locked(self.path, timeout=_ROLLOVER_WAIT))
             self._roll_over_locked(needed)
 
     def _roll_over_locked(self, needed: int) -> None:
@@ -122,34 +132,6 @@ class _LogFile:
         if self.fd >= 0:
             os.close(self.fd)
             self.fd = -1
-
-
-@contextlib.contextmanager
-def _rollover_lock(folder: Path) -> Iterator[None]:
-    """An exclusive flock on ``runs.log.lock`` while inside; without one (no flock, or the
-    lock's path is not a regular file we may open) the rollover goes on unlocked."""
-    try:  # here, not at the top: a rollover is once a MiB, every run imports this module
-        import fcntl
-    except ImportError:  # Windows: no flock; one writer at a time is then the user's affair
-        fcntl = None  # type: ignore[assignment]
-    fd = -1
-    if fcntl is not None:
-        try:
-            fd = os.open(folder / LOCK_NAME, os.O_RDWR | os.O_CREAT | _O_NONBLOCK, 0o600)
-            if not stat.S_ISREG(os.fstat(fd).st_mode):
-                os.close(fd)
-                fd = -1
-            else:
-                fcntl.flock(fd, fcntl.LOCK_EX)  # held for a few renames only
-        except OSError:
-            if fd >= 0:
-                os.close(fd)
-            fd = -1
-    try:
-        yield
-    finally:
-        if fd >= 0:
-            os.close(fd)  # the lock goes with the descriptor
 
 
 class RunLog:
