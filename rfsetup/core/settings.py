@@ -135,8 +135,10 @@ def normalize_database_url(raw: str, *, name: str = "DATABASE_URL") -> URL:
                  "e.g. 5432; an IPv6 host in brackets: [::1])" if bad_port else
                  "expected postgresql://USER:PASSWORD@HOST:PORT/DATABASE",
         ) from None
+    # the database test reads the decoded name, so it also needs two literal @ in the text: a
+    # name written %40… is not a password's @ (hypothesis: postgres://:@host:1/%40%2F)
     if (url.host and "@" in url.host) or (url.database and _HOST_IN_DATABASE.search(
-            url.database)):
+            url.database) and text.split("?", 1)[0].count("@") > 1):
         # SQLAlchemy splits user:password@host at the FIRST @, so an unescaped @ in the
         # password pushes the rest of it into the host name (or, with a / in it, into the
         # database), where every message would show it

@@ -11,7 +11,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from rfsetup.core import alembic as migrations
@@ -75,6 +75,7 @@ _part = st.text(st.characters(codec="utf-8", exclude_characters="\x00"), max_siz
        query=st.dictionaries(st.sampled_from(["sslmode", "ssl", "application_name",
                                               "password", "options"]), _part, max_size=3),
        scheme=st.sampled_from(sorted(pgurl.SCHEMES)))
+@example(user="", password="", db="@/", port=1, query={}, scheme="postgres")  # CI found it
 def test_the_parsers_agree_on_any_url(user: str, password: str, db: str, port: int,
                                       query: dict[str, str], scheme: str) -> None:
     from urllib.parse import quote, urlencode
